@@ -1,0 +1,175 @@
+/*
+ * util.c: bounded string helpers, strict integer parsing, struct buf.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+/* str_lcpy: copy with truncation; returns strlen(src) (>= size: truncated). */
+size_t
+str_lcpy(char *dst, const char *src, size_t size)
+{
+	size_t	 n = strlen(src);
+
+	if (size > 0) {
+		size_t	 c = n < size - 1 ? n : size - 1;
+
+		memcpy(dst, src, c);
+		dst[c] = '\0';
+	}
+	return n;
+}
+
+/* str_lcat: append with truncation; returns the length it tried to make. */
+size_t
+str_lcat(char *dst, const char *src, size_t size)
+{
+	size_t	 d = strnlen(dst, size);
+
+	if (d == size)
+		return size + strlen(src);
+	return d + str_lcpy(dst + d, src, size - d);
+}
+
+/* str_printf: snprintf that reports truncation or error as false. */
+bool
+str_printf(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
+	return n >= 0 && (size_t)n < size;
+}
+
+/* str_trim: strip leading and trailing ASCII white space in place. */
+char *
+str_trim(char *s)
+{
+	char	*e;
+
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * str_to_ll: parse a whole decimal integer in [min, max].  No leading
+ * white space, no trailing garbage, no empty string, no overflow.
+ */
+bool
+str_to_ll(const char *s, long long min, long long max, long long *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (*s == '\0' || isspace((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* buf_init: an empty buffer that will never hold more than limit bytes. */
+void
+buf_init(struct buf *b, size_t limit)
+{
+	memset(b, 0, sizeof(*b));
+	b->limit = limit;
+}
+
+/* buf_free: release the storage; the buffer is empty and reusable. */
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* buf_reset: forget the contents but keep the storage. */
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+}
+
+/* buf_add: append len bytes; false (and no change) past the limit. */
+bool
+buf_add(struct buf *b, const void *p, size_t len)
+{
+	size_t	 ncap;
+
+	if (len > b->limit || b->len > b->limit - len)
+		return false;
+	/* Keep one spare byte so buf_cstr can always terminate. */
+	if (b->len + len + 1 > b->cap) {
+		ncap = b->cap ? b->cap : 64;
+		while (ncap < b->len + len + 1)
+			ncap *= 2;
+		b->data = xreallocarray(b->data, ncap, 1);
+		b->cap = ncap;
+	}
+	if (len > 0)
+		memcpy(b->data + b->len, p, len);
+	b->len += len;
+	return true;
+}
+
+/* buf_addstr: append a C string without its terminator. */
+bool
+buf_addstr(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+/* buf_printf: append formatted text; false (and no change) past the limit. */
+bool
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	bool	 ok;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	ok = buf_addstr(b, s);
+	free(s);
+	return ok;
+}
+
+/* buf_consume: drop n bytes from the front. */
+void
+buf_consume(struct buf *b, size_t n)
+{
+	if (n > b->len)
+		fatalx("buf_consume: %zu > %zu", n, b->len);
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+/* buf_cstr: the contents as a NUL-terminated string (contents may hold NULs). */
+const char *
+buf_cstr(struct buf *b)
+{
+	if (b->data == NULL)
+		return "";
+	b->data[b->len] = '\0';
+	return (const char *)b->data;
+}
