@@ -156,7 +156,7 @@ log_emit(int level, const char *body)
 }
 
 /* log_vkv: format caller-supplied key=value pairs and emit them. */
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vkv(int level, const char *fmt, va_list ap)
 {
 	char	 body[4096];
@@ -178,7 +178,7 @@ log_kv(int level, const char *fmt, ...)
 }
 
 /* log_vmsg: free text as msg="...", with err="..." when errnum != 0. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_vmsg(int level, int errnum, const char *fmt, va_list ap)
 {
 	char	 text[2048], esc[2 * LOG_ESC_MAX], eesc[256];
