@@ -1,0 +1,52 @@
+#!/bin/sh
+# run.sh: install what is missing, build, and run the sekisho suite on this
+# host in the foreground with the default configuration in etc/ (or the
+# directory given with -c).  Ctrl-C (SIGINT/SIGTERM) stops every service.
+#
+# Until sekisho-manager lands (it will supervise everything), this script
+# starts each service program that the build produced, checks the
+# configuration first, and creates the TLS key pair, data and run
+# directories the configuration names.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+confdir=$top/etc
+[ "${1:-}" = "-c" ] && [ -n "${2:-}" ] && confdir=$(cd "$2" && pwd)
+
+./scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc)"
+
+bin=$top/build/bin
+"$bin/sekishoctl" -c "$confdir" config check
+
+# A self-signed certificate for STARTTLS/SMTPS when none is configured yet.
+cert=$("$bin/sekishoctl" -c "$confdir" config get tsmtpd.ini SmtpServer TlsCertFile)
+key=$("$bin/sekishoctl" -c "$confdir" config get tsmtpd.ini SmtpServer TlsKeyFile)
+if [ ! -e "$cert" ] || [ ! -e "$key" ]; then
+	mkdir -p "$(dirname "$cert")" "$(dirname "$key")"
+	echo "run: generating a self-signed TLS certificate in $cert"
+	openssl req -x509 -newkey rsa:2048 -sha256 -days 825 -nodes \
+	    -subj "/CN=$(hostname -f 2>/dev/null || hostname)" \
+	    -keyout "$key" -out "$cert" 2>/dev/null
+	chmod 600 "$key"
+fi
+
+for d in data_dir run_dir; do
+	mkdir -p "$("$bin/sekishoctl" -c "$confdir" config get imss.ini general "$d")"
+done
+
+pids=""
+for svc in sekisho-smtpd sekisho-scanner sekisho-ipprofiler sekisho-euq; do
+	[ -x "$bin/$svc" ] || continue
+	echo "run: starting $svc"
+	"$bin/$svc" -f -c "$confdir" &
+	pids="$pids $!"
+done
+if [ -z "$pids" ]; then
+	echo "run: no service has been built yet; configuration is valid."
+	exit 0
+fi
+trap 'kill $pids 2>/dev/null; wait' INT TERM
+echo "run: suite running (pids$pids); Ctrl-C stops it"
+wait
