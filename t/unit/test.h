@@ -40,6 +40,21 @@ static int test_checks;
 	CHECKF(check_a_ == check_b_, "%lld != %lld", check_a_, check_b_); \
 } while (0)
 
+/* test_rmtree: remove a temporary directory tree (no shell). */
+#include <ftw.h>
+#include <stdio.h>
+static inline int
+test_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb; (void)flag; (void)f;
+	return remove(p);
+}
+static inline int
+test_rmtree(const char *dir)
+{
+	return nftw(dir, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 typedef void (*test_fn)(void);
 
 static inline int

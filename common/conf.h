@@ -1,0 +1,182 @@
+/*
+ * conf.h: the typed configuration of a sekisho host.
+ *
+ * conf_load() reads imss.ini, tsmtpd.ini and foxdns.ini from one
+ * configuration directory into struct sekisho_conf.  What each file may
+ * contain is declared as data in conf_schema.c: one row per key with its
+ * section, exact name, type, default (as text, parsed by the same code as
+ * a value from the file), valid range, a one-line description and the
+ * field it fills.  The same tables drive validation, defaults, conf_free,
+ * the generated reference (docs/config.md, tools/confdoc.c) and the tests,
+ * so adding a key is one table row plus one struct field.
+ *
+ * Unknown sections and keys are warnings; invalid values, missing list
+ * items and missing files are errors.  All of them go to a struct diag as
+ * "file:line: message".  policy.ini belongs to the scan server and is not
+ * read here.
+ */
+#ifndef SEKISHO_CONF_H
+#define SEKISHO_CONF_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+#include "ini.h"
+
+/* An IP address value; family AF_UNSPEC when the value was empty. */
+struct conf_ip {
+	int			 family;	/* AF_INET, AF_INET6, AF_UNSPEC */
+	union {
+		struct in_addr	 v4;
+		struct in6_addr	 v6;
+	}			 addr;
+	char			 text[INET6_ADDRSTRLEN];	/* canonical */
+};
+
+/* A comma-separated list of IP addresses. */
+struct conf_iplist {
+	struct conf_ip		*v;
+	size_t			 n;
+};
+
+/* "host[:port]" or "[v6]:port"; host NULL when the value was empty. */
+struct conf_hostport {
+	char			*host;		/* without brackets */
+	int			 port;
+};
+
+/* The items of an indexed list (XCount=N, X0..X(N-1)); n is N. */
+struct conf_strlist {
+	char			**v;
+	size_t			 n;
+};
+
+/* imss.ini: host, paths, users, manager, logging. */
+struct conf_imss {
+	/* [general] */
+	char			*data_dir;
+	char			*run_dir;
+	char			*hostname;		/* "" = system host name */
+	char			*admin_email;
+	/* [users] */
+	char			*manager_user;
+	char			*smtpd_user;
+	char			*queue_user;
+	char			*scanner_user;
+	char			*ipprofiler_user;
+	char			*euq_user;
+	/* [imss_manager] */
+	struct conf_ip		 scanner_ip_addr;	/* seed 21 */
+	long long		 console_port;
+	long long		 agent_port;
+	/* [logging] */
+	int			 log_level;		/* enum log_level */
+	long long		 max_log_size_mb;	/* seed 36 */
+};
+
+/* tsmtpd.ini: the SMTP front end and delivery. */
+struct conf_tsmtpd {
+	/* [SmtpServer] */
+	struct conf_iplist	 bind_address;
+	long long		 port;
+	long long		 smtps_port;		/* 0 = off */
+	bool			 check_dot_in_mail_address;	/* seed 3 */
+	long long		 recv_buffer_size;	/* seed 6; 8196 if 0 */
+	bool			 disable_svr_ssl_support;	/* seed 17 */
+	bool			 disable_add_default_domain_to_sender; /* 18 */
+	char			*default_domain;	/* "" = host name */
+	char			*nrs_reject_msg;	/* seed 22 */
+	char			*rbl_check_domain;	/* seed 22 */
+	struct conf_strlist	 ldap_lookup_approved_list;	/* seed 24 */
+	long long		 shut_down_mode;	/* seed 34 */
+	char			*tls_cert_file;
+	char			*tls_key_file;
+	/* [SmtpClient] */
+	struct conf_hostport	 smart_host;		/* host NULL = MX */
+	long long		 max_dns_mx_to_try;	/* seed 20 */
+	char			*fail_notify_msg_subject;	/* seed 7 */
+	char			*fail_notif_msg;		/* seed 7 */
+};
+
+/* foxdns.ini: the IP profiler. */
+struct conf_foxdns {
+	/* [foxdns] */
+	long long		 keep_tempblocked_mins;	/* seed 1 */
+};
+
+struct sekisho_conf {
+	char			*confdir;	/* absolute */
+	struct conf_imss	 imss;
+	struct conf_tsmtpd	 tsmtpd;
+	struct conf_foxdns	 foxdns;
+};
+
+/* The schema (conf_schema.c). */
+enum conf_type {
+	CONF_T_BOOL,		/* bool */
+	CONF_T_INT,		/* long long in [min, max] */
+	CONF_T_STR,		/* char *, at most max bytes */
+	CONF_T_PATH,		/* char *, made absolute */
+	CONF_T_ENUM,		/* int: index into words */
+	CONF_T_IP,		/* struct conf_ip */
+	CONF_T_IPLIST,		/* struct conf_iplist, at most max items */
+	CONF_T_HOSTPORT,	/* struct conf_hostport */
+	CONF_T_DOMAIN,		/* char *, a DNS host or domain name */
+	CONF_T_USER,		/* char *, a system user name */
+	CONF_T_LIST,		/* struct conf_strlist of elem, count in [min, max] */
+};
+
+#define CONF_F_EMPTY		0x01	/* an empty value is allowed */
+#define CONF_F_ZERO_DEFAULT	0x02	/* INT: 0 means zero_means */
+
+struct conf_key {
+	const char		*name;		/* exact spelling */
+	enum conf_type		 type;
+	enum conf_type		 elem;		/* CONF_T_LIST items */
+	const char		*def;		/* default, as text */
+	long long		 min, max;
+	long long		 zero_means;	/* INT 0 value; HOSTPORT port */
+	unsigned		 flags;
+	const char *const	*words;		/* ENUM, NULL-terminated */
+	size_t			 off;		/* in struct sekisho_conf */
+	const char		*desc;		/* one line */
+};
+
+struct conf_section {
+	const char		*name;		/* as documented */
+	const char		*desc;
+	const struct conf_key	*keys;
+	size_t			 nkeys;
+};
+
+struct conf_file {
+	const char		*name;		/* "tsmtpd.ini" */
+	const char		*desc;
+	bool			 required;
+	const struct conf_section *sections;
+	size_t			 nsections;
+	/* Checks across keys after the values are in; returns errors. */
+	int			(*check)(const struct sekisho_conf *,
+				    const struct ini *, struct diag *);
+};
+
+extern const struct conf_file	conf_files[];
+extern const size_t		conf_nfiles;
+
+int	 conf_load(const char *, struct sekisho_conf *, struct diag *);
+void	 conf_free(struct sekisho_conf *);
+int	 conf_apply(struct sekisho_conf *, const struct conf_file *,
+	    const struct ini *, struct diag *);
+const struct conf_file *conf_file_find(const char *);
+const char *conf_type_name(const struct conf_key *);
+const char *conf_valid_text(const struct conf_key *, char *, size_t);
+int	 conf_parse_value(struct sekisho_conf *, const struct conf_key *,
+	    const char *, char *, size_t);
+void	 conf_free_value(struct sekisho_conf *, const struct conf_key *);
+
+/* The value of a CONF_F_ZERO_DEFAULT integer after "0" was resolved. */
+#define CONF_RECV_BUFFER_DEFAULT	8196
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * conf_schema.c: what imss.ini, tsmtpd.ini and foxdns.ini may contain.
+ *
+ * One row per key: exact name (the spelling is a contract with operators:
+ * see SEED-FEATURES.md), type, default as text, range, the field of
+ * struct sekisho_conf it fills, and a one-line description that ends up
+ * in docs/config.md.  Adding a key is one row here plus one field in
+ * conf.h.  CONF_FIELD checks at compile time that the field has the C type
+ * the row's kind stores, so a row cannot write the wrong thing.
+ */
+#include <stddef.h>
+
+#include "conf.h"
+#include "util.h"
+
+/* offsetof(struct sekisho_conf, f), or a compile error if f is not a T. */
+#define CONF_FIELD(f, T)						\
+	(offsetof(struct sekisho_conf, f) +				\
+	0 * sizeof(_Generic(((struct sekisho_conf *)0)->f, T: 1)))
+
+#define C_BOOL(n, d, f, s)						\
+	{ .name = n, .type = CONF_T_BOOL, .def = d,			\
+	  .off = CONF_FIELD(f, bool), .desc = s }
+#define C_INT(n, d, lo, hi, f, s)					\
+	{ .name = n, .type = CONF_T_INT, .def = d, .min = lo, .max = hi, \
+	  .off = CONF_FIELD(f, long long), .desc = s }
+#define C_INTZ(n, lo, hi, z, f, s)					\
+	{ .name = n, .type = CONF_T_INT, .def = "0", .min = lo, .max = hi, \
+	  .zero_means = z, .flags = CONF_F_ZERO_DEFAULT,		\
+	  .off = CONF_FIELD(f, long long), .desc = s }
+#define C_STR(n, d, maxlen, fl, f, s)					\
+	{ .name = n, .type = CONF_T_STR, .def = d, .max = maxlen,	\
+	  .flags = fl, .off = CONF_FIELD(f, char *), .desc = s }
+#define C_TYPED(n, t, d, fl, f, s)					\
+	{ .name = n, .type = t, .def = d, .max = 4095, .flags = fl,	\
+	  .off = CONF_FIELD(f, char *), .desc = s }
+#define C_ENUM(n, d, w, f, s)						\
+	{ .name = n, .type = CONF_T_ENUM, .def = d, .words = w,		\
+	  .off = CONF_FIELD(f, int), .desc = s }
+#define C_IP(n, d, fl, f, s)						\
+	{ .name = n, .type = CONF_T_IP, .def = d, .flags = fl,		\
+	  .off = CONF_FIELD(f, struct conf_ip), .desc = s }
+#define C_IPLIST(n, d, maxn, fl, f, s)					\
+	{ .name = n, .type = CONF_T_IPLIST, .def = d, .max = maxn,	\
+	  .flags = fl, .off = CONF_FIELD(f, struct conf_iplist), .desc = s }
+#define C_HOSTPORT(n, d, port, fl, f, s)				\
+	{ .name = n, .type = CONF_T_HOSTPORT, .def = d,			\
+	  .zero_means = port, .flags = fl,				\
+	  .off = CONF_FIELD(f, struct conf_hostport), .desc = s }
+#define C_LIST(n, e, maxn, f, s)					\
+	{ .name = n, .type = CONF_T_LIST, .elem = e, .def = "0",	\
+	  .min = 0, .max = maxn,					\
+	  .off = CONF_FIELD(f, struct conf_strlist), .desc = s }
+
+#define SECTION(n, d, k)	{ n, d, k, nitems(k) }
+
+static const char *const log_levels[] = {
+	"err", "warn", "info", "debug", NULL	/* order of enum log_level */
+};
+
+/* imss.ini */
+
+static const struct conf_key imss_general[] = {
+	C_TYPED("data_dir", CONF_T_PATH, "/var/lib/sekisho", 0,
+	    imss.data_dir,
+	    "Spool, databases and quarantine live here."),
+	C_TYPED("run_dir", CONF_T_PATH, "/run/sekisho", 0, imss.run_dir,
+	    "Sockets and pid files live here."),
+	C_TYPED("hostname", CONF_T_DOMAIN, "", CONF_F_EMPTY, imss.hostname,
+	    "Host name used in SMTP greetings and generated mail; empty: "
+	    "the system host name."),
+	C_STR("admin_email", "postmaster", 254, 0, imss.admin_email,
+	    "Address that receives administrator notifications."),
+};
+
+static const struct conf_key imss_users[] = {
+	C_TYPED("manager_user", CONF_T_USER, "_sekisho-mgr", 0,
+	    imss.manager_user,
+	    "System user of the manager's console and API process."),
+	C_TYPED("smtpd_user", CONF_T_USER, "_sekisho-smtpd", 0,
+	    imss.smtpd_user,
+	    "System user of the SMTP protocol and delivery processes."),
+	C_TYPED("queue_user", CONF_T_USER, "_sekisho-queue", 0,
+	    imss.queue_user,
+	    "System user of the queue process (owner of the spool)."),
+	C_TYPED("scanner_user", CONF_T_USER, "_sekisho-scan", 0,
+	    imss.scanner_user, "System user of the scan server."),
+	C_TYPED("ipprofiler_user", CONF_T_USER, "_sekisho-ipp", 0,
+	    imss.ipprofiler_user, "System user of the IP profiler."),
+	C_TYPED("euq_user", CONF_T_USER, "_sekisho-euq", 0, imss.euq_user,
+	    "System user of the end-user quarantine portal."),
+};
+
+static const struct conf_key imss_manager[] = {
+	C_IP("scanner_ip_addr", "", CONF_F_EMPTY, imss.scanner_ip_addr,
+	    "Set on a scanner host: the address the central controller "
+	    "uses to connect to this scanner host (seed 21)."),
+	C_INT("console_port", "8445", 1, 65535, imss.console_port,
+	    "TCP port of the administration console and JSON API (HTTPS)."),
+	C_INT("agent_port", "8446", 1, 65535, imss.agent_port,
+	    "TCP port on which the manager accepts the central "
+	    "controller's configuration pushes (mutual TLS)."),
+};
+
+static const struct conf_key imss_logging[] = {
+	C_ENUM("level", "info", log_levels, imss.log_level,
+	    "Least important level that is logged."),
+	C_INT("max_log_size_mb", "100", 100, 99999, imss.max_log_size_mb,
+	    "Maximum log file size per service, in MB (seed 36)."),
+};
+
+static const struct conf_section imss_sections[] = {
+	SECTION("general", "Host identity and the directories sekisho uses.",
+	    imss_general),
+	SECTION("users", "The system user of each service (privilege "
+	    "separation: one user per trust domain).", imss_users),
+	SECTION("imss_manager", "The per-host manager and its link to the "
+	    "central controller.", imss_manager),
+	SECTION("logging", "Logging of every service.", imss_logging),
+};
+
+/* tsmtpd.ini */
+
+static const struct conf_key tsmtpd_server[] = {
+	C_IPLIST("BindAddress", "127.0.0.1", 64, 0, tsmtpd.bind_address,
+	    "Comma-separated IPv4/IPv6 addresses the SMTP service listens "
+	    "on."),
+	C_INT("Port", "25", 1, 65535, tsmtpd.port, "SMTP port."),
+	C_INT("SmtpsPort", "465", 0, 65535, tsmtpd.smtps_port,
+	    "SMTP over TLS port; 0 turns it off."),
+	C_BOOL("CheckDotInMailAddress", "1",
+	    tsmtpd.check_dot_in_mail_address,
+	    "1: reject addresses with a dot right before \"@\" (a.@x) or two "
+	    "dots in a row (a..b@x) with 501; 0: accept them (seed 3)."),
+	C_INTZ("RecvBufferSize", 512, 4096, CONF_RECV_BUFFER_DEFAULT,
+	    tsmtpd.recv_buffer_size,
+	    "Receive buffer size for the DATA phase, in bytes (seed 6)."),
+	C_BOOL("DisableSvrSSLSupport", "0", tsmtpd.disable_svr_ssl_support,
+	    "1: do not offer or accept STARTTLS and do not listen on "
+	    "SmtpsPort (seed 17)."),
+	C_BOOL("DisableAddDefaultDomainToSender", "0",
+	    tsmtpd.disable_add_default_domain_to_sender,
+	    "1: leave a sender address without a domain as it is; 0: append "
+	    "DefaultDomain (seed 18)."),
+	C_TYPED("DefaultDomain", CONF_T_DOMAIN, "", CONF_F_EMPTY,
+	    tsmtpd.default_domain,
+	    "Domain appended to a sender without one; empty: the host name."),
+	C_STR("NrsRejectMsg", "Client host %CLIENT_IP% blocked using "
+	    "%RBL_CHECK_DOMAIN%", 400, 0, tsmtpd.nrs_reject_msg,
+	    "Reply text when the reputation (DNSBL) check rejects a client; "
+	    "tokens %CLIENT_IP%, %RBL_CHECK_DOMAIN% (seed 22)."),
+	C_STR("RblCheckDomain", "http://www.mail-abuse.com/cgi-bin/lookup?"
+	    "ip_address=%CLIENT_IP%", 400, CONF_F_EMPTY,
+	    tsmtpd.rbl_check_domain,
+	    "Lookup URL that replaces %RBL_CHECK_DOMAIN% in NrsRejectMsg; "
+	    "token %CLIENT_IP% (seed 22)."),
+	C_LIST("LdapLookupApprovedList", CONF_T_DOMAIN, 1000,
+	    tsmtpd.ldap_lookup_approved_list,
+	    "Recipient domains accepted without an LDAP query (seed 24)."),
+	C_INT("ShutDownMode", "0", 0, 1, tsmtpd.shut_down_mode,
+	    "0: graceful stop (finish sessions); 1: forced stop (seed 34)."),
+	C_TYPED("TlsCertFile", CONF_T_PATH, "tls/server.crt", 0,
+	    tsmtpd.tls_cert_file,
+	    "Server certificate chain (PEM) for STARTTLS and SMTPS."),
+	C_TYPED("TlsKeyFile", CONF_T_PATH, "tls/server.key", 0,
+	    tsmtpd.tls_key_file, "Private key (PEM) of TlsCertFile."),
+};
+
+static const struct conf_key tsmtpd_client[] = {
+	C_HOSTPORT("SmartHost", "", 25, CONF_F_EMPTY, tsmtpd.smart_host,
+	    "Relay all outbound mail through this host; empty: deliver to "
+	    "the recipient domain's MX hosts."),
+	C_INT("MaxDNSMxToTry", "5", 1, 100, tsmtpd.max_dns_mx_to_try,
+	    "At most this many MX hosts are tried per delivery attempt "
+	    "(seed 20)."),
+	C_STR("FailNotifyMsgSubject", "Delivery Final Failure Notice", 900, 0,
+	    tsmtpd.fail_notify_msg_subject,
+	    "Subject of non-delivery reports (seed 7)."),
+	C_STR("FailNotifMsg", "Can not deliver the message you sent. Will "
+	    "not retry.", 4000, 0, tsmtpd.fail_notif_msg,
+	    "Text of non-delivery reports (seed 7)."),
+};
+
+static const struct conf_section tsmtpd_sections[] = {
+	SECTION("SmtpServer", "The SMTP front end: listening, protocol checks "
+	    "and reply texts.", tsmtpd_server),
+	SECTION("SmtpClient", "Outbound delivery and non-delivery reports.",
+	    tsmtpd_client),
+};
+
+/* foxdns.ini */
+
+static const struct conf_key foxdns_foxdns[] = {
+	C_INT("keep_tempblocked_mins", "60", 1, 525600,
+	    foxdns.keep_tempblocked_mins,
+	    "Temporarily blocked IP addresses are unblocked automatically "
+	    "after this many minutes (seed 1)."),
+};
+
+static const struct conf_section foxdns_sections[] = {
+	SECTION("foxdns", "The IP profiler.", foxdns_foxdns),
+};
+
+/* conf_check_port_pair: error if two port keys of one section collide. */
+static int
+conf_check_port_pair(const struct ini *ini, struct diag *d,
+    const char *section, const char *k1, long long v1, const char *k2,
+    long long v2)
+{
+	const struct ini_entry *e;
+
+	if (v1 == 0 || v1 != v2)
+		return 0;
+	e = ini_find(ini, section, k2);
+	if (e == NULL)
+		e = ini_find(ini, section, k1);
+	diag_add(d, DIAG_ERROR, ini->file, e != NULL ? e->line : 0,
+	    "%s and %s are both %lld (they must differ)", k1, k2, v1);
+	return 1;
+}
+
+/* imss_check: cross-key rules of imss.ini. */
+static int
+imss_check(const struct sekisho_conf *c, const struct ini *ini,
+    struct diag *d)
+{
+	return conf_check_port_pair(ini, d, "imss_manager", "console_port",
+	    c->imss.console_port, "agent_port", c->imss.agent_port);
+}
+
+/* tsmtpd_check: cross-key rules of tsmtpd.ini. */
+static int
+tsmtpd_check(const struct sekisho_conf *c, const struct ini *ini,
+    struct diag *d)
+{
+	return conf_check_port_pair(ini, d, "SmtpServer", "Port",
+	    c->tsmtpd.port, "SmtpsPort", c->tsmtpd.smtps_port);
+}
+
+const struct conf_file conf_files[] = {
+	{ "imss.ini", "The host: paths, system users, the manager and "
+	    "logging.", true, imss_sections, nitems(imss_sections),
+	    imss_check },
+	{ "tsmtpd.ini", "The SMTP service: the front end ([SmtpServer]) and "
+	    "delivery ([SmtpClient]).", true, tsmtpd_sections,
+	    nitems(tsmtpd_sections), tsmtpd_check },
+	{ "foxdns.ini", "The IP profiler.", true, foxdns_sections,
+	    nitems(foxdns_sections), NULL },
+};
+const size_t conf_nfiles = nitems(conf_files);

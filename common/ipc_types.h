@@ -1,0 +1,54 @@
+/*
+ * ipc_types.h: every inter-process message type of sekisho, in one list.
+ *
+ * The enum is generated from IMSG_TYPES so that ipc_type_name() (ipc.c)
+ * can never disagree with it.  Names follow IMSG_<AREA>_<VERB>; the area
+ * is the process or subsystem that owns the request.
+ *
+ * Values are only meaningful between processes built from the same tree
+ * (all sekisho daemons on one host come from one build and speak over
+ * Unix sockets); they are not a stable wire format across versions, so
+ * insert new types where they belong, grouped by area.
+ *
+ * LATER ISSUES: add your message types here, one X(IMSG_<AREA>_<VERB>)
+ * line each, in a block for your area (QUEUE, SMTP, MTA, SCAN, IPP, EUQ,
+ * CONF, ...), with a comment giving the payload layout in ipc_add_* terms,
+ * e.g. "u64 reqid, str name, fd spool".  Requests that expect a reply
+ * carry a u64 request id first (STYLE.md).
+ */
+#ifndef SEKISHO_IPC_TYPES_H
+#define SEKISHO_IPC_TYPES_H
+
+#define IMSG_TYPES(X)							\
+	/* Control: supervisor (manager, smtpd parent) <-> services, */ \
+	/* and sekishoctl <-> manager. */				\
+	X(IMSG_CTL_PING)	/* u64 reqid */				\
+	X(IMSG_CTL_PONG)	/* u64 reqid */				\
+	X(IMSG_CTL_RELOAD)	/* u64 reqid */				\
+	X(IMSG_CTL_SHUTDOWN)	/* u64 reqid */				\
+	X(IMSG_CTL_STATUS)	/* u64 reqid; reply CTL_RESULT */	\
+	X(IMSG_CTL_RESULT)	/* u64 reqid, u32 status, str text */	\
+	X(IMSG_CTL_LOG_VERBOSE)	/* u64 reqid, u32 log level */		\
+	/* smtpd parent -> smtp. */					\
+	X(IMSG_SMTP_LISTENER)	/* u8 kind (0 smtp, 1 smtps), str */	\
+				/* address, u16 port, fd socket */	\
+	X(IMSG_SMTP_SHUTDOWN)	/* u8 mode (0 graceful, 1 forced) */	\
+	/* smtp <-> queue; peerid is the smtp session id. */		\
+	X(IMSG_QUEUE_MSG_CREATE)   /* (empty) */			\
+	X(IMSG_QUEUE_MSG_CREATED)  /* u8 ok, str qid or error; fd */	\
+				   /* content file (write) when ok */	\
+	X(IMSG_QUEUE_MSG_COMMIT)   /* str qid, data envelope text */	\
+				   /* (envelope_format) */		\
+	X(IMSG_QUEUE_MSG_COMMITTED) /* str qid, u8 ok, str error */	\
+	X(IMSG_QUEUE_MSG_ABORT)	   /* str qid */			\
+	/* New areas below this line. */
+
+enum imsg_type {
+	IMSG_NONE = 0,		/* never valid on the wire */
+#define IMSG_TYPE_ENUM_(name)	name,
+	IMSG_TYPES(IMSG_TYPE_ENUM_)
+#undef IMSG_TYPE_ENUM_
+	IMSG_MAX		/* one past the last valid type */
+};
+
+#endif

@@ -1,0 +1,434 @@
+/*
+ * spool.c: durable message store of the queue (see spool.h, docs/spool.md).
+ *
+ * All file operations are relative to directory descriptors opened once, so
+ * the queue process can chroot into the spool (or anywhere) afterwards.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+static const char *const state_dirs[SPOOL_NSTATES] = {
+	[SPOOL_INCOMING] = "incoming",
+	[SPOOL_CORRUPT] = "corrupt",
+};
+
+const char *
+spool_state_name(enum spool_state st)
+{
+	return st < SPOOL_NSTATES ? state_dirs[st] : "?";
+}
+
+/* open_subdir: create (if needed) and open a directory below dirfd. */
+static int
+open_subdir(int dirfd, const char *name)
+{
+	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* spool_open: open (creating) the spool at path and its subdirectories. */
+int
+spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
+{
+	int	 i;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->dirfd = sp->tmpfd = -1;
+	for (i = 0; i < SPOOL_NSTATES; i++)
+		sp->statefd[i] = -1;
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		goto fail;
+	if ((sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		goto fail;
+	if ((sp->tmpfd = open_subdir(sp->dirfd, "tmp")) == -1)
+		goto fail;
+	for (i = 0; i < SPOOL_NSTATES; i++)
+		if ((sp->statefd[i] = open_subdir(sp->dirfd,
+		    state_dirs[i])) == -1)
+			goto fail;
+	/* The new directories themselves must survive a crash. */
+	if (fsync(sp->dirfd) == -1)
+		goto fail;
+	return 0;
+fail:
+	str_printf(err, errlen, "spool %s: %s", path, strerror(errno));
+	spool_close(sp);
+	return -1;
+}
+
+/* spool_close: release the directory descriptors. */
+void
+spool_close(struct spool *sp)
+{
+	int	 i;
+
+	if (sp->dirfd >= 0)
+		close(sp->dirfd);
+	if (sp->tmpfd >= 0)
+		close(sp->tmpfd);
+	for (i = 0; i < SPOOL_NSTATES; i++)
+		if (sp->statefd[i] >= 0)
+			close(sp->statefd[i]);
+	memset(sp, 0, sizeof(*sp));
+	sp->dirfd = sp->tmpfd = -1;
+	for (i = 0; i < SPOOL_NSTATES; i++)
+		sp->statefd[i] = -1;
+}
+
+/*
+ * spool_id_new: a queue id that sorts by arrival time: microseconds since
+ * the epoch in the top 52 bits, a counter below, as 16 hex digits.  Ids
+ * only increase within a process; across restarts the clock (and the
+ * O_EXCL create in spool_body_create) keeps them unique.
+ */
+void
+spool_id_new(struct spool *sp, char *id)
+{
+	struct timespec	 ts;
+	uint64_t	 now, v;
+	uint16_t	 r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+	if (sp->last_id == 0) {
+		/* A random low part makes two processes unlikely to meet. */
+		if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+			r = (uint16_t)getpid();
+	}
+	v = (now << 12) | (r & 0x7ff);
+	if (v <= sp->last_id)
+		v = sp->last_id + 1;
+	sp->last_id = v;
+	snprintf(id, SPOOL_ID_LEN + 1, "%016llx", (unsigned long long)v);
+}
+
+/* name_of: "<id><suffix>" into buf. */
+static const char *
+name_of(char *buf, size_t len, const char *id, const char *suffix)
+{
+	if (!str_printf(buf, len, "%s%s", id, suffix))
+		fatalx("spool name_of: id too long");
+	return buf;
+}
+
+/*
+ * spool_body_create: allocate a new id (written to id) and create its
+ * content file in tmp/.  Returns a read-write descriptor or -1.
+ */
+int
+spool_body_create(struct spool *sp, char *id)
+{
+	char	 name[64];
+	int	 fd, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		spool_id_new(sp, id);
+		fd = openat(sp->tmpfd, name_of(name, sizeof(name), id, ".msg"),
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* write_all: write the whole buffer, retrying short writes. */
+static int
+write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = write(fd, c, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * spool_commit: make an accepted message durable in incoming/.  The body
+ * is fsynced, the envelope written to tmp/ and fsynced, both renamed
+ * (envelope last) and the directory fsynced.  Only after a 0 return may
+ * the client be told 250.  On failure nothing is left in incoming/.
+ */
+int
+spool_commit(struct spool *sp, const struct envelope *env, int bodyfd,
+    char *err, size_t errlen)
+{
+	char	 mname[64], ename[64];
+	struct buf b;
+	int	 fd = -1, dst = sp->statefd[SPOOL_INCOMING], saved;
+	const char *step;
+
+	name_of(mname, sizeof(mname), env->id, ".msg");
+	name_of(ename, sizeof(ename), env->id, ".env");
+	buf_init(&b, ENVELOPE_MAX_SIZE);
+	step = "envelope too large";
+	if (!envelope_format(env, &b))
+		goto fail;
+	step = "fsync body";
+	if (fdatasync(bodyfd) == -1)
+		goto fail;
+	step = "create envelope";
+	if ((fd = openat(sp->tmpfd, ename, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600)) == -1)
+		goto fail;
+	step = "write envelope";
+	if (write_all(fd, b.data, b.len) == -1)
+		goto fail;
+	step = "fsync envelope";
+	if (fdatasync(fd) == -1)
+		goto fail;
+	close(fd);
+	fd = -1;
+	step = "rename body";
+	if (renameat(sp->tmpfd, mname, dst, mname) == -1)
+		goto fail;
+	step = "rename envelope";
+	if (renameat(sp->tmpfd, ename, dst, ename) == -1)
+		goto undo;
+	step = "fsync directory";
+	if (fsync(dst) == -1) {
+		saved = errno;
+		unlinkat(dst, ename, 0);
+		errno = saved;
+		goto undo;
+	}
+	buf_free(&b);
+	return 0;
+undo:
+	/* Put the body back so incoming/ holds no half message. */
+	saved = errno;
+	renameat(dst, mname, sp->tmpfd, mname);
+	errno = saved;
+fail:
+	str_printf(err, errlen, "%s: %s", step, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	unlinkat(sp->tmpfd, ename, 0);
+	buf_free(&b);
+	return -1;
+}
+
+/* spool_abort: forget a message that was never committed. */
+void
+spool_abort(struct spool *sp, const char *id)
+{
+	char	 name[64];
+
+	unlinkat(sp->tmpfd, name_of(name, sizeof(name), id, ".msg"), 0);
+	unlinkat(sp->tmpfd, name_of(name, sizeof(name), id, ".env"), 0);
+}
+
+/* spool_body_open: open a committed message's content for reading. */
+int
+spool_body_open(struct spool *sp, enum spool_state st, const char *id)
+{
+	char	 name[64];
+
+	return openat(sp->statefd[st], name_of(name, sizeof(name), id, ".msg"),
+	    O_RDONLY | O_CLOEXEC);
+}
+
+/* spool_remove: delete a message from a state, envelope first. */
+int
+spool_remove(struct spool *sp, enum spool_state st, const char *id)
+{
+	char	 name[64];
+	int	 fd = sp->statefd[st];
+
+	if (unlinkat(fd, name_of(name, sizeof(name), id, ".env"), 0) == -1 &&
+	    errno != ENOENT)
+		return -1;
+	if (unlinkat(fd, name_of(name, sizeof(name), id, ".msg"), 0) == -1 &&
+	    errno != ENOENT)
+		return -1;
+	return fsync(fd);
+}
+
+/* read_file: read a whole (small) file relative to dirfd. */
+static char *
+read_file(int dirfd, const char *name, size_t max, size_t *lenp)
+{
+	struct stat st;
+	char	*p;
+	ssize_t	 n;
+	size_t	 off = 0;
+	int	 fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max) {
+		close(fd);
+		errno = EFBIG;
+		return NULL;
+	}
+	p = xmalloc((size_t)st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		if ((n = read(fd, p + off, (size_t)st.st_size - off)) <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	*lenp = off;
+	return p;
+}
+
+/* quarantine_corrupt: move an unreadable message aside for the admin. */
+static void
+quarantine_corrupt(struct spool *sp, int fromfd, const char *id)
+{
+	char	 name[64];
+	int	 to = sp->statefd[SPOOL_CORRUPT];
+
+	renameat(fromfd, name_of(name, sizeof(name), id, ".msg"), to, name);
+	renameat(fromfd, name_of(name, sizeof(name), id, ".env"), to, name);
+	fsync(to);
+}
+
+/* is_id_name: "<16 hex>" followed by exactly suffix. */
+static bool
+is_id_name(const char *name, const char *suffix)
+{
+	return strlen(name) == SPOOL_ID_LEN + strlen(suffix) &&
+	    strspn(name, "0123456789abcdef") == SPOOL_ID_LEN &&
+	    strcmp(name + SPOOL_ID_LEN, suffix) == 0;
+}
+
+/*
+ * load_envelope: read and check the envelope of id in dirfd; its content
+ * file must exist too.  Returns 0, or -1 with the reason in err.
+ */
+static int
+load_envelope(int dirfd, const char *id, struct envelope *env, char *err,
+    size_t errlen)
+{
+	char		 name[64], *text;
+	size_t		 len;
+	struct stat	 sb;
+	int		 rv;
+
+	text = read_file(dirfd, name_of(name, sizeof(name), id, ".env"),
+	    ENVELOPE_MAX_SIZE, &len);
+	if (text == NULL) {
+		str_printf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	rv = envelope_parse(env, text, len, err, errlen);
+	free(text);
+	if (rv == -1)
+		return -1;
+	if (strcmp(env->id, id) != 0) {
+		str_printf(err, errlen, "envelope names id %s", env->id);
+		envelope_clear(env);
+		return -1;
+	}
+	if (fstatat(dirfd, name_of(name, sizeof(name), id, ".msg"), &sb,
+	    0) == -1) {
+		str_printf(err, errlen, "content: %s", strerror(errno));
+		envelope_clear(env);
+		return -1;
+	}
+	return 0;
+}
+
+/* recover_state: report every whole message of one state directory. */
+static int
+recover_state(struct spool *sp, enum spool_state st, spool_recover_cb cb,
+    void *arg)
+{
+	struct envelope	 env;
+	struct dirent	*de;
+	char		 id[SPOOL_ID_LEN + 1], name[64], err[160], esc[200];
+	struct stat	 sb;
+	int		 fd, dfd = sp->statefd[st], n = 0;
+	DIR		*d;
+
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL)
+		return -1;
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		bool	 is_msg = is_id_name(de->d_name, ".msg");
+
+		if (!is_msg && !is_id_name(de->d_name, ".env"))
+			continue;
+		memcpy(id, de->d_name, SPOOL_ID_LEN);
+		id[SPOOL_ID_LEN] = '\0';
+		if (is_msg) {
+			/* Content without envelope: never acknowledged. */
+			if (fstatat(dfd, name_of(name, sizeof(name), id,
+			    ".env"), &sb, 0) == -1 && errno == ENOENT) {
+				log_kv(LOG_LVL_WARN, "event=spool-orphan "
+				    "qid=%s state=%s action=removed", id,
+				    state_dirs[st]);
+				unlinkat(dfd, de->d_name, 0);
+			}
+			continue;
+		}
+		if (load_envelope(dfd, id, &env, err, sizeof(err)) == -1) {
+			log_kv(LOG_LVL_ERR, "event=spool-corrupt qid=%s "
+			    "state=%s reason=%s action=moved-to-corrupt", id,
+			    state_dirs[st], log_esc(esc, sizeof(esc), err));
+			quarantine_corrupt(sp, dfd, id);
+			continue;
+		}
+		n++;
+		cb(st, &env, arg);
+		envelope_clear(&env);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * spool_recover: at start, remove the leftovers of messages never
+ * acknowledged (everything in tmp/, content without envelope) and hand
+ * every whole message to cb.  Returns the number of messages, or -1.
+ */
+int
+spool_recover(struct spool *sp, spool_recover_cb cb, void *arg)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd, st, n, total = 0;
+
+	if ((fd = dup(sp->tmpfd)) == -1 || (d = fdopendir(fd)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(sp->tmpfd, de->d_name, 0);
+	closedir(d);
+	for (st = 0; st < SPOOL_NSTATES; st++) {
+		if (st == SPOOL_CORRUPT)
+			continue;
+		if ((n = recover_state(sp, st, cb, arg)) == -1)
+			return -1;
+		total += n;
+	}
+	return total;
+}
