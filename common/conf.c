@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "diag.h"
 #include "ini.h"
@@ -115,6 +116,8 @@ conf_type_name(const struct conf_key *k)
 	case CONF_T_DOMAIN:	return "domain";
 	case CONF_T_USER:	return "user";
 	case CONF_T_LIST:	return "indexed list";
+	case CONF_T_NETLIST:	return "network list";
+	case CONF_T_DOMAINLIST:	return "domain list";
 	}
 	return "?";
 }
@@ -184,6 +187,16 @@ conf_valid_text(const struct conf_key *k, char *buf, size_t size)
 	case CONF_T_USER:
 		(void)str_printf(buf, size, "a user name (letters, digits, "
 		    "\"_\", \".\", \"-\"; at most %d)", CONF_USER_MAX);
+		break;
+	case CONF_T_NETLIST:
+		(void)str_printf(buf, size, "comma-separated IPv4/IPv6 "
+		    "addresses and networks (CIDR, e.g. 192.0.2.0/24, "
+		    "2001:db8::/32)%s", empty);
+		break;
+	case CONF_T_DOMAINLIST:
+		(void)str_printf(buf, size, "comma-separated domains: "
+		    "example.com (exactly), .example.com or *.example.com "
+		    "(its subdomains); at most %lld%s", k->max, empty);
 		break;
 	case CONF_T_LIST:
 		(void)str_printf(buf, size, "%sCount=N (%lld..%lld), then "
@@ -313,6 +326,66 @@ conf_parse_iplist(const struct conf_key *k, const char *s,
 	}
 	out->v = v;
 	out->n = n;
+	return 0;
+}
+
+/* conf_parse_netlist: addresses and CIDR networks (netaddr.c). */
+static int
+conf_parse_netlist(const char *s, struct netaddr_list *out, char *err,
+    size_t esz)
+{
+	netaddr_list_init(out);
+	if (!netaddr_list_parse(out, s, err, esz)) {
+		netaddr_list_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* conf_parse_domainlist: comma-separated domain patterns. */
+static int
+conf_parse_domainlist(const struct conf_key *k, const char *s,
+    struct conf_strlist *out, char *err, size_t esz)
+{
+	char	 q[DIAG_QUOTE_MAX], *copy, *item, *next, *dom;
+	struct conf_strlist l = { NULL, 0 };
+	int	 rc = 0;
+
+	copy = xstrdup(s);
+	for (item = copy; item != NULL && rc == 0; item = next) {
+		if ((next = strchr(item, ',')) != NULL)
+			*next++ = '\0';
+		item = str_trim(item);
+		dom = item;
+		if (strncmp(dom, "*.", 2) == 0)
+			dom += 2;
+		else if (*dom == '.')
+			dom++;
+		if (*item == '\0') {
+			(void)str_printf(err, esz, "empty item %zu in the list",
+			    l.n + 1);
+			rc = -1;
+		} else if ((long long)l.n >= k->max) {
+			(void)str_printf(err, esz, "more than %lld domains",
+			    k->max);
+			rc = -1;
+		} else if (!addr_is_domain(dom, true, NULL)) {
+			(void)str_printf(err, esz, "\"%s\" is not a domain or "
+			    "domain pattern", diag_quote(q, sizeof(q), item));
+			rc = -1;
+		} else {
+			l.v = xreallocarray(l.v, l.n + 1, sizeof(char *));
+			l.v[l.n++] = xstrdup(item);
+		}
+	}
+	free(copy);
+	if (rc == -1) {
+		while (l.n > 0)
+			free(l.v[--l.n]);
+		free(l.v);
+		return -1;
+	}
+	*out = l;
 	return 0;
 }
 
@@ -453,7 +526,8 @@ conf_parse_as(const struct sekisho_conf *c, const struct conf_key *k,
 			return -1;
 		}
 		if (type == CONF_T_IP || type == CONF_T_IPLIST ||
-		    type == CONF_T_HOSTPORT)
+		    type == CONF_T_HOSTPORT || type == CONF_T_NETLIST ||
+		    type == CONF_T_DOMAINLIST)
 			return 0;	/* stays zero: "not set" */
 		*(char **)dst = xstrdup("");
 		return 0;
@@ -475,6 +549,10 @@ conf_parse_as(const struct sekisho_conf *c, const struct conf_key *k,
 		return conf_parse_iplist(k, s, dst, err, esz);
 	case CONF_T_HOSTPORT:
 		return conf_parse_hostport(k, s, dst, err, esz);
+	case CONF_T_NETLIST:
+		return conf_parse_netlist(s, dst, err, esz);
+	case CONF_T_DOMAINLIST:
+		return conf_parse_domainlist(k, s, dst, err, esz);
 	case CONF_T_LIST:
 		/* The row's value is the count; the items come later. */
 		if (conf_parse_int(k, s, &n, err, esz) == -1)
@@ -486,6 +564,68 @@ conf_parse_as(const struct sekisho_conf *c, const struct conf_key *k,
 		return 0;
 	default:
 		return conf_parse_text(c, k, type, s, dst, err, esz);
+	}
+}
+
+/*
+ * conf_value_text: row k's current value as text, appended to b: lists
+ * comma-separated, paths absolute, an empty value as nothing (for
+ * sekishoctl config get, and the tests).
+ */
+void
+conf_value_text(const struct sekisho_conf *c, const struct conf_key *k,
+    struct buf *b)
+{
+	const void *p = (const char *)c + k->off;
+	const struct conf_iplist *il;
+	const struct conf_hostport *hp;
+	const struct conf_strlist *sl;
+	const struct netaddr_list *nl;
+	char	 net[INET6_ADDRSTRLEN + 8];
+	size_t	 i;
+
+	switch (k->type) {
+	case CONF_T_BOOL:
+		buf_addstr(b, *(const bool *)p ? "1" : "0");
+		break;
+	case CONF_T_INT:
+		buf_printf(b, "%lld", *(const long long *)p);
+		break;
+	case CONF_T_ENUM:
+		buf_addstr(b, k->words[*(const int *)p]);
+		break;
+	case CONF_T_IP:
+		buf_addstr(b, ((const struct conf_ip *)p)->text);
+		break;
+	case CONF_T_IPLIST:
+		il = p;
+		for (i = 0; i < il->n; i++)
+			buf_printf(b, "%s%s", i ? "," : "", il->v[i].text);
+		break;
+	case CONF_T_HOSTPORT:
+		hp = p;
+		if (hp->host != NULL)
+			buf_printf(b, strchr(hp->host, ':') ? "[%s]:%d" :
+			    "%s:%d", hp->host, hp->port);
+		break;
+	case CONF_T_NETLIST:
+		nl = p;
+		for (i = 0; i < nl->n; i++) {
+			if (!netaddr_format(net, sizeof(net), &nl->v[i]))
+				str_lcpy(net, "?", sizeof(net));
+			buf_printf(b, "%s%s", i ? "," : "", net);
+		}
+		break;
+	case CONF_T_LIST:
+	case CONF_T_DOMAINLIST:
+		sl = p;
+		for (i = 0; i < sl->n; i++)
+			buf_printf(b, "%s%s", i ? "," : "", sl->v[i]);
+		break;
+	default:
+		if (*(char *const *)p != NULL)
+			buf_addstr(b, *(char *const *)p);
+		break;
 	}
 }
 
@@ -518,7 +658,12 @@ conf_free_value(struct sekisho_conf *c, const struct conf_key *k)
 		free(((struct conf_hostport *)p)->host);
 		memset(p, 0, sizeof(struct conf_hostport));
 		break;
+	case CONF_T_NETLIST:
+		netaddr_list_free(p);
+		memset(p, 0, sizeof(struct netaddr_list));
+		break;
 	case CONF_T_LIST:
+	case CONF_T_DOMAINLIST:
 		l = p;
 		for (i = 0; i < l->n; i++)
 			free(l->v[i]);
@@ -739,6 +884,22 @@ conf_file_find(const char *name)
 	for (i = 0; i < conf_nfiles; i++)
 		if (strcmp(conf_files[i].name, name) == 0)
 			return &conf_files[i];
+	return NULL;
+}
+
+/* conf_key_find: the row of key in section of file f (case-insensitive). */
+const struct conf_key *
+conf_key_find(const struct conf_file *f, const char *section, const char *key)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < f->nsections; i++) {
+		if (strcasecmp(f->sections[i].name, section) != 0)
+			continue;
+		for (j = 0; j < f->sections[i].nkeys; j++)
+			if (strcasecmp(f->sections[i].keys[j].name, key) == 0)
+				return &f->sections[i].keys[j];
+	}
 	return NULL;
 }
 

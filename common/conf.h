@@ -24,6 +24,8 @@
 
 #include "diag.h"
 #include "ini.h"
+#include "netaddr.h"
+#include "util.h"
 
 /* An IP address value; family AF_UNSPEC when the value was empty. */
 struct conf_ip {
@@ -91,6 +93,15 @@ struct conf_tsmtpd {
 	char			*rbl_check_domain;	/* seed 22 */
 	struct conf_strlist	 ldap_lookup_approved_list;	/* seed 24 */
 	long long		 shut_down_mode;	/* seed 34 */
+	struct conf_strlist	 accepted_domains;	/* patterns */
+	struct netaddr_list	 relay_networks;
+	long long		 max_msg_size;		/* bytes */
+	long long		 max_rcpt_per_msg;
+	long long		 max_errors_per_session;
+	long long		 max_connections;
+	long long		 max_connections_per_ip;	/* 0 = none */
+	long long		 command_timeout;	/* seconds */
+	long long		 data_timeout;		/* seconds */
 	char			*tls_cert_file;
 	char			*tls_key_file;
 	/* [SmtpClient] */
@@ -126,6 +137,8 @@ enum conf_type {
 	CONF_T_DOMAIN,		/* char *, a DNS host or domain name */
 	CONF_T_USER,		/* char *, a system user name */
 	CONF_T_LIST,		/* struct conf_strlist of elem, count in [min, max] */
+	CONF_T_NETLIST,		/* struct netaddr_list: addresses and CIDR nets */
+	CONF_T_DOMAINLIST,	/* struct conf_strlist: domain patterns */
 };
 
 #define CONF_F_EMPTY		0x01	/* an empty value is allowed */
@@ -175,6 +188,10 @@ const char *conf_valid_text(const struct conf_key *, char *, size_t);
 int	 conf_parse_value(struct sekisho_conf *, const struct conf_key *,
 	    const char *, char *, size_t);
 void	 conf_free_value(struct sekisho_conf *, const struct conf_key *);
+void	 conf_value_text(const struct sekisho_conf *, const struct conf_key *,
+	    struct buf *);
+const struct conf_key *conf_key_find(const struct conf_file *, const char *,
+	    const char *);
 
 /* The value of a CONF_F_ZERO_DEFAULT integer after "0" was resolved. */
 #define CONF_RECV_BUFFER_DEFAULT	8196

@@ -52,6 +52,13 @@
 	  .min = 0, .max = maxn,					\
 	  .off = CONF_FIELD(f, struct conf_strlist), .desc = s }
 
+#define C_NETLIST(n, d, fl, f, s)					\
+	{ .name = n, .type = CONF_T_NETLIST, .def = d, .flags = fl,	\
+	  .off = CONF_FIELD(f, struct netaddr_list), .desc = s }
+#define C_DOMAINLIST(n, d, maxn, fl, f, s)				\
+	{ .name = n, .type = CONF_T_DOMAINLIST, .def = d, .max = maxn,	\
+	  .flags = fl, .off = CONF_FIELD(f, struct conf_strlist), .desc = s }
+
 #define SECTION(n, d, k)	{ n, d, k, nitems(k) }
 
 static const char *const log_levels[] = {
@@ -159,6 +166,31 @@ static const struct conf_key tsmtpd_server[] = {
 	    "Recipient domains accepted without an LDAP query (seed 24)."),
 	C_INT("ShutDownMode", "0", 0, 1, tsmtpd.shut_down_mode,
 	    "0: graceful stop (finish sessions); 1: forced stop (seed 34)."),
+	C_DOMAINLIST("AcceptedDomains", "", 10000, CONF_F_EMPTY,
+	    tsmtpd.accepted_domains,
+	    "Domains this gateway receives mail for (inbound); mail from "
+	    "clients outside RelayNetworks to other domains is refused."),
+	C_NETLIST("RelayNetworks", "127.0.0.0/8, ::1", CONF_F_EMPTY,
+	    tsmtpd.relay_networks,
+	    "Clients allowed to send to any domain (outbound relay)."),
+	C_INT("MaxMsgSize", "20971520", 1024, 2147483647, tsmtpd.max_msg_size,
+	    "Largest message accepted, in bytes (SIZE and DATA; 552 above)."),
+	C_INT("MaxRcptPerMsg", "100", 1, 10000, tsmtpd.max_rcpt_per_msg,
+	    "Recipients per message; more get 452."),
+	C_INT("MaxErrorsPerSession", "10", 1, 1000,
+	    tsmtpd.max_errors_per_session,
+	    "Client errors in one session before it is closed with 421."),
+	C_INT("MaxConnections", "1000", 1, 100000, tsmtpd.max_connections,
+	    "Simultaneous SMTP connections in total; more get 421."),
+	C_INT("MaxConnectionsPerIP", "20", 0, 100000,
+	    tsmtpd.max_connections_per_ip,
+	    "Simultaneous SMTP connections from one client address; 0: no "
+	    "limit."),
+	C_INT("CommandTimeout", "300", 1, 3600, tsmtpd.command_timeout,
+	    "Seconds a client may take to send its next command "
+	    "(RFC 5321 4.5.3.2)."),
+	C_INT("DataTimeout", "180", 1, 3600, tsmtpd.data_timeout,
+	    "Seconds allowed between two reads during DATA."),
 	C_TYPED("TlsCertFile", CONF_T_PATH, "tls/server.crt", 0,
 	    tsmtpd.tls_cert_file,
 	    "Server certificate chain (PEM) for STARTTLS and SMTPS."),

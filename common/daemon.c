@@ -70,13 +70,18 @@ daemon_getopt(int argc, char **argv, const char *prog, struct daemon_opts *o)
  * an invalid configuration stops the start (exit 1).
  */
 void
-daemon_config(const struct daemon_opts *o, struct sekisho_conf *conf)
+daemon_config(const struct daemon_opts *o, struct sekisho_conf *conf,
+    daemon_check_fn check)
 {
 	struct diag	 d;
 	int		 rv;
 
 	diag_init(&d);
 	rv = conf_load(o->confdir, conf, &d);
+	if (rv == 0 && check != NULL && check(conf, &d) == -1) {
+		conf_free(conf);
+		rv = -1;
+	}
 	diag_print(&d, stderr);
 	if (rv == -1 || d.nerrors > 0) {
 		fprintf(stderr, "%s: %s: configuration invalid (%zu error%s)\n",

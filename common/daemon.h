@@ -9,8 +9,9 @@
  *	-v	more logging (debug), overrides [logging] level
  *	-h	usage
  * A daemon calls daemon_getopt(), then daemon_config() (which handles -n
- * and stops on invalid configuration), then daemon_start() to set up
- * logging, detach, and take its pid file.
+ * and stops on invalid configuration; the daemon's own check function adds
+ * what the files alone cannot show, e.g. that a TLS key loads), then
+ * daemon_start() to set up logging, detach, and take its pid file.
  */
 #ifndef SEKISHO_DAEMON_H
 #define SEKISHO_DAEMON_H
@@ -32,7 +33,10 @@ struct daemon_opts {
 };
 
 void	 daemon_getopt(int, char **, const char *, struct daemon_opts *);
-void	 daemon_config(const struct daemon_opts *, struct sekisho_conf *);
+typedef int (*daemon_check_fn)(const struct sekisho_conf *, struct diag *);
+
+void	 daemon_config(const struct daemon_opts *, struct sekisho_conf *,
+	    daemon_check_fn);
 void	 daemon_start(const struct daemon_opts *, const struct sekisho_conf *);
 void	 daemon_pidfile_remove(void);
 

@@ -99,45 +99,8 @@ schema_key(const char *file, const char *name)
 static void
 render(struct sekisho_conf *c, const struct conf_key *k, struct buf *b)
 {
-	const void *p = (const char *)c + k->off;
-	const struct conf_iplist *il;
-	const struct conf_hostport *hp;
-	const struct conf_strlist *sl;
-	size_t	 i;
-
 	buf_reset(b);
-	switch (k->type) {
-	case CONF_T_BOOL:
-		buf_addstr(b, *(const bool *)p ? "1" : "0");
-		break;
-	case CONF_T_INT:
-		buf_printf(b, "%lld", *(const long long *)p);
-		break;
-	case CONF_T_ENUM:
-		buf_addstr(b, k->words[*(const int *)p]);
-		break;
-	case CONF_T_IP:
-		buf_addstr(b, ((const struct conf_ip *)p)->text);
-		break;
-	case CONF_T_IPLIST:
-		il = p;
-		for (i = 0; i < il->n; i++)
-			buf_printf(b, "%s%s", i ? "," : "", il->v[i].text);
-		break;
-	case CONF_T_HOSTPORT:
-		hp = p;
-		if (hp->host != NULL)
-			buf_printf(b, "%s/%d", hp->host, hp->port);
-		break;
-	case CONF_T_LIST:
-		sl = p;
-		for (i = 0; i < sl->n; i++)
-			buf_printf(b, "%s%s", i ? "," : "", sl->v[i]);
-		break;
-	default:
-		buf_addstr(b, *(char *const *)p ? *(char *const *)p : "(null)");
-		break;
-	}
+	conf_value_text(c, k, b);
 }
 
 #define RANGE_RBS	"(512..4096, or 0 for the default 8196)"
@@ -151,6 +114,38 @@ render(struct sekisho_conf *c, const struct conf_key *k, struct buf *b)
 static const struct kcase {
 	const char	*file, *body, *key, *want, *diag;
 } kcases[] = {
+	/* relay control and limits */
+	{ "tsmtpd.ini", "", "RelayNetworks", "127.0.0.0/8,::1", NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nRelayNetworks=192.0.2.0/24, "
+	  "2001:db8::/32\n", "RelayNetworks", "192.0.2.0/24,2001:db8::/32",
+	  NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nRelayNetworks=\n", "RelayNetworks", "",
+	  NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nRelayNetworks=192.0.2.1/24\n",
+	  "RelayNetworks", NULL, "tsmtpd.ini:2: RelayNetworks: " },
+	{ "tsmtpd.ini", "[SmtpServer]\nRelayNetworks=10.0.0.0/33\n",
+	  "RelayNetworks", NULL, "tsmtpd.ini:2: RelayNetworks: " },
+	{ "tsmtpd.ini", "", "AcceptedDomains", "", NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nAcceptedDomains=example.com, "
+	  ".example.net,*.example.org\n", "AcceptedDomains",
+	  "example.com,.example.net,*.example.org", NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nAcceptedDomains=example.com,,x.example\n",
+	  "AcceptedDomains", NULL,
+	  "tsmtpd.ini:2: AcceptedDomains: empty item 2 in the list" },
+	{ "tsmtpd.ini", "[SmtpServer]\nAcceptedDomains=exa mple.com\n",
+	  "AcceptedDomains", NULL, "tsmtpd.ini:2: AcceptedDomains: "
+	  "\"exa mple.com\" is not a domain or domain pattern" },
+	{ "tsmtpd.ini", "[SmtpServer]\nAcceptedDomains=*\n",
+	  "AcceptedDomains", NULL, "tsmtpd.ini:2: AcceptedDomains: " },
+	{ "tsmtpd.ini", "", "MaxMsgSize", "20971520", NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nMaxMsgSize=1023\n", "MaxMsgSize", NULL,
+	  "tsmtpd.ini:2: MaxMsgSize: 1023 is out of range" },
+	{ "tsmtpd.ini", "", "MaxConnectionsPerIP", "20", NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nMaxConnectionsPerIP=0\n",
+	  "MaxConnectionsPerIP", "0", NULL },
+	{ "tsmtpd.ini", "", "CommandTimeout", "300", NULL },
+	{ "tsmtpd.ini", "[SmtpServer]\nDataTimeout=0\n", "DataTimeout", NULL,
+	  "tsmtpd.ini:2: DataTimeout: 0 is out of range" },
 	/* seed 6: RecvBufferSize */
 	{ "tsmtpd.ini", "", "RecvBufferSize", "8196", NULL },
 	{ "tsmtpd.ini", "[SmtpServer]\n", "RecvBufferSize", "8196", NULL },
@@ -342,15 +337,15 @@ static const struct kcase {
 	  "tsmtpd.ini:2: unknown key \"FailNotifyMessage\" in [SmtpClient]" },
 	{ "tsmtpd.ini", "", "SmartHost", "", NULL },
 	{ "tsmtpd.ini", "[SmtpClient]\nSmartHost=relay.example:2525\n",
-	  "SmartHost", "relay.example/2525", NULL },
+	  "SmartHost", "relay.example:2525", NULL },
 	{ "tsmtpd.ini", "[SmtpClient]\nSmartHost=relay.example\n",
-	  "SmartHost", "relay.example/25", NULL },
+	  "SmartHost", "relay.example:25", NULL },
 	{ "tsmtpd.ini", "[SmtpClient]\nSmartHost=192.0.2.7:26\n",
-	  "SmartHost", "192.0.2.7/26", NULL },
+	  "SmartHost", "192.0.2.7:26", NULL },
 	{ "tsmtpd.ini", "[SmtpClient]\nSmartHost=[2001:db8::25]:587\n",
-	  "SmartHost", "2001:db8::25/587", NULL },
+	  "SmartHost", "[2001:db8::25]:587", NULL },
 	{ "tsmtpd.ini", "[SmtpClient]\nSmartHost=[::1]\n", "SmartHost",
-	  "::1/25", NULL },
+	  "[::1]:25", NULL },
 	{ "tsmtpd.ini", "[SmtpClient]\nSmartHost=::1:25\n", "SmartHost", NULL,
 	  "SmartHost: \"::1:25\": write an IPv6 address in brackets" },
 	{ "tsmtpd.ini", "[SmtpClient]\nSmartHost=relay.example:0\n",

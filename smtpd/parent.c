@@ -1,0 +1,400 @@
+/*
+ * parent.c: sekisho-smtpd's parent process and main().
+ *
+ * Runs as root only for what needs it: it reads the configuration, loads
+ * the TLS key, prepares the spool and the smtp process's empty chroot,
+ * binds the listening sockets, starts the children from the process table
+ * below, hands the listeners to the smtp process, and from then on only
+ * supervises: signals, shutdown (ShutDownMode) and the death of a child.
+ * A child that dies unexpectedly stops the whole daemon with exit status
+ * 1, so its supervisor (sekisho-manager, systemd) restarts it cleanly; no
+ * accepted message is at risk, the spool is rebuilt at start.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "privsep.h"
+#include "proc.h"
+#include "queue.h"
+#include "smtp.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+#define LISTEN_BACKLOG	512
+#define MAX_LISTENERS	(2 * 64)
+
+/* The processes of sekisho-smtpd and which pairs talk (STYLE.md). */
+static struct proc_def procs[] = {
+	{ SMTPD_PROC_PARENT, "parent", NULL, NULL, NULL },
+	{ SMTPD_PROC_SMTP, "smtp", NULL, NULL, smtp_main },
+	{ SMTPD_PROC_QUEUE, "queue", NULL, NULL, queue_main },
+};
+static const struct proc_pair pairs[] = {
+	{ SMTPD_PROC_PARENT, SMTPD_PROC_SMTP },
+	{ SMTPD_PROC_PARENT, SMTPD_PROC_QUEUE },
+	{ SMTPD_PROC_SMTP, SMTPD_PROC_QUEUE },
+};
+
+struct listener {
+	int		 fd;
+	int		 kind;		/* SMTP_LISTENER_* */
+	char		 addr[INET6_ADDRSTRLEN];
+	int		 port;
+};
+
+static struct {
+	struct smtpd		 env;
+	struct proc_set		 ps;
+	struct event_base	*base;
+	struct ipc_chan		*chan[SMTPD_PROC_MAX];
+	struct listener		 listeners[MAX_LISTENERS];
+	size_t			 nlisteners;
+	bool			 stopping;
+	int			 exit_status;
+	struct event		*ev_sig[4];
+} p;
+
+/* parent_tls_check: -n and start: the key pair must load (unless off). */
+static int
+parent_tls_check(const struct sekisho_conf *conf, struct diag *d)
+{
+	SSL_CTX	*ctx;
+	char	 err[512];
+
+	if (conf->tsmtpd.disable_svr_ssl_support)
+		return 0;
+	if ((ctx = tls_server_ctx_new(conf->tsmtpd.tls_cert_file,
+	    conf->tsmtpd.tls_key_file, err, sizeof(err))) == NULL) {
+		diag_add(d, DIAG_ERROR, "tsmtpd.ini", 0, "TlsCertFile/TlsKeyFile"
+		    " (or DisableSvrSSLSupport=1): %s", err);
+		return -1;
+	}
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* parent_names: the host name and the default sender domain. */
+static void
+parent_names(struct smtpd *env)
+{
+	const struct sekisho_conf *c = env->conf;
+
+	if (c->imss.hostname[0] != '\0')
+		str_lcpy(env->hostname, c->imss.hostname,
+		    sizeof(env->hostname));
+	else if (gethostname(env->hostname, sizeof(env->hostname)) == -1 ||
+	    env->hostname[0] == '\0')
+		str_lcpy(env->hostname, "localhost", sizeof(env->hostname));
+	env->hostname[sizeof(env->hostname) - 1] = '\0';
+	str_lcpy(env->default_domain, c->tsmtpd.default_domain[0] != '\0' ?
+	    c->tsmtpd.default_domain : env->hostname,
+	    sizeof(env->default_domain));
+}
+
+/*
+ * parent_dirs: data_dir; the spool, owned by the queue user; the empty
+ * directory the smtp process is chrooted into.
+ */
+static void
+parent_dirs(struct smtpd *env)
+{
+	const struct sekisho_conf *c = env->conf;
+	struct passwd	*pw;
+	char		 path[4096];
+	const char	*err;
+
+	if (mkdir(c->imss.data_dir, 0755) == -1 && errno != EEXIST)
+		fatal("parent_dirs: data_dir %s", c->imss.data_dir);
+	if (!str_printf(path, sizeof(path), "%s/spool", c->imss.data_dir))
+		fatalx("parent_dirs: data_dir too long");
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		fatal("parent_dirs: %s", path);
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(c->imss.queue_user)) == NULL)
+		fatalx("parent_dirs: queue_user %s does not exist",
+		    c->imss.queue_user);
+	if (chown(path, pw->pw_uid, pw->pw_gid) == -1 ||
+	    chmod(path, 0700) == -1)
+		fatal("parent_dirs: %s", path);
+	if (!str_printf(path, sizeof(path), "%s/empty", c->imss.data_dir))
+		fatalx("parent_dirs: data_dir too long");
+	if ((err = privsep_make_empty_dir(path)) != NULL)
+		fatalx("parent_dirs: %s", err);
+	procs[SMTPD_PROC_SMTP].chroot = xstrdup(path);
+}
+
+/* parent_bind: one listening socket. */
+static void
+parent_bind(const struct conf_ip *ip, int port, int kind)
+{
+	struct listener		*l;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, on = 1;
+
+	if (p.nlisteners == MAX_LISTENERS)
+		fatalx("parent_bind: too many listeners");
+	memset(&ss, 0, sizeof(ss));
+	if (ip->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = ip->addr.v6;
+		s6->sin6_port = htons(port);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = ip->addr.v4;
+		s4->sin_port = htons(port);
+		len = sizeof(*s4);
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		fatal("parent_bind: socket");
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		fatal("parent_bind: SO_REUSEADDR");
+	if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1)
+		fatal("parent_bind: IPV6_V6ONLY");
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
+		fatal("parent_bind: bind %s port %d", ip->text, port);
+	if (listen(fd, LISTEN_BACKLOG) == -1)
+		fatal("parent_bind: listen %s port %d", ip->text, port);
+	l = &p.listeners[p.nlisteners++];
+	l->fd = fd;
+	l->kind = kind;
+	l->port = port;
+	str_lcpy(l->addr, ip->text, sizeof(l->addr));
+	log_kv(LOG_LVL_INFO, "event=listen addr=%s port=%d kind=%s", ip->text,
+	    port, kind == SMTP_LISTENER_SMTPS ? "smtps" : "smtp");
+}
+
+/* parent_listen: every BindAddress on Port, and on SmtpsPort if TLS is on. */
+static void
+parent_listen(const struct smtpd *env)
+{
+	const struct conf_tsmtpd *t = &env->conf->tsmtpd;
+	size_t	 i;
+
+	for (i = 0; i < t->bind_address.n; i++) {
+		parent_bind(&t->bind_address.v[i], (int)t->port,
+		    SMTP_LISTENER_SMTP);
+		if (env->ssl_ctx != NULL && t->smtps_port != 0)
+			parent_bind(&t->bind_address.v[i], (int)t->smtps_port,
+			    SMTP_LISTENER_SMTPS);
+	}
+}
+
+/* parent_send_listeners: hand a copy of each listener to the smtp process. */
+static void
+parent_send_listeners(void)
+{
+	struct ipc_msg	*m;
+	size_t		 i;
+	int		 fd;
+
+	for (i = 0; i < p.nlisteners; i++) {
+		if ((fd = fcntl(p.listeners[i].fd, F_DUPFD_CLOEXEC, 0)) == -1)
+			fatal("parent_send_listeners: dup");
+		m = ipc_msg_new(IMSG_SMTP_LISTENER, 0);
+		ipc_add_u8(m, (uint8_t)p.listeners[i].kind);
+		ipc_add_str(m, p.listeners[i].addr);
+		ipc_add_u16(m, (uint16_t)p.listeners[i].port);
+		ipc_add_fd(m, fd);
+		if (!ipc_chan_send(p.chan[SMTPD_PROC_SMTP], m))
+			fatalx("parent_send_listeners: cannot send");
+	}
+}
+
+/* parent_close_chan: close our end towards a child (it sees EOF). */
+static void
+parent_close_chan(int id)
+{
+	if (p.chan[id] != NULL) {
+		ipc_chan_free(p.chan[id]);
+		p.chan[id] = NULL;
+	}
+}
+
+/*
+ * parent_shutdown: stop the daemon.  The smtp process is told how (mode
+ * 0: finish sessions, 1: close them now); the queue follows when the smtp
+ * process is gone (see parent_child_exit).
+ */
+static void
+parent_shutdown(int mode, int status)
+{
+	struct ipc_msg	*m;
+
+	if (p.stopping)
+		return;
+	p.stopping = true;
+	p.exit_status = status;
+	log_kv(LOG_LVL_INFO, "event=shutdown mode=%s",
+	    mode ? "forced" : "graceful");
+	if (p.ps.pid[SMTPD_PROC_SMTP] != 0 && p.chan[SMTPD_PROC_SMTP] != NULL &&
+	    !ipc_chan_closed(p.chan[SMTPD_PROC_SMTP])) {
+		m = ipc_msg_new(IMSG_SMTP_SHUTDOWN, 0);
+		ipc_add_u8(m, (uint8_t)mode);
+		ipc_chan_send(p.chan[SMTPD_PROC_SMTP], m);
+	} else
+		/* No smtp process: the queue may go at once (EOF). */
+		parent_close_chan(SMTPD_PROC_QUEUE);
+}
+
+/* parent_child_exit: a child ended; decide what follows. */
+static void
+parent_child_exit(int id, int status)
+{
+	bool	 clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+	log_kv(clean && p.stopping ? LOG_LVL_INFO : LOG_LVL_ERR,
+	    "event=child-exit proc=%s %s=%d", proc_name(&p.ps, id),
+	    WIFSIGNALED(status) ? "signal" : "status",
+	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	parent_close_chan(id);
+	if (!p.stopping)
+		parent_shutdown(1, 1);
+	if (id == SMTPD_PROC_SMTP)
+		/* No more commits can come: let the queue finish and go. */
+		parent_close_chan(SMTPD_PROC_QUEUE);
+	if (p.ps.pid[SMTPD_PROC_SMTP] == 0 && p.ps.pid[SMTPD_PROC_QUEUE] == 0)
+		event_base_loopexit(p.base, NULL);
+}
+
+/* parent_signal: SIGTERM/SIGINT stop, SIGCHLD reaps, SIGHUP is logged. */
+static void
+parent_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	int	 id, status;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		parent_shutdown((int)p.env.conf->tsmtpd.shut_down_mode, 0);
+		break;
+	case SIGHUP:
+		log_kv(LOG_LVL_WARN, "event=sighup action=none msg=\"restart "
+		    "sekisho-smtpd to apply a new configuration\"");
+		break;
+	case SIGCHLD:
+		while ((id = proc_reap(&p.ps, &status)) != PROC_NONE)
+			parent_child_exit(id, status);
+		break;
+	}
+}
+
+/* parent_dispatch: children send nothing to the parent yet. */
+static void
+parent_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
+{
+	fatalx("parent_dispatch: unexpected %s from %s",
+	    ipc_type_name(m->type), ipc_chan_name(c));
+}
+
+/* parent_chan_closed: a child's channel closed; its exit follows. */
+static void
+parent_chan_closed(struct ipc_chan *c, enum ipc_close why, void *arg)
+{
+	log_kv(LOG_LVL_DEBUG, "event=chan-closed peer=%s why=%s",
+	    ipc_chan_name(c), ipc_close_name(why));
+}
+
+/* parent_events: the parent's channels and signal events. */
+static void
+parent_events(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	size_t	 i;
+	int	 id;
+
+	if ((p.base = event_base_new()) == NULL)
+		fatalx("parent_events: event_base_new");
+	for (id = SMTPD_PROC_SMTP; id < SMTPD_PROC_MAX; id++) {
+		p.chan[id] = ipc_chan_new(p.base, p.ps.fd[id], 0,
+		    parent_dispatch, parent_chan_closed, NULL);
+		ipc_chan_set_name(p.chan[id], proc_name(&p.ps, id));
+	}
+	for (i = 0; i < nitems(sigs); i++) {
+		p.ev_sig[i] = evsignal_new(p.base, sigs[i], parent_signal,
+		    NULL);
+		if (p.ev_sig[i] == NULL || evsignal_add(p.ev_sig[i], NULL))
+			fatalx("parent_events: signal %d", sigs[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct sekisho_conf conf;
+	struct daemon_opts	 opts;
+	char			 err[512];
+	size_t			 i;
+
+	daemon_getopt(argc, argv, "sekisho-smtpd", &opts);
+	daemon_config(&opts, &conf, parent_tls_check);
+
+	p.env.conf = &conf;
+	p.env.relay_networks = conf.tsmtpd.relay_networks;
+	parent_names(&p.env);
+	if (!conf.tsmtpd.disable_svr_ssl_support &&
+	    (p.env.ssl_ctx = tls_server_ctx_new(conf.tsmtpd.tls_cert_file,
+	    conf.tsmtpd.tls_key_file, err, sizeof(err))) == NULL)
+		fatalx("main: TLS: %s", err);
+
+	daemon_start(&opts, &conf);
+	parent_dirs(&p.env);
+	parent_listen(&p.env);
+
+	procs[SMTPD_PROC_SMTP].user = conf.imss.smtpd_user;
+	procs[SMTPD_PROC_QUEUE].user = conf.imss.queue_user;
+	p.ps.prog = "smtpd";
+	p.ps.defs = procs;
+	p.ps.ndefs = nitems(procs);
+	p.ps.pairs = pairs;
+	p.ps.npairs = nitems(pairs);
+	p.ps.foreground = opts.foreground;
+	/* Signals that arrive while we fork are handled by the loop later. */
+	signal(SIGPIPE, SIG_IGN);
+	proc_start(&p.ps, &p.env);
+
+	parent_events();
+	parent_send_listeners();
+	/* A child that died before the SIGCHLD event existed. */
+	parent_signal(SIGCHLD, 0, NULL);
+	event_base_dispatch(p.base);
+
+	for (i = 0; i < p.nlisteners; i++)
+		close(p.listeners[i].fd);
+	for (i = 0; i < nitems(p.ev_sig); i++)
+		if (p.ev_sig[i] != NULL)
+			event_free(p.ev_sig[i]);
+	for (i = 0; i < SMTPD_PROC_MAX; i++)
+		parent_close_chan((int)i);
+	event_base_free(p.base);
+	log_kv(LOG_LVL_INFO, "event=exit status=%d", p.exit_status);
+	daemon_pidfile_remove();
+	return p.exit_status;
+}

@@ -1,0 +1,292 @@
+/*
+ * queue.c: the queue process of sekisho-smtpd.
+ *
+ * It alone owns the spool (<data_dir>/spool, see docs/spool.md).  For the
+ * smtp process it creates content files and hands over descriptors to
+ * write into (IMSG_QUEUE_MSG_CREATE), and it commits a finished message
+ * durably (IMSG_QUEUE_MSG_COMMIT): the envelope the smtp process sends is
+ * parsed and checked here, the size is taken from the file itself, and
+ * only after spool_commit() returned does the smtp process hear "ok" and
+ * tell the client 250.  At start it rebuilds its state from the spool.
+ *
+ * Until the scanner and delivery exist, accepted messages stay in
+ * incoming/.
+ */
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "envelope.h"
+#include "ipc.h"
+#include "log.h"
+#include "queue.h"
+#include "smtp.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+/* A message being received: its content file, not yet committed. */
+struct pending {
+	TAILQ_ENTRY(pending)	 entry;
+	char			 qid[SPOOL_ID_LEN + 1];
+	uint32_t		 sid;		/* smtp session */
+	int			 fd;		/* our descriptor of the file */
+};
+
+static struct {
+	struct smtpd		*env;
+	struct event_base	*base;
+	struct spool		 spool;
+	struct ipc_chan		*parent;
+	struct ipc_chan		*smtp;
+	TAILQ_HEAD(, pending)	 pending;
+	size_t			 npending;
+	size_t			 nincoming;	/* messages in incoming/ */
+} q;
+
+/* queue_pending_find: the pending message qid of session sid, or NULL. */
+static struct pending *
+queue_pending_find(const char *qid, uint32_t sid)
+{
+	struct pending	*p;
+
+	TAILQ_FOREACH(p, &q.pending, entry)
+		if (strcmp(p->qid, qid) == 0)
+			return p->sid == sid ? p : NULL;
+	return NULL;
+}
+
+/* queue_pending_drop: forget a pending message; abort it unless committed. */
+static void
+queue_pending_drop(struct pending *p, bool committed)
+{
+	if (!committed)
+		spool_abort(&q.spool, p->qid);
+	close(p->fd);
+	TAILQ_REMOVE(&q.pending, p, entry);
+	q.npending--;
+	free(p);
+}
+
+/* queue_reply_created: answer IMSG_QUEUE_MSG_CREATE. */
+static void
+queue_reply_created(uint32_t sid, const char *text, int fd)
+{
+	struct ipc_msg	*m = ipc_msg_new(IMSG_QUEUE_MSG_CREATED, sid);
+
+	ipc_add_u8(m, fd != -1);
+	ipc_add_str(m, text);
+	if (fd != -1)
+		ipc_add_fd(m, fd);
+	ipc_chan_send(q.smtp, m);
+}
+
+/* queue_msg_create: a new content file for session sid. */
+static void
+queue_msg_create(uint32_t sid)
+{
+	struct pending	*p;
+	char		 qid[SPOOL_ID_LEN + 1], err[128];
+	int		 fd, dupfd;
+
+	if ((fd = spool_body_create(&q.spool, qid)) == -1) {
+		str_printf(err, sizeof(err), "cannot create queue file: %s",
+		    strerror(errno));
+		log_kv(LOG_LVL_ERR, "event=queue-create-failed sid=%08x "
+		    "err=\"%s\"", sid, strerror(errno));
+		queue_reply_created(sid, err, -1);
+		return;
+	}
+	if ((dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_kv(LOG_LVL_ERR, "event=queue-create-failed sid=%08x "
+		    "qid=%s err=\"dup: %s\"", sid, qid, strerror(errno));
+		close(fd);
+		spool_abort(&q.spool, qid);
+		queue_reply_created(sid, "cannot create queue file", -1);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	memcpy(p->qid, qid, sizeof(p->qid));
+	p->sid = sid;
+	p->fd = fd;
+	TAILQ_INSERT_TAIL(&q.pending, p, entry);
+	q.npending++;
+	log_kv(LOG_LVL_DEBUG, "event=queue-created sid=%08x qid=%s", sid, qid);
+	queue_reply_created(sid, qid, dupfd);
+}
+
+/* queue_reply_committed: answer IMSG_QUEUE_MSG_COMMIT. */
+static void
+queue_reply_committed(uint32_t sid, const char *qid, const char *err)
+{
+	struct ipc_msg	*m = ipc_msg_new(IMSG_QUEUE_MSG_COMMITTED, sid);
+
+	ipc_add_str(m, qid);
+	ipc_add_u8(m, err == NULL);
+	ipc_add_str(m, err ? err : "");
+	ipc_chan_send(q.smtp, m);
+}
+
+/*
+ * queue_msg_commit: check the envelope the smtp process built, and make
+ * the message durable.  The smtp process is a sibling: an envelope that
+ * does not parse is a broken invariant, fatal for us (we are restarted).
+ */
+static void
+queue_msg_commit(uint32_t sid, const char *qid, const void *text, size_t len)
+{
+	struct envelope	 env;
+	struct pending	*p;
+	struct stat	 st;
+	char		 err[160];
+
+	if ((p = queue_pending_find(qid, sid)) == NULL)
+		fatalx("queue_msg_commit: sid %08x commits unknown qid %s", sid,
+		    qid);
+	if (envelope_parse(&env, text, len, err, sizeof(err)) == -1)
+		fatalx("queue_msg_commit: qid %s: bad envelope: %s", qid, err);
+	if (strcmp(env.id, qid) != 0)
+		fatalx("queue_msg_commit: qid %s: envelope names %s", qid,
+		    env.id);
+	/* The file is the authority on its own size. */
+	if (fstat(p->fd, &st) == -1) {
+		str_printf(err, sizeof(err), "fstat: %s", strerror(errno));
+		goto fail;
+	}
+	env.size = (uint64_t)st.st_size;
+	if (spool_commit(&q.spool, &env, p->fd, err, sizeof(err)) == -1)
+		goto fail;
+	q.nincoming++;
+	log_kv(LOG_LVL_INFO, "event=queued qid=%s size=%llu nrcpt=%zu "
+	    "state=incoming", qid, (unsigned long long)env.size, env.nrcpt);
+	queue_pending_drop(p, true);
+	envelope_clear(&env);
+	queue_reply_committed(sid, qid, NULL);
+	return;
+fail:
+	log_kv(LOG_LVL_ERR, "event=queue-commit-failed qid=%s err=\"%s\"", qid,
+	    err);
+	queue_pending_drop(p, false);
+	envelope_clear(&env);
+	queue_reply_committed(sid, qid, err);
+}
+
+/* queue_smtp_dispatch: one message from the smtp process. */
+static void
+queue_smtp_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
+{
+	char		 qid[SPOOL_ID_LEN + 1];
+	const void	*text;
+	size_t		 len;
+	struct pending	*p;
+
+	switch (m->type) {
+	case IMSG_QUEUE_MSG_CREATE:
+		if (!ipc_end(m))
+			break;
+		queue_msg_create(m->peerid);
+		return;
+	case IMSG_QUEUE_MSG_COMMIT:
+		if (!ipc_get_str(m, qid, sizeof(qid)) ||
+		    !ipc_get_data(m, &text, &len, ENVELOPE_MAX_SIZE) ||
+		    !ipc_end(m))
+			break;
+		queue_msg_commit(m->peerid, qid, text, len);
+		return;
+	case IMSG_QUEUE_MSG_ABORT:
+		if (!ipc_get_str(m, qid, sizeof(qid)) || !ipc_end(m))
+			break;
+		if ((p = queue_pending_find(qid, m->peerid)) != NULL) {
+			log_kv(LOG_LVL_DEBUG, "event=queue-aborted sid=%08x "
+			    "qid=%s", m->peerid, qid);
+			queue_pending_drop(p, false);
+		}
+		return;
+	default:
+		break;
+	}
+	fatalx("queue_smtp_dispatch: bad %s from smtp", ipc_type_name(m->type));
+}
+
+/* queue_parent_dispatch: the parent sends nothing yet but shutdown (EOF). */
+static void
+queue_parent_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
+{
+	fatalx("queue_parent_dispatch: unexpected %s", ipc_type_name(m->type));
+}
+
+/*
+ * queue_closed: a sibling went away.  Messages still being received were
+ * never acknowledged: remove them, and leave (the parent decides what
+ * happens next).
+ */
+static void
+queue_closed(struct ipc_chan *c, enum ipc_close why, void *arg)
+{
+	struct pending	*p;
+
+	log_kv(LOG_LVL_INFO, "event=queue-exit peer=%s why=%s pending=%zu "
+	    "incoming=%zu", ipc_chan_name(c), ipc_close_name(why), q.npending,
+	    q.nincoming);
+	while ((p = TAILQ_FIRST(&q.pending)) != NULL)
+		queue_pending_drop(p, false);
+	event_base_loopexit(q.base, NULL);
+}
+
+/* queue_recovered: one whole message found in the spool at start. */
+static void
+queue_recovered(enum spool_state st, struct envelope *env, void *arg)
+{
+	if (st == SPOOL_INCOMING)
+		q.nincoming++;
+	log_kv(LOG_LVL_DEBUG, "event=recovered qid=%s state=%s nrcpt=%zu",
+	    env->id, spool_state_name(st), env->nrcpt);
+}
+
+/* queue_main: the queue process (proc_run_fn). */
+int
+queue_main(const struct proc_def *pd, const int *fds, void *arg)
+{
+	char	 path[4096], err[256];
+	int	 n;
+
+	memset(&q, 0, sizeof(q));
+	q.env = arg;
+	TAILQ_INIT(&q.pending);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (!str_printf(path, sizeof(path), "%s/spool",
+	    q.env->conf->imss.data_dir))
+		fatalx("queue_main: spool path too long");
+	if (spool_open(&q.spool, path, err, sizeof(err)) == -1)
+		fatalx("queue_main: %s", err);
+	if ((n = spool_recover(&q.spool, queue_recovered, NULL)) == -1)
+		fatal("queue_main: spool recovery");
+	log_kv(LOG_LVL_INFO, "event=queue-ready spool=%s recovered=%d", path,
+	    n);
+
+	if ((q.base = event_base_new()) == NULL)
+		fatalx("queue_main: event_base_new");
+	q.parent = ipc_chan_new(q.base, fds[SMTPD_PROC_PARENT], 0,
+	    queue_parent_dispatch, queue_closed, NULL);
+	ipc_chan_set_name(q.parent, "parent");
+	q.smtp = ipc_chan_new(q.base, fds[SMTPD_PROC_SMTP],
+	    SMTPD_QUEUE_MAX_PAYLOAD, queue_smtp_dispatch, queue_closed, NULL);
+	ipc_chan_set_name(q.smtp, "smtp");
+	event_base_dispatch(q.base);
+
+	ipc_chan_free(q.parent);
+	ipc_chan_free(q.smtp);
+	spool_close(&q.spool);
+	event_base_free(q.base);
+	return 0;
+}
