@@ -5,6 +5,7 @@
  * Owns the socketpairs until they are handed out: each child gets its own
  * ends, the parent its ends in proc_set.fd[]; every other end is closed.
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -107,6 +108,8 @@ proc_child(const struct proc_set *ps, int id, const int *fds, void *arg)
 	closelog();
 	proc_close_others(fds, PROC_MAX);
 	log_init(name, ps->foreground, log_getlevel());
+	/* "smtpd.queue" in ps(1), top(1) and /proc/PID/comm (15 bytes). */
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
 
 	if (def->chroot != NULL && geteuid() == 0 &&
 	    (err = privsep_chroot_dir_check(def->chroot, true)) != NULL)

@@ -85,6 +85,19 @@ str_to_ll(const char *s, long long min, long long max, long long *out)
 	return true;
 }
 
+/* str_hexval: the value of one hex digit (either case), -1 if not one. */
+int
+str_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 /* buf_init: an empty buffer that will never hold more than limit bytes. */
 void
 buf_init(struct buf *b, size_t limit)

@@ -21,6 +21,7 @@ bool	 str_printf(char *, size_t, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 char	*str_trim(char *);
 bool	 str_to_ll(const char *, long long, long long, long long *);
+int	 str_hexval(char);
 
 /*
  * A growable byte buffer with a hard limit.  buf_add fails (returns false

@@ -128,19 +128,6 @@ envelope_format(const struct envelope *env, struct buf *b)
 	return ok && buf_addstr(b, "end\n");
 }
 
-/* unhex: value of one hex digit, -1 if it is not one. */
-static int
-unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * unesc: decode one escaped token of len bytes into a new string; *out is
  * NULL for "-".  Fails on a bad escape, an escaped NUL, or a raw byte the
@@ -163,8 +150,9 @@ unesc(const char *s, size_t len, char **out)
 		if (c == '%') {
 			if (i + 2 >= len)
 				goto bad;
-			if ((h = unhex(s[i + 1])) < 0 ||
-			    (l = unhex(s[i + 2])) < 0 || (h == 0 && l == 0))
+			if ((h = str_hexval(s[i + 1])) < 0 ||
+			    (l = str_hexval(s[i + 2])) < 0 ||
+			    (h == 0 && l == 0))
 				goto bad;
 			d[o++] = (char)(h << 4 | l);
 			i += 2;

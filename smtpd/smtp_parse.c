@@ -256,18 +256,6 @@ parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * smtp_xtext_decode: RFC 3461 4 xtext into out (NUL-terminated).
  *
@@ -290,8 +278,9 @@ smtp_xtext_decode(const char *in, size_t inlen, char *out, size_t outsize)
 		if (c < '!' || c > '~' || c == '=')
 			return -1;
 		if (c == '+') {
-			if (inlen - i < 3 || (h = hexval(in[i + 1])) == -1 ||
-			    (l = hexval(in[i + 2])) == -1)
+			if (inlen - i < 3 ||
+			    (h = str_hexval(in[i + 1])) == -1 ||
+			    (l = str_hexval(in[i + 2])) == -1)
 				return -1;
 			c = h * 16 + l;
 			if (c < ' ' || c > '~')

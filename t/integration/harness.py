@@ -93,6 +93,23 @@ def ini_set(text, section, key, value):
     return "\n".join(out) + "\n"
 
 
+_tls_cache = None
+
+
+def tls_pair():
+    """A self-signed certificate and key (made once per test process)."""
+    global _tls_cache
+    if _tls_cache is None:
+        d = tempfile.mkdtemp(prefix="sekisho-tls-")
+        crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-sha256", "-days", "30", "-nodes",
+                        "-subj", "/CN=localhost", "-keyout", key,
+                        "-out", crt], check=True, capture_output=True)
+        _tls_cache = (crt, key)
+    return _tls_cache
+
+
 class Daemon:
     """One started program, its log file and how to stop it."""
 
@@ -155,6 +172,12 @@ class Suite:
         for d in (self.data_dir, self.run_dir, self.log_dir):
             os.makedirs(d, exist_ok=True)
         self.daemons = []
+        tls = os.path.join(self.confdir, "tls")
+        os.makedirs(tls, exist_ok=True)
+        crt, key = tls_pair()
+        shutil.copy(crt, os.path.join(tls, "server.crt"))
+        shutil.copy(key, os.path.join(tls, "server.key"))
+        os.chmod(os.path.join(tls, "server.key"), 0o600)
         self.set("imss.ini", "general", "data_dir", self.data_dir)
         self.set("imss.ini", "general", "run_dir", self.run_dir)
 
