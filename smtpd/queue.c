@@ -5,9 +5,14 @@
  * smtp process it creates content files and hands over descriptors to
  * write into (IMSG_QUEUE_MSG_CREATE), and it commits a finished message
  * durably (IMSG_QUEUE_MSG_COMMIT): the envelope the smtp process sends is
- * parsed and checked here, the size is taken from the file itself, and
- * only after spool_commit() returned does the smtp process hear "ok" and
- * tell the client 250.  At start it rebuilds its state from the spool.
+ * parsed and checked here and the size is taken from the file itself.
+ *
+ * Commits are grouped: every commit that arrives in one turn of the event
+ * loop is staged, then one flush makes all of them durable (one syncfs,
+ * the renames, one directory fsync) and only then does each session hear
+ * "ok" and tell its client 250.  Under load many sessions share one disk
+ * flush; a lone message costs the same as before.  At start the queue
+ * rebuilds its state from the spool.
  *
  * Until the scanner and delivery exist, accepted messages stay in
  * incoming/.
@@ -33,11 +38,16 @@
 #include "xmalloc.h"
 
 /* A message being received: its content file, not yet committed. */
+struct pending;
+TAILQ_HEAD(pending_list, pending);
 struct pending {
 	TAILQ_ENTRY(pending)	 entry;
 	char			 qid[SPOOL_ID_LEN + 1];
 	uint32_t		 sid;		/* smtp session */
 	int			 fd;		/* our descriptor of the file */
+	uint64_t		 size;		/* staged: bytes of content */
+	size_t			 nrcpt;		/* staged: recipients */
+	bool			 published;	/* in incoming/, not yet synced */
 };
 
 static struct {
@@ -46,7 +56,9 @@ static struct {
 	struct spool		 spool;
 	struct ipc_chan		*parent;
 	struct ipc_chan		*smtp;
-	TAILQ_HEAD(, pending)	 pending;
+	struct pending_list	 pending;	/* being received */
+	struct pending_list	 batch;		/* staged, to flush */
+	struct event		*ev_flush;
 	size_t			 npending;
 	size_t			 nincoming;	/* messages in incoming/ */
 } q;
@@ -63,14 +75,20 @@ queue_pending_find(const char *qid, uint32_t sid)
 	return NULL;
 }
 
-/* queue_pending_drop: forget a pending message; abort it unless committed. */
+/*
+ * queue_pending_drop: forget a message of list l (pending or batch);
+ * unless it was committed, remove its files wherever they are.
+ */
 static void
-queue_pending_drop(struct pending *p, bool committed)
+queue_pending_drop(struct pending *p, struct pending_list *l, bool committed)
 {
-	if (!committed)
+	if (!committed) {
+		if (p->published)
+			spool_unpublish(&q.spool, p->qid);
 		spool_abort(&q.spool, p->qid);
+	}
 	close(p->fd);
-	TAILQ_REMOVE(&q.pending, p, entry);
+	TAILQ_REMOVE(l, p, entry);
 	q.npending--;
 	free(p);
 }
@@ -135,9 +153,10 @@ queue_reply_committed(uint32_t sid, const char *qid, const char *err)
 }
 
 /*
- * queue_msg_commit: check the envelope the smtp process built, and make
- * the message durable.  The smtp process is a sibling: an envelope that
- * does not parse is a broken invariant, fatal for us (we are restarted).
+ * queue_msg_commit: check the envelope the smtp process built and stage
+ * the message for the next flush.  The smtp process is a sibling: an
+ * envelope that does not parse is a broken invariant, fatal for us (we
+ * are restarted; nothing was acknowledged).
  */
 static void
 queue_msg_commit(uint32_t sid, const char *qid, const void *text, size_t len)
@@ -156,26 +175,67 @@ queue_msg_commit(uint32_t sid, const char *qid, const void *text, size_t len)
 		fatalx("queue_msg_commit: qid %s: envelope names %s", qid,
 		    env.id);
 	/* The file is the authority on its own size. */
-	if (fstat(p->fd, &st) == -1) {
+	if (fstat(p->fd, &st) == -1)
 		str_printf(err, sizeof(err), "fstat: %s", strerror(errno));
-		goto fail;
+	else {
+		env.size = (uint64_t)st.st_size;
+		if (spool_stage(&q.spool, &env, err, sizeof(err)) == 0) {
+			p->size = env.size;
+			p->nrcpt = env.nrcpt;
+			TAILQ_REMOVE(&q.pending, p, entry);
+			TAILQ_INSERT_TAIL(&q.batch, p, entry);
+			event_active(q.ev_flush, EV_TIMEOUT, 0);
+			envelope_clear(&env);
+			return;
+		}
 	}
-	env.size = (uint64_t)st.st_size;
-	if (spool_commit(&q.spool, &env, p->fd, err, sizeof(err)) == -1)
-		goto fail;
-	q.nincoming++;
-	log_kv(LOG_LVL_INFO, "event=queued qid=%s size=%llu nrcpt=%zu "
-	    "state=incoming", qid, (unsigned long long)env.size, env.nrcpt);
-	queue_pending_drop(p, true);
-	envelope_clear(&env);
-	queue_reply_committed(sid, qid, NULL);
-	return;
-fail:
 	log_kv(LOG_LVL_ERR, "event=queue-commit-failed qid=%s err=\"%s\"", qid,
 	    err);
-	queue_pending_drop(p, false);
+	queue_pending_drop(p, &q.pending, false);
 	envelope_clear(&env);
 	queue_reply_committed(sid, qid, err);
+}
+
+/*
+ * queue_flush: make every staged message durable at once, then answer
+ * each session.  A message is acknowledged only if its own publish and
+ * both syncs succeeded.
+ */
+static void
+queue_flush(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pending	*p;
+	char		 err[160] = "", perr[160];
+	size_t		 n = 0;
+	bool		 ok;
+
+	if (TAILQ_EMPTY(&q.batch))
+		return;
+	ok = spool_sync(&q.spool, err, sizeof(err)) == 0;
+	TAILQ_FOREACH(p, &q.batch, entry) {
+		n++;
+		if (ok && spool_publish(&q.spool, p->qid, perr,
+		    sizeof(perr)) == 0)
+			p->published = true;
+	}
+	if (ok && spool_sync_state(&q.spool, err, sizeof(err)) == -1)
+		ok = false;
+	log_kv(LOG_LVL_DEBUG, "event=group-commit n=%zu ok=%d", n, ok);
+	while ((p = TAILQ_FIRST(&q.batch)) != NULL) {
+		bool	 acked = ok && p->published;
+		const char *why = ok ? "cannot move into incoming" : err;
+
+		if (acked) {
+			q.nincoming++;
+			log_kv(LOG_LVL_INFO, "event=queued qid=%s size=%llu "
+			    "nrcpt=%zu state=incoming", p->qid,
+			    (unsigned long long)p->size, p->nrcpt);
+		} else
+			log_kv(LOG_LVL_ERR, "event=queue-commit-failed qid=%s "
+			    "err=\"%s\"", p->qid, why);
+		queue_reply_committed(p->sid, p->qid, acked ? NULL : why);
+		queue_pending_drop(p, &q.batch, acked);
+	}
 }
 
 /* queue_smtp_dispatch: one message from the smtp process. */
@@ -206,7 +266,7 @@ queue_smtp_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
 		if ((p = queue_pending_find(qid, m->peerid)) != NULL) {
 			log_kv(LOG_LVL_DEBUG, "event=queue-aborted sid=%08x "
 			    "qid=%s", m->peerid, qid);
-			queue_pending_drop(p, false);
+			queue_pending_drop(p, &q.pending, false);
 		}
 		return;
 	default:
@@ -236,7 +296,10 @@ queue_closed(struct ipc_chan *c, enum ipc_close why, void *arg)
 	    "incoming=%zu", ipc_chan_name(c), ipc_close_name(why), q.npending,
 	    q.nincoming);
 	while ((p = TAILQ_FIRST(&q.pending)) != NULL)
-		queue_pending_drop(p, false);
+		queue_pending_drop(p, &q.pending, false);
+	/* Staged but not flushed: nobody was told 250. */
+	while ((p = TAILQ_FIRST(&q.batch)) != NULL)
+		queue_pending_drop(p, &q.batch, false);
 	event_base_loopexit(q.base, NULL);
 }
 
@@ -260,6 +323,7 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	memset(&q, 0, sizeof(q));
 	q.env = arg;
 	TAILQ_INIT(&q.pending);
+	TAILQ_INIT(&q.batch);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -274,7 +338,8 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	log_kv(LOG_LVL_INFO, "event=queue-ready spool=%s recovered=%d", path,
 	    n);
 
-	if ((q.base = event_base_new()) == NULL)
+	if ((q.base = event_base_new()) == NULL ||
+	    (q.ev_flush = event_new(q.base, -1, 0, queue_flush, NULL)) == NULL)
 		fatalx("queue_main: event_base_new");
 	q.parent = ipc_chan_new(q.base, fds[SMTPD_PROC_PARENT], 0,
 	    queue_parent_dispatch, queue_closed, NULL);
@@ -286,6 +351,7 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 
 	ipc_chan_free(q.parent);
 	ipc_chan_free(q.smtp);
+	event_free(q.ev_flush);
 	spool_close(&q.spool);
 	event_base_free(q.base);
 	return 0;

@@ -168,29 +168,38 @@ write_all(int fd, const void *p, size_t len)
 }
 
 /*
- * spool_commit: make an accepted message durable in incoming/.  The body
- * is fsynced, the envelope written to tmp/ and fsynced, both renamed
- * (envelope last) and the directory fsynced.  Only after a 0 return may
- * the client be told 250.  On failure nothing is left in incoming/.
+ * Committing a message is four steps, so that the queue can do the two
+ * expensive ones once for a whole batch of messages (group commit):
+ *
+ *	spool_stage	write the envelope into tmp/ (per message)
+ *	spool_sync	make every file of the spool durable (once: syncfs)
+ *	spool_publish	rename content, then envelope, into incoming/
+ *			(per message)
+ *	spool_sync_state fsync incoming/ so the renames are durable (once)
+ *
+ * Only after the last step may a client be told 250.  The data is durable
+ * before any name appears in incoming/, so a crash never leaves a message
+ * there whose content was not on disk; a crash after a publish but before
+ * the client heard 250 can at worst cause a duplicate (at-least-once).
  */
+
+/* spool_stage: write the envelope of a received message into tmp/. */
 int
-spool_commit(struct spool *sp, const struct envelope *env, int bodyfd,
-    char *err, size_t errlen)
+spool_stage(struct spool *sp, const struct envelope *env, char *err,
+    size_t errlen)
 {
-	char	 mname[64], ename[64];
+	char	 ename[64];
 	struct buf b;
-	int	 fd = -1, dst = sp->statefd[SPOOL_INCOMING], saved;
+	int	 fd = -1;
 	const char *step;
 
-	name_of(mname, sizeof(mname), env->id, ".msg");
 	name_of(ename, sizeof(ename), env->id, ".env");
 	buf_init(&b, ENVELOPE_MAX_SIZE);
 	step = "envelope too large";
-	if (!envelope_format(env, &b))
+	if (!envelope_format(env, &b)) {
+		errno = EFBIG;
 		goto fail;
-	step = "fsync body";
-	if (fdatasync(bodyfd) == -1)
-		goto fail;
+	}
 	step = "create envelope";
 	if ((fd = openat(sp->tmpfd, ename, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC, 0600)) == -1)
@@ -198,31 +207,13 @@ spool_commit(struct spool *sp, const struct envelope *env, int bodyfd,
 	step = "write envelope";
 	if (write_all(fd, b.data, b.len) == -1)
 		goto fail;
-	step = "fsync envelope";
-	if (fdatasync(fd) == -1)
+	step = "close envelope";
+	if (close(fd) == -1) {
+		fd = -1;
 		goto fail;
-	close(fd);
-	fd = -1;
-	step = "rename body";
-	if (renameat(sp->tmpfd, mname, dst, mname) == -1)
-		goto fail;
-	step = "rename envelope";
-	if (renameat(sp->tmpfd, ename, dst, ename) == -1)
-		goto undo;
-	step = "fsync directory";
-	if (fsync(dst) == -1) {
-		saved = errno;
-		unlinkat(dst, ename, 0);
-		errno = saved;
-		goto undo;
 	}
 	buf_free(&b);
 	return 0;
-undo:
-	/* Put the body back so incoming/ holds no half message. */
-	saved = errno;
-	renameat(dst, mname, sp->tmpfd, mname);
-	errno = saved;
 fail:
 	str_printf(err, errlen, "%s: %s", step, strerror(errno));
 	if (fd != -1)
@@ -230,6 +221,85 @@ fail:
 	unlinkat(sp->tmpfd, ename, 0);
 	buf_free(&b);
 	return -1;
+}
+
+/* spool_sync: every written file of the spool's file system on disk. */
+int
+spool_sync(struct spool *sp, char *err, size_t errlen)
+{
+	if (syncfs(sp->dirfd) == -1) {
+		str_printf(err, errlen, "syncfs: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* spool_publish: move a staged message into incoming/, envelope last. */
+int
+spool_publish(struct spool *sp, const char *id, char *err, size_t errlen)
+{
+	char	 mname[64], ename[64];
+	int	 dst = sp->statefd[SPOOL_INCOMING], saved;
+
+	name_of(mname, sizeof(mname), id, ".msg");
+	name_of(ename, sizeof(ename), id, ".env");
+	if (renameat(sp->tmpfd, mname, dst, mname) == -1) {
+		str_printf(err, errlen, "rename content: %s", strerror(errno));
+		return -1;
+	}
+	if (renameat(sp->tmpfd, ename, dst, ename) == -1) {
+		saved = errno;
+		/* Put the content back: incoming/ holds no half message. */
+		renameat(dst, mname, sp->tmpfd, mname);
+		str_printf(err, errlen, "rename envelope: %s",
+		    strerror(saved));
+		return -1;
+	}
+	return 0;
+}
+
+/* spool_unpublish: take back a published message that was not acknowledged. */
+void
+spool_unpublish(struct spool *sp, const char *id)
+{
+	char	 name[64];
+	int	 dst = sp->statefd[SPOOL_INCOMING];
+
+	unlinkat(dst, name_of(name, sizeof(name), id, ".env"), 0);
+	unlinkat(dst, name_of(name, sizeof(name), id, ".msg"), 0);
+}
+
+/* spool_sync_state: make the names in incoming/ durable. */
+int
+spool_sync_state(struct spool *sp, char *err, size_t errlen)
+{
+	if (fsync(sp->statefd[SPOOL_INCOMING]) == -1) {
+		str_printf(err, errlen, "fsync incoming: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * spool_commit: all four steps for one message.  Only after a 0 return
+ * may the client be told 250.  On failure nothing is left in incoming/.
+ */
+int
+spool_commit(struct spool *sp, const struct envelope *env, char *err,
+    size_t errlen)
+{
+	if (spool_stage(sp, env, err, errlen) == -1)
+		return -1;
+	if (spool_sync(sp, err, errlen) == -1 ||
+	    spool_publish(sp, env->id, err, errlen) == -1) {
+		spool_abort(sp, env->id);
+		return -1;
+	}
+	if (spool_sync_state(sp, err, errlen) == -1) {
+		spool_unpublish(sp, env->id);
+		return -1;
+	}
+	return 0;
 }
 
 /* spool_abort: forget a message that was never committed. */

@@ -2,9 +2,10 @@
  * spool.h: the queue's durable message store (owned by the queue process).
  *
  * A message is two files named by its queue id: <id>.msg (the content) and
- * <id>.env (the envelope).  Both are written in tmp/, fsynced, and renamed
- * into their state directory, the envelope last; the directory is fsynced
- * before the commit returns.  A message exists in a state exactly when its
+ * <id>.env (the envelope).  Both are written in tmp/, made durable, and
+ * renamed into their state directory, the envelope last; the directory is
+ * fsynced before the commit is reported (spool.c: the four commit steps,
+ * which the queue batches across messages).  A message exists in a state exactly when its
  * envelope file is there, so a crash at any moment leaves either a whole
  * message or leftovers of one never acknowledged.  docs/spool.md has the
  * layout and the recovery rules.
@@ -37,8 +38,12 @@ int	 spool_open(struct spool *, const char *, char *, size_t);
 void	 spool_close(struct spool *);
 void	 spool_id_new(struct spool *, char *);
 int	 spool_body_create(struct spool *, char *);
-int	 spool_commit(struct spool *, const struct envelope *, int, char *,
-	    size_t);
+int	 spool_stage(struct spool *, const struct envelope *, char *, size_t);
+int	 spool_sync(struct spool *, char *, size_t);
+int	 spool_publish(struct spool *, const char *, char *, size_t);
+void	 spool_unpublish(struct spool *, const char *);
+int	 spool_sync_state(struct spool *, char *, size_t);
+int	 spool_commit(struct spool *, const struct envelope *, char *, size_t);
 void	 spool_abort(struct spool *, const char *);
 int	 spool_body_open(struct spool *, enum spool_state, const char *);
 int	 spool_recover(struct spool *, spool_recover_cb, void *);
