@@ -248,10 +248,17 @@ parent_shutdown(int mode, int status)
 {
 	struct ipc_msg	*m;
 
+	size_t		 i;
+
 	if (p.stopping)
 		return;
 	p.stopping = true;
 	p.exit_status = status;
+	/* New clients are refused now rather than reset when we exit. */
+	for (i = 0; i < p.nlisteners; i++) {
+		close(p.listeners[i].fd);
+		p.listeners[i].fd = -1;
+	}
 	log_kv(LOG_LVL_INFO, "event=shutdown mode=%s",
 	    mode ? "forced" : "graceful");
 	if (p.ps.pid[SMTPD_PROC_SMTP] != 0 && p.chan[SMTPD_PROC_SMTP] != NULL &&
@@ -387,7 +394,8 @@ main(int argc, char **argv)
 	event_base_dispatch(p.base);
 
 	for (i = 0; i < p.nlisteners; i++)
-		close(p.listeners[i].fd);
+		if (p.listeners[i].fd != -1)
+			close(p.listeners[i].fd);
 	for (i = 0; i < nitems(p.ev_sig); i++)
 		if (p.ev_sig[i] != NULL)
 			event_free(p.ev_sig[i]);

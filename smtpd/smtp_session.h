@@ -1,0 +1,67 @@
+/*
+ * smtp_session.h: one SMTP server session (RFC 5321) of the smtp process.
+ *
+ * A session owns its connection (socket or TLS bufferevent), the command
+ * state machine, the current mail transaction and, during DATA, the spool
+ * descriptor the queue gave it.  The process (smtp.c) owns the session
+ * table, the limits and the channels; the two talk only through the calls
+ * below.
+ *
+ * Lifecycle: smtp.c creates a session per accepted connection.  When the
+ * session ends (QUIT, error, timeout, shutdown) it first calls
+ * smtp_session_released() so that smtp.c drops it from its tables and
+ * never calls into it again, then it puts itself on a free list that the
+ * event loop empties later: a session is never freed while one of its own
+ * callbacks, or a caller that just called into it, is on the stack.
+ */
+#ifndef SEKISHO_SMTP_SESSION_H
+#define SEKISHO_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "netaddr.h"
+#include "smtp.h"
+#include "util.h"
+
+struct event_base;
+struct ipc_msg;
+struct smtp_session;
+
+/* smtp.c -> session */
+struct smtp_session *smtp_session_new(struct smtpd *, struct event_base *,
+	    uint32_t, int, const struct netaddr *, uint16_t, bool);
+void	 smtp_session_created(struct smtp_session *, bool, const char *, int);
+void	 smtp_session_committed(struct smtp_session *, const char *, bool,
+	    const char *);
+void	 smtp_session_shutdown(struct smtp_session *, bool);
+void	 smtp_session_reap(void);
+
+/* session -> smtp.c (implemented in smtp.c) */
+void	 smtp_queue_send(struct ipc_msg *);
+void	 smtp_session_released(uint32_t);
+bool	 smtp_shutting_down(void);
+
+/* The Received: header field (RFC 5321 4.4), a pure function. */
+struct smtp_received {
+	const char	*helo;		/* the client's HELO/EHLO argument */
+	const char	*client_ip;	/* "192.0.2.1" or "2001:db8::1" */
+	bool		 client_v6;
+	const char	*hostname;	/* ours */
+	const char	*with;		/* RFC 3848 protocol keyword */
+	const char	*qid;
+	const char	*tls;		/* "TLSv1.3 TLS_AES_..." or NULL */
+	const char	*rcpt;		/* the only recipient, or NULL */
+	time_t		 when;
+};
+
+#define SMTP_HELO_SHOW_MAX	128	/* HELO bytes shown in the header */
+
+bool	 smtp_received_format(struct buf *, const struct smtp_received *);
+const char *smtp_received_with(bool, bool, bool);
+void	 smtp_helo_sanitize(char *, size_t, const char *);
+bool	 smtp_date_format(char *, size_t, time_t);
+
+#endif

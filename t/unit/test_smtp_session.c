@@ -1,0 +1,229 @@
+/*
+ * test_smtp_session.c: the pure parts of the smtp process: the Received:
+ * header field (golden texts, hostile HELO arguments, time zones) and the
+ * per-address connection table.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "netaddr.h"
+#include "smtp.h"
+#include "smtp_session.h"
+#include "test.h"
+#include "util.h"
+
+static void
+set_tz(const char *tz)
+{
+	setenv("TZ", tz, 1);
+	tzset();
+}
+
+static void
+t_helo_sanitize(void)
+{
+	static const struct {
+		const char	*in, *out;
+	} cases[] = {
+		{ "mx.example.org", "mx.example.org" },
+		{ "[192.0.2.1]", "[192.0.2.1]" },
+		{ "[IPv6:2001:db8::1]", "[IPv6:2001:db8::1]" },
+		{ "a_b-c", "a_b-c" },
+		{ "", "unknown" },
+		{ "evil\r\nX-Injected: yes", "evil??X-Injected:?yes" },
+		{ "x; by fake", "x??by?fake" },
+		{ "(comment) \"q\" \\", "?comment???q???" },
+		{ "tab\there", "tab?here" },
+		{ "\x7f\x01z", "??z" },
+		{ "h\xc3\xa9llo", "h??llo" },
+	};
+	char	 out[SMTP_HELO_SHOW_MAX + 1];
+	char	 big[600];
+	size_t	 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		smtp_helo_sanitize(out, sizeof(out), cases[i].in);
+		CHECK_STREQ(out, cases[i].out);
+	}
+	smtp_helo_sanitize(out, sizeof(out), NULL);
+	CHECK_STREQ(out, "unknown");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	smtp_helo_sanitize(out, sizeof(out), big);
+	CHECK_INTEQ(strlen(out), SMTP_HELO_SHOW_MAX);
+	smtp_helo_sanitize(out, 4, "abcdef");
+	CHECK_STREQ(out, "abc");
+}
+
+static void
+t_date(void)
+{
+	static const struct {
+		const char	*tz;
+		time_t		 t;
+		const char	*want;
+	} cases[] = {
+		{ "UTC0", 0, "Thu, 1 Jan 1970 00:00:00 +0000" },
+		{ "JST-9", 0, "Thu, 1 Jan 1970 09:00:00 +0900" },
+		{ "EST5", 0, "Wed, 31 Dec 1969 19:00:00 -0500" },
+		{ "IST-5:30", 0, "Thu, 1 Jan 1970 05:30:00 +0530" },
+		{ "NST3:30", 0, "Wed, 31 Dec 1969 20:30:00 -0330" },
+		{ "UTC0", 1748959509, "Tue, 3 Jun 2025 14:05:09 +0000" },
+		{ "JST-9", 1748959509, "Tue, 3 Jun 2025 23:05:09 +0900" },
+		{ "UTC0", 1733011200, "Sun, 1 Dec 2024 00:00:00 +0000" },
+	};
+	char	 buf[64];
+	size_t	 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		set_tz(cases[i].tz);
+		CHECK(smtp_date_format(buf, sizeof(buf), cases[i].t));
+		CHECK_STREQ(buf, cases[i].want);
+	}
+	CHECK(!smtp_date_format(buf, 10, 0));
+	set_tz("UTC0");
+}
+
+static void
+t_received_with(void)
+{
+	CHECK_STREQ(smtp_received_with(true, false, false), "ESMTP");
+	CHECK_STREQ(smtp_received_with(true, true, false), "ESMTPS");
+	CHECK_STREQ(smtp_received_with(false, false, false), "SMTP");
+	CHECK_STREQ(smtp_received_with(false, true, false), "SMTPS");
+	CHECK_STREQ(smtp_received_with(true, false, true), "UTF8SMTP");
+	CHECK_STREQ(smtp_received_with(true, true, true), "UTF8SMTPS");
+}
+
+static void
+t_received(void)
+{
+	static const struct {
+		const char		*name;
+		struct smtp_received	 r;
+		const char		*want;
+	} cases[] = {
+		{ "plain, one rcpt", { "client.example", "192.0.2.7", false,
+		    "mx.example.net", "ESMTP", "0123456789abcdef", NULL,
+		    "bob@example.net", 1748959509 },
+		    "Received: from client.example ([192.0.2.7])\r\n"
+		    "\tby mx.example.net (sekisho) with ESMTP id "
+		    "0123456789abcdef\r\n"
+		    "\tfor <bob@example.net>; Tue, 3 Jun 2025 14:05:09 +0000\r\n" },
+		{ "tls, v6, several rcpts", { "[IPv6:2001:db8::5]",
+		    "2001:db8::5", true, "mx.example.net", "ESMTPS",
+		    "0123456789abcdef", "TLSv1.3 TLS_AES_256_GCM_SHA384", NULL,
+		    1748959509 },
+		    "Received: from [IPv6:2001:db8::5] ([IPv6:2001:db8::5])\r\n"
+		    "\tby mx.example.net (sekisho) with ESMTPS id "
+		    "0123456789abcdef\r\n"
+		    "\t(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384); "
+		    "Tue, 3 Jun 2025 14:05:09 +0000\r\n" },
+		{ "hostile helo", { "x\r\nBcc: all@example.org; (", "192.0.2.7",
+		    false, "mx", "SMTP", "0123456789abcdef", NULL, NULL, 0 },
+		    "Received: from x??Bcc:?all?example.org???"
+		    " ([192.0.2.7])\r\n" "\tby mx (sekisho) with SMTP id "
+		    "0123456789abcdef; Thu, 1 Jan 1970 00:00:00 +0000\r\n" },
+		{ "tls, one rcpt", { "c", "192.0.2.7", false, "mx", "ESMTPS",
+		    "0123456789abcdef", "TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384",
+		    "\"a b\"@example.org", 0 },
+		    "Received: from c ([192.0.2.7])\r\n"
+		    "\tby mx (sekisho) with ESMTPS id 0123456789abcdef\r\n"
+		    "\t(version=TLSv1.2 cipher=ECDHE-RSA-AES256-GCM-SHA384)\r\n"
+		    "\tfor <\"a b\"@example.org>; "
+		    "Thu, 1 Jan 1970 00:00:00 +0000\r\n" },
+	};
+	struct buf	 b;
+	size_t		 i;
+
+	set_tz("UTC0");
+	for (i = 0; i < nitems(cases); i++) {
+		buf_init(&b, 4096);
+		CHECKF(smtp_received_format(&b, &cases[i].r), "%s",
+		    cases[i].name);
+		CHECKF(strcmp(buf_cstr(&b), cases[i].want) == 0,
+		    "%s:\n%s\n!=\n%s", cases[i].name, buf_cstr(&b),
+		    cases[i].want);
+		buf_free(&b);
+	}
+}
+
+/* The header never carries a bare CR or LF, whatever the HELO holds. */
+static void
+t_received_no_bare_eol(void)
+{
+	struct smtp_received	 r = { NULL, "192.0.2.7", false, "mx",
+	    "ESMTP", "0123456789abcdef", NULL, NULL, 0 };
+	struct buf		 b;
+	char			 helo[64];
+	const uint8_t		*p;
+	size_t			 i, c, n;
+	bool			 ok;
+
+	for (c = 1; c < 256; c++) {
+		memset(helo, (int)c, sizeof(helo) - 1);
+		helo[sizeof(helo) - 1] = '\0';
+		r.helo = helo;
+		buf_init(&b, 4096);
+		CHECK(smtp_received_format(&b, &r));
+		p = b.data;
+		n = b.len;
+		ok = true;
+		for (i = 0; i < n; i++) {
+			/* CR only in CRLF, and CRLF only as a fold or the end. */
+			if (p[i] == '\r' && (i + 1 >= n || p[i + 1] != '\n' ||
+			    (i + 2 < n && p[i + 2] != '\t')))
+				ok = false;
+			if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+				ok = false;
+			if (p[i] >= 0x80 || (p[i] < 0x20 && p[i] != '\r' &&
+			    p[i] != '\n' && p[i] != '\t'))
+				ok = false;
+		}
+		CHECKF(ok, "byte 0x%02zx", c);
+		buf_free(&b);
+	}
+}
+
+static struct netaddr
+na(const char *s)
+{
+	struct netaddr	 a;
+
+	if (netaddr_parse(&a, s, strlen(s)) != NETADDR_OK)
+		abort();
+	return a;
+}
+
+static void
+t_iptab(void)
+{
+	struct smtp_iptab	*t = smtp_iptab_new();
+	struct netaddr		 a = na("192.0.2.1"), m = na("::ffff:192.0.2.1");
+	struct netaddr		 b = na("2001:db8::1"), c = na("192.0.2.2");
+	int			 i;
+
+	CHECK_INTEQ(smtp_iptab_count(t, &a), 0);
+	CHECK_INTEQ(smtp_iptab_inc(t, &a), 1);
+	CHECK_INTEQ(smtp_iptab_inc(t, &m), 2);	/* the same client */
+	CHECK_INTEQ(smtp_iptab_inc(t, &b), 1);
+	CHECK_INTEQ(smtp_iptab_count(t, &c), 0);
+	CHECK_INTEQ(smtp_iptab_size(t), 2);
+	smtp_iptab_dec(t, &a);
+	CHECK_INTEQ(smtp_iptab_count(t, &a), 1);
+	smtp_iptab_dec(t, &a);
+	CHECK_INTEQ(smtp_iptab_count(t, &a), 0);
+	CHECK_INTEQ(smtp_iptab_size(t), 1);
+	for (i = 0; i < 1000; i++)
+		smtp_iptab_inc(t, &c);
+	CHECK_INTEQ(smtp_iptab_count(t, &c), 1000);
+	for (i = 0; i < 1000; i++)
+		smtp_iptab_dec(t, &c);
+	CHECK_INTEQ(smtp_iptab_count(t, &c), 0);
+	CHECK_INTEQ(smtp_iptab_size(t), 1);
+	smtp_iptab_free(t);
+}
+
+TEST_MAIN(t_helo_sanitize, t_date, t_received_with, t_received,
+    t_received_no_bare_eol, t_iptab)
