@@ -73,23 +73,39 @@ static struct {
 	struct event		*ev_sig[4];
 } p;
 
-/* parent_tls_check: -n and start: the key pair must load (unless off). */
+/*
+ * parent_tls_check: -n and start: the key pair must load (unless TLS is
+ * off).  The error points at the line that set TlsCertFile, if any.
+ */
 static int
 parent_tls_check(const struct sekisho_conf *conf, struct diag *d)
 {
-	SSL_CTX	*ctx;
-	char	 err[512];
+	const struct ini_entry *e;
+	struct ini	 ini;
+	struct diag	 ignored;
+	SSL_CTX		*ctx;
+	char		 err[512], path[4096];
 
 	if (conf->tsmtpd.disable_svr_ssl_support)
 		return 0;
 	if ((ctx = tls_server_ctx_new(conf->tsmtpd.tls_cert_file,
-	    conf->tsmtpd.tls_key_file, err, sizeof(err))) == NULL) {
-		diag_add(d, DIAG_ERROR, "tsmtpd.ini", 0, "TlsCertFile/TlsKeyFile"
-		    " (or DisableSvrSSLSupport=1): %s", err);
-		return -1;
+	    conf->tsmtpd.tls_key_file, err, sizeof(err))) != NULL) {
+		SSL_CTX_free(ctx);
+		return 0;
 	}
-	SSL_CTX_free(ctx);
-	return 0;
+	if (!str_printf(path, sizeof(path), "%s/tsmtpd.ini", conf->confdir))
+		fatalx("parent_tls_check: confdir too long");
+	diag_init(&ignored);
+	ini_parse_file(&ini, path, &ignored);
+	if ((e = ini_find(&ini, "SmtpServer", "TlsCertFile")) == NULL)
+		e = ini_find(&ini, "SmtpServer", "TlsKeyFile");
+	diag_add(d, DIAG_ERROR, path, e != NULL ? e->line : 0,
+	    "TlsCertFile %s, TlsKeyFile %s: %s (or set "
+	    "DisableSvrSSLSupport=1)", conf->tsmtpd.tls_cert_file,
+	    conf->tsmtpd.tls_key_file, err);
+	ini_free(&ini);
+	diag_free(&ignored);
+	return -1;
 }
 
 /* parent_names: the host name and the default sender domain. */

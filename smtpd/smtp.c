@@ -494,9 +494,10 @@ smtp_exit(void)
 }
 
 /*
- * smtp_shutdown: stop accepting; graceful: sessions finish (the idle ones
- * get 421 at their next command) for at most SMTP_GRACE_SECONDS; forced:
- * every session closes now and its open message is aborted.
+ * smtp_shutdown: stop accepting; graceful: idle sessions get 421 and close
+ * now, a session in a mail transaction may finish it (then gets 421), for
+ * at most SMTP_GRACE_SECONDS; forced: every session closes now and its
+ * open message is aborted.
  */
 static void
 smtp_shutdown(bool forced)
@@ -516,7 +517,7 @@ smtp_shutdown(bool forced)
 	for (i = 0; i < SMTP_CONN_BUCKETS; i++)
 		for (c = LIST_FIRST(&smtp.conns[i]); c != NULL; c = next) {
 			next = LIST_NEXT(c, entry);
-			/* A forced close frees c (smtp_session_released). */
+			/* A close frees c (smtp_session_released). */
 			smtp_session_shutdown(c->session, forced);
 		}
 	if (smtp.nconns == 0)

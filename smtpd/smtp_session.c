@@ -514,6 +514,14 @@ smtp_session_close_after(struct smtp_session *s, const char *reason)
 		bufferevent_enable(s->bev, EV_WRITE);
 }
 
+/* smtp_session_shutdown_reply: tell the client we stop, then close. */
+static void
+smtp_session_shutdown_reply(struct smtp_session *s)
+{
+	smtp_session_reply(s, "421 4.3.2 Service shutting down");
+	smtp_session_close_after(s, "shutdown");
+}
+
 /*
  * ------------------------------------------------------------------------
  * Commands: a check step and a proceed step each.
@@ -919,8 +927,7 @@ smtp_session_command(struct smtp_session *s, const uint8_t *line, size_t len)
 		return;
 	}
 	if (s->shutdown && !smtp_session_in_tx(s)) {
-		smtp_session_reply(s, "421 4.3.2 Service shutting down");
-		smtp_session_close_after(s, "shutdown");
+		smtp_session_shutdown_reply(s);
 		return;
 	}
 	for (i = 0; i < nitems(smtp_session_cmds); i++)
@@ -1360,6 +1367,11 @@ smtp_session_committed(struct smtp_session *s, const char *qid, bool ok,
 	}
 	s->qid[0] = '\0';
 	smtp_session_tx_reset(s);
+	if (s->shutdown) {
+		/* The transaction that held the shutdown up is done. */
+		smtp_session_shutdown_reply(s);
+		return;
+	}
 	smtp_session_process(s);
 }
 
@@ -1373,8 +1385,33 @@ smtp_session_shutdown(struct smtp_session *s, bool forced)
 	if (s->state == SMTP_SESSION_DEAD)
 		return;
 	s->shutdown = true;
-	if (forced)
-		smtp_session_close(s, "shutdown");
+	switch (s->state) {
+	case SMTP_SESSION_INIT:
+	case SMTP_SESSION_HELO:
+		/* Waiting for a command: nothing to finish, say goodbye. */
+		if (!forced) {
+			smtp_session_shutdown_reply(s);
+			return;
+		}
+		break;
+	case SMTP_SESSION_MAIL:
+	case SMTP_SESSION_RCPT:
+	case SMTP_SESSION_DATA_WAIT:
+	case SMTP_SESSION_DATA:
+	case SMTP_SESSION_COMMIT_WAIT:
+		/* A transaction may finish (smtp_session_committed). */
+		if (!forced)
+			return;
+		break;
+	case SMTP_SESSION_CLOSING:
+		if (!forced)
+			return;
+		break;
+	default:
+		/* TLS handshakes: no session to speak of yet. */
+		break;
+	}
+	smtp_session_close(s, "shutdown");
 }
 
 /*

@@ -9,10 +9,14 @@ Everything is torn down when the test ends, also on failure.
 Python 3 standard library only.
 """
 
+import atexit
+import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -101,6 +105,7 @@ def tls_pair():
     global _tls_cache
     if _tls_cache is None:
         d = tempfile.mkdtemp(prefix="sekisho-tls-")
+        atexit.register(shutil.rmtree, d, True)
         crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
                         "-sha256", "-days", "30", "-nodes",
@@ -110,6 +115,342 @@ def tls_pair():
     return _tls_cache
 
 
+def tls_client_context():
+    """A client TLS context that accepts the suite's self-signed certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+# --- SMTP helpers ---------------------------------------------------------
+
+QUEUED_RE = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9a-f]{16})$")
+
+
+class Reply:
+    """One SMTP reply: its code and the text of each line (without code)."""
+
+    def __init__(self, lines):
+        self.lines = lines                      # full lines, str
+        self.code = int(lines[-1][:3])
+        self.texts = [ln[4:] for ln in lines]
+
+    @property
+    def first(self):
+        return self.lines[0]
+
+    @property
+    def last(self):
+        return self.lines[-1]
+
+    def qid(self):
+        """The queue id of a "250 2.0.0 Ok: queued as <qid>" reply, or None."""
+        m = QUEUED_RE.match(self.last)
+        return m.group(1) if m else None
+
+    def __str__(self):
+        return " | ".join(self.lines)
+
+    __repr__ = __str__
+
+
+class SMTPClosed(Exception):
+    """The server closed the connection."""
+
+
+class RawSMTP:
+    """A byte-exact SMTP client on a plain socket (optionally TLS).
+
+    send() writes exactly the bytes given, in one sendall(), so pipelined
+    commands and DATA tricks reach the server in one packet on loopback.
+    """
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, greet=True,
+                 tls=False):
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.greeting = None
+        if tls:
+            self.sock = tls_client_context().wrap_socket(self.sock)
+        if greet:
+            self.greeting = self.reply()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def abort(self):
+        """Close with a TCP reset, like a client that was killed."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def _fill(self):
+        try:
+            chunk = self.sock.recv(65536)
+        except ssl.SSLError as e:
+            raise SMTPClosed("TLS error: %s" % e)
+        except ConnectionResetError:
+            raise SMTPClosed("connection reset")
+        if not chunk:
+            raise SMTPClosed("connection closed (buffered %r)" % self.buf)
+        self.buf += chunk
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln.decode("utf-8", "replace")
+
+    def reply(self, timeout=None):
+        """Read one (possibly multi-line) reply."""
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        try:
+            lines = [self.line()]
+            while len(lines[-1]) > 3 and lines[-1][3] == "-":
+                lines.append(self.line())
+        finally:
+            if timeout is not None:
+                self.sock.settimeout(self.timeout)
+        if not re.match(r"^[2-5][0-9][0-9]( |$)", lines[-1]):
+            raise AssertionError("malformed reply %r" % lines)
+        return Reply(lines)
+
+    def replies(self, n):
+        return [self.reply() for _ in range(n)]
+
+    def cmd(self, line):
+        """Send one command line (CRLF added) and read its reply."""
+        self.send(line + "\r\n" if isinstance(line, str) else
+                  line + b"\r\n")
+        return self.reply()
+
+    def ehlo(self, name="client.example"):
+        r = self.cmd("EHLO " + name)
+        if r.code != 250:
+            raise AssertionError("EHLO: %s" % r)
+        return r
+
+    def nothing_within(self, seconds):
+        """True when the server sends nothing (and keeps the connection)."""
+        if self.buf:
+            return False
+        self.sock.settimeout(seconds)
+        try:
+            chunk = self.sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            return True
+        except ssl.SSLError:
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)
+        self.buf += chunk
+        return False
+
+    def closed_within(self, seconds):
+        """True when the server closes the connection within seconds
+        (anything it sends before is kept in self.buf)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except (socket.timeout, TimeoutError):
+                return False
+            except (ConnectionResetError, ssl.SSLError):
+                return True
+            except OSError:
+                return True
+            finally:
+                self.sock.settimeout(self.timeout)
+            if not chunk:
+                return True
+            self.buf += chunk
+
+    def starttls(self):
+        """Start TLS on the connection (after a 220 to STARTTLS)."""
+        self.sock = tls_client_context().wrap_socket(self.sock)
+
+    def send_mail(self, sender, rcpts, content, ehlo=True):
+        """A whole transaction, one command at a time; content is sent
+        as given (already dot-stuffed, CRLF) and followed by ".\r\n".
+        Returns the final reply."""
+        if ehlo:
+            self.ehlo()
+        r = self.cmd("MAIL FROM:<%s>" % sender)
+        if r.code != 250:
+            raise AssertionError("MAIL: %s" % r)
+        for rc in rcpts:
+            r = self.cmd("RCPT TO:<%s>" % rc)
+            if r.code != 250:
+                raise AssertionError("RCPT %s: %s" % (rc, r))
+        r = self.cmd("DATA")
+        if r.code != 354:
+            raise AssertionError("DATA: %s" % r)
+        self.send(content + b".\r\n")
+        return self.reply()
+
+
+def dot_stuff(content):
+    """content (CRLF lines) dot-stuffed for DATA (RFC 5321 4.5.2)."""
+    out = b"\r\n".join((b"." + ln) if ln.startswith(b".") else ln
+                        for ln in content.split(b"\r\n"))
+    return out
+
+
+def data_model(stream):
+    """What the server must store for a DATA stream, from the rules alone.
+
+    A line ends only at CRLF; the first line "." (exactly) ends the
+    message and is not part of it; a leading "." is removed from every
+    other line; a bare CR or bare LF inside a line becomes CRLF.
+    Returns (message, rest): rest is what follows the terminator (the next
+    commands), None when the stream has no terminator.
+    """
+    segs = stream.split(b"\r\n")
+    out = []
+    for i, seg in enumerate(segs[:-1]):
+        if seg == b".":
+            rest = b"\r\n".join(segs[i + 1:])
+            return b"".join(out), rest
+        if seg.startswith(b"."):
+            seg = seg[1:]
+        seg = re.sub(rb"\r|\n", b"\r\n", seg)
+        out.append(seg + b"\r\n")
+    return None, None
+
+
+def split_received(msg):
+    """Split a stored message into (our Received header field, the rest)."""
+    if not msg.startswith(b"Received: from"):
+        raise AssertionError("stored message does not start with our "
+                             "Received header: %r" % msg[:200])
+    i = 0
+    while True:
+        j = msg.find(b"\r\n", i)
+        if j == -1:
+            raise AssertionError("Received header not terminated")
+        if msg[j + 2:j + 3] not in (b" ", b"\t"):
+            return msg[:j + 2], msg[j + 2:]
+        i = j + 2
+
+
+def has_only_crlf(data):
+    return re.search(rb"\r(?!\n)|(?<!\r)\n", data) is None
+
+
+def envelope_unescape(v):
+    if v == "-":
+        return None
+
+    def rep(m):
+        b = int(m.group(1), 16)
+        if b == 0:
+            raise AssertionError("%00 in envelope")
+        return chr(b)
+    return re.sub(r"%([0-9A-F]{2})", rep, v)
+
+
+def parse_envelope(text):
+    """An envelope file (docs/spool.md) as a dict; rcpt is a list of
+    (address, notify, orcpt).  Raises AssertionError if it is malformed."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines or lines[0] != "sekisho-envelope 1":
+        raise AssertionError("envelope: bad first line: %r" % lines[:1])
+    if lines[-1] != "end":
+        raise AssertionError("envelope: no end line: %r" % lines[-3:])
+    env = {"rcpt": []}
+    for ln in lines[1:-1]:
+        key, _, val = ln.partition(" ")
+        if key == "rcpt":
+            parts = val.split(" ")
+            if len(parts) != 3:
+                raise AssertionError("envelope: bad rcpt line %r" % ln)
+            env["rcpt"].append((envelope_unescape(parts[0]), int(parts[1]),
+                                envelope_unescape(parts[2])))
+            continue
+        if key in env:
+            raise AssertionError("envelope: repeated key %r" % key)
+        env[key] = envelope_unescape(val) if val != "" else ""
+    for req in ("id", "received", "sender", "size"):
+        if req not in env:
+            raise AssertionError("envelope: missing %s: %r" % (req, text))
+    if not env["rcpt"]:
+        raise AssertionError("envelope: no rcpt")
+    return env
+
+
+# --- /proc -----------------------------------------------------------------
+
+def proc_children(ppid):
+    """{comm: [pid, ...]} of the live children of ppid."""
+    out = {}
+    for n in os.listdir("/proc"):
+        if not n.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % n) as f:
+                stat = f.read()
+            with open("/proc/%s/comm" % n) as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z":
+            continue
+        if int(fields[1]) == ppid:
+            out.setdefault(comm, []).append(int(n))
+    return out
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of strings."""
+    st = {}
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            k, _, v = ln.partition(":")
+            st[k] = v.strip()
+    return st
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
 class Daemon:
     """One started program, its log file and how to stop it."""
 
@@ -117,6 +458,9 @@ class Daemon:
         self.name = name
         self.log_path = log_path
         self.logf = open(log_path, "ab")
+        # A restarted daemon appends to the same file: log() shows only
+        # what this run wrote.
+        self.log_offset = self.logf.tell()
         self.proc = subprocess.Popen(argv, stdout=self.logf,
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env,
@@ -128,7 +472,15 @@ class Daemon:
 
     def log(self):
         with open(self.log_path, "rb") as f:
+            f.seek(self.log_offset)
             return f.read().decode("utf-8", "replace")
+
+    def wait_exit(self, timeout=10.0):
+        """Wait for the process to end; its exit status, None if it did not."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def running(self):
         return self.proc.poll() is None
@@ -213,10 +565,137 @@ class Suite:
         self.daemons.append(d)
         return d
 
+    SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer"
+                              r"|runtime error: |LeakSanitizer has "
+                              r"encountered a fatal error")
+
     def close(self):
+        """Stop every daemon and remove the directory.  Raises when a
+        daemon's log shows a sanitizer report (ASan/UBSan builds)."""
         for d in reversed(self.daemons):
             d.stop()
+        reports = []
+        seen = set()
+        for d in self.daemons:
+            if d.log_path in seen:
+                continue
+            seen.add(d.log_path)
+            with open(d.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            if self.SANITIZER_RE.search(text):
+                reports.append("%s:\n%s" % (d.name, text[-6000:]))
         shutil.rmtree(self.dir, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer report in daemon log:\n" +
+                                 "\n".join(reports))
+
+    # --- sekisho-smtpd ----------------------------------------------------
+
+    smtpd = None
+    smtp_port = None
+    smtps_port = None
+
+    def smtpd_config(self, **settings):
+        """Set [SmtpServer] keys in tsmtpd.ini (values as written)."""
+        for k, v in settings.items():
+            self.set("tsmtpd.ini", "SmtpServer", k, v)
+
+    def start_smtpd(self, wait=True, args=(), **settings):
+        """Start sekisho-smtpd on free loopback ports.
+
+        The first call picks Port and SmtpsPort and sets BindAddress to
+        127.0.0.1; settings are further [SmtpServer] keys.  A later call
+        (a restart) keeps the ports.  With wait, returns once the queue
+        said it is ready and a probe connection got the greeting.
+        """
+        if self.smtp_port is None:
+            self.smtp_port = free_port()
+            self.smtps_port = free_port()
+            while self.smtps_port == self.smtp_port:
+                self.smtps_port = free_port()
+            self.smtpd_config(BindAddress="127.0.0.1", Port=self.smtp_port,
+                              SmtpsPort=self.smtps_port)
+        self.smtpd_config(**settings)
+        d = self.start("sekisho-smtpd", *args)
+        self.smtpd = d
+        if wait:
+            self.wait_smtpd_ready(d)
+        return d
+
+    def wait_smtpd_ready(self, d, timeout=15.0):
+        def ready():
+            if not d.running():
+                raise AssertionError("sekisho-smtpd exited (%s) while "
+                                     "starting; log:\n%s"
+                                     % (d.proc.returncode, d.log()))
+            return "event=queue-ready" in d.log()
+        wait_for(ready, timeout, what="smtpd queue ready")
+
+        def greeted():
+            if not d.running():
+                raise AssertionError("sekisho-smtpd exited; log:\n%s"
+                                     % d.log())
+            try:
+                with RawSMTP(self.smtp_port, timeout=2.0) as c:
+                    if c.greeting.code != 220:
+                        return False
+                    c.cmd("QUIT")
+                return True
+            except (OSError, SMTPClosed, AssertionError):
+                return False
+        wait_for(greeted, timeout, step=0.05, what="smtpd greeting")
+        # The probe's session must be gone before tests count connections.
+        wait_for(lambda: "event=disconnect" in d.log(), timeout,
+                 what="probe session closed")
+
+    def stop_smtpd(self, timeout=15.0):
+        """Stop the running sekisho-smtpd (SIGTERM, then SIGKILL)."""
+        return self.smtpd.stop(timeout)
+
+    def smtpd_children(self, d=None):
+        """{comm: pid} of the running daemon's children."""
+        d = d or self.smtpd
+        return {k: v[0] for k, v in proc_children(d.pid).items()}
+
+    def spool(self, *sub):
+        return os.path.join(self.data_dir, "spool", *sub)
+
+    def spool_files(self, state):
+        """Names of the files in spool/<state> ([] when it does not exist)."""
+        try:
+            return sorted(os.listdir(self.spool(state)))
+        except FileNotFoundError:
+            return []
+
+    def incoming(self):
+        """Messages in spool/incoming as [(qid, envelope dict, bytes)],
+        sorted by queue id; every envelope must parse and match."""
+        out = []
+        names = self.spool_files("incoming")
+        for n in names:
+            if not n.endswith(".env"):
+                continue
+            qid = n[:-4]
+            with open(self.spool("incoming", n), encoding="utf-8") as f:
+                env = parse_envelope(f.read())
+            with open(self.spool("incoming", qid + ".msg"), "rb") as f:
+                msg = f.read()
+            if env["id"] != qid:
+                raise AssertionError("envelope %s names %s" % (qid,
+                                                                env["id"]))
+            if int(env["size"]) != len(msg):
+                raise AssertionError("envelope %s: size %s, file %d"
+                                     % (qid, env["size"], len(msg)))
+            out.append((qid, env, msg))
+        return out
+
+    def message(self, qid):
+        """(envelope, bytes) of one message in incoming/."""
+        for q, env, msg in self.incoming():
+            if q == qid:
+                return env, msg
+        raise AssertionError("qid %s not in incoming/ (%s)"
+                             % (qid, self.spool_files("incoming")))
 
 
 class SuiteTestCase(unittest.TestCase):
@@ -229,3 +708,45 @@ class SuiteTestCase(unittest.TestCase):
     def assertLogHas(self, daemon, needle, timeout=5.0):
         wait_for(lambda: needle in daemon.log(), timeout,
                  what="%r in %s log" % (needle, daemon.name))
+
+    # --- smtpd helpers ----------------------------------------------------
+
+    def smtp(self, port=None, **kw):
+        """A RawSMTP connection to the suite's smtpd (closed at cleanup)."""
+        c = RawSMTP(port or self.suite.smtp_port, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def deliver(self, content, sender="a@example.org",
+                rcpts=("b@example.com",), port=None):
+        """Send one message (content: CRLF lines, not yet dot-stuffed) in
+        its own session; returns the queue id from the 250 reply."""
+        with RawSMTP(port or self.suite.smtp_port) as c:
+            r = c.send_mail(sender, rcpts, dot_stuff(content))
+            qid = r.qid()
+            if not qid:
+                raise AssertionError("not queued: %s" % r)
+            c.cmd("QUIT")
+        return qid
+
+    def assertSpoolClean(self, timeout=5.0):
+        """Nothing left in spool/tmp (unfinished messages are removed)."""
+        wait_for(lambda: not self.suite.spool_files("tmp"), timeout,
+                 what="spool/tmp empty (has %s)"
+                 % self.suite.spool_files("tmp"))
+
+    def assertNoIncoming(self):
+        self.assertEqual(self.suite.spool_files("incoming"), [],
+                         "no message may be in spool/incoming")
+
+    def assertStored(self, qid, content, sender=None, rcpts=None):
+        """Message qid is in incoming/ as our Received header + content."""
+        env, msg = self.suite.message(qid)
+        received, rest = split_received(msg)
+        self.assertEqual(rest, content)
+        self.assertTrue(has_only_crlf(msg), "stored message has bare CR/LF")
+        if sender is not None:
+            self.assertEqual(env["sender"], sender)
+        if rcpts is not None:
+            self.assertEqual([r[0] for r in env["rcpt"]], list(rcpts))
+        return env, received
