@@ -8,7 +8,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libssl-dev libevent-dev libc-ares-dev libldns-dev libspf2-dev libopendkim-dev
 libopendmarc-dev libgmime-3.0-dev libpcre2-dev libmagic-dev libarchive-dev
 libclamav-dev libldap-dev libsqlite3-dev libjansson-dev libseccomp-dev
-python3 openssl swaks"
+python3 openssl swaks libnet-ssleay-perl dnsmasq-base"
 
 missing=""
 for p in $PKGS; do
