@@ -795,6 +795,8 @@ conf_key_known(const struct conf_section *s, const struct ini *ini,
 	size_t	 i;
 
 	hint[0] = '\0';
+	if (s->map != NULL)
+		return true;
 	for (i = 0; i < s->nkeys; i++) {
 		k = &s->keys[i];
 		if (k->type != CONF_T_LIST) {
@@ -845,6 +847,30 @@ conf_warn_unknown(const struct conf_file *f, const struct ini *ini,
 	}
 }
 
+/* conf_apply_map: hand every entry of a map section to its parser. */
+static int
+conf_apply_map(struct sekisho_conf *c, const struct conf_section *s,
+    const struct ini *ini, struct diag *d)
+{
+	const struct ini_entry *e;
+	char	 err[CONF_ERR_MAX];
+	size_t	 i;
+	int	 nerr = 0;
+
+	for (i = 0; i < ini->nentries; i++) {
+		e = &ini->entries[i];
+		if (strcasecmp(ini->sections[e->section].name, s->name) != 0)
+			continue;
+		if (s->map->parse(c, e->key, e->value, e->line, err,
+		    sizeof(err)) == -1) {
+			diag_add(d, DIAG_ERROR, ini->file, e->line, "%s: %s",
+			    e->key, err);
+			nerr++;
+		}
+	}
+	return nerr;
+}
+
 /*
  * conf_apply: fill the fields of file f from a parsed INI (defaults for
  * absent keys), warn about unknown keys; -1 if any value was invalid.
@@ -860,6 +886,8 @@ conf_apply(struct sekisho_conf *c, const struct conf_file *f,
 
 	for (i = 0; i < f->nsections; i++) {
 		s = &f->sections[i];
+		if (s->map != NULL)
+			nerr += conf_apply_map(c, s, ini, d);
 		for (j = 0; j < s->nkeys; j++) {
 			if (s->keys[j].type == CONF_T_LIST)
 				nerr += conf_apply_list(c, s, &s->keys[j], ini,
@@ -884,6 +912,145 @@ conf_file_find(const char *name)
 	for (i = 0; i < conf_nfiles; i++)
 		if (strcmp(conf_files[i].name, name) == 0)
 			return &conf_files[i];
+	return NULL;
+}
+
+static const char *const conf_tls_words[] = {
+	"none", "may", "encrypt", "verify", NULL
+};
+
+/* conf_tls_policy_name: "none", "may", "encrypt" or "verify". */
+const char *
+conf_tls_policy_name(int p)
+{
+	if (p < 0 || p > CONF_TLS_VERIFY)
+		return "default";
+	return conf_tls_words[p];
+}
+
+/* conf_route_nexthop: the next-hop word of a route into r. */
+static int
+conf_route_nexthop(struct sekisho_conf *c, struct conf_route *r,
+    const char *hop, char *err, size_t esz)
+{
+	static const struct conf_key hopkey = { .name = "route",
+	    .type = CONF_T_HOSTPORT, .zero_means = 25 };
+	struct conf_hostport hp = { NULL, 0 };
+
+	if (strncmp(hop, "maildir:", 8) == 0) {
+		r->kind = CONF_ROUTE_MAILDIR;
+		if (hop[8] == '\0') {
+			(void)str_printf(err, esz, "maildir: needs a directory");
+			return -1;
+		}
+		return conf_parse_path(c, hop + 8, &r->path, err, esz);
+	}
+	r->kind = CONF_ROUTE_SMTP;
+	if (conf_parse_hostport(&hopkey, hop, &hp, err, esz) == -1)
+		return -1;
+	r->host = hp.host;
+	r->port = hp.port;
+	return 0;
+}
+
+/*
+ * conf_route_parse: one [Routes] entry, "domain = NEXTHOP [tls=POLICY]",
+ * NEXTHOP being host, host:port, [IPv6]:port or maildir:/path.
+ */
+int
+conf_route_parse(struct sekisho_conf *c, const char *domain,
+    const char *value, unsigned line, char *err, size_t esz)
+{
+	struct conf_routes *rs = &c->tsmtpd.routes;
+	struct conf_route r;
+	char	 q[DIAG_QUOTE_MAX], *copy, *hop, *opt;
+	const char *dom = domain[0] == '.' ? domain + 1 : domain;
+	size_t	 i;
+	int	 rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.tls = -1;
+	r.line = line;
+	if (!addr_is_domain(dom, true, NULL)) {
+		(void)str_printf(err, esz, "\"%s\" is not a domain (example.com "
+		    "or .example.com)", diag_quote(q, sizeof(q), domain));
+		return -1;
+	}
+	for (i = 0; i < rs->n; i++)
+		if (strcasecmp(rs->v[i].domain, domain) == 0) {
+			(void)str_printf(err, esz, "route already set at line "
+			    "%u", rs->v[i].line);
+			return -1;
+		}
+	copy = xstrdup(value);
+	hop = strtok(copy, " \t");
+	if (hop == NULL) {
+		(void)str_printf(err, esz, "missing next hop");
+		goto out;
+	}
+	if (conf_route_nexthop(c, &r, hop, err, esz) == -1)
+		goto out;
+	while ((opt = strtok(NULL, " \t")) != NULL) {
+		if (strncasecmp(opt, "tls=", 4) != 0 || r.kind != CONF_ROUTE_SMTP) {
+			(void)str_printf(err, esz, "unknown option \"%s\"",
+			    diag_quote(q, sizeof(q), opt));
+			goto out;
+		}
+		for (r.tls = 0; conf_tls_words[r.tls] != NULL; r.tls++)
+			if (strcasecmp(opt + 4, conf_tls_words[r.tls]) == 0)
+				break;
+		if (conf_tls_words[r.tls] == NULL) {
+			(void)str_printf(err, esz, "tls= takes none, may, "
+			    "encrypt or verify");
+			goto out;
+		}
+	}
+	r.domain = xstrdup(domain);
+	rs->v = xreallocarray(rs->v, rs->n + 1, sizeof(r));
+	rs->v[rs->n++] = r;
+	memset(&r, 0, sizeof(r));
+	rc = 0;
+out:
+	free(r.host);
+	free(r.path);
+	free(copy);
+	return rc;
+}
+
+/* conf_routes_free: release the [Routes] table. */
+void
+conf_routes_free(struct sekisho_conf *c)
+{
+	struct conf_routes *rs = &c->tsmtpd.routes;
+	size_t	 i;
+
+	for (i = 0; i < rs->n; i++) {
+		free(rs->v[i].domain);
+		free(rs->v[i].host);
+		free(rs->v[i].path);
+	}
+	free(rs->v);
+	rs->v = NULL;
+	rs->n = 0;
+}
+
+/*
+ * conf_route_find: the route for a recipient domain: an exact entry
+ * first, then the closest ".parent" entry; NULL when none applies.
+ */
+const struct conf_route *
+conf_route_find(const struct conf_routes *rs, const char *domain)
+{
+	const char *p;
+	size_t	 i;
+
+	for (i = 0; i < rs->n; i++)
+		if (strcasecmp(rs->v[i].domain, domain) == 0)
+			return &rs->v[i];
+	for (p = strchr(domain, '.'); p != NULL; p = strchr(p + 1, '.'))
+		for (i = 0; i < rs->n; i++)
+			if (strcasecmp(rs->v[i].domain, p) == 0)
+				return &rs->v[i];
 	return NULL;
 }
 
@@ -970,6 +1137,8 @@ conf_free(struct sekisho_conf *c)
 			s = &conf_files[i].sections[j];
 			for (k = 0; k < s->nkeys; k++)
 				conf_free_value(c, &s->keys[k]);
+			if (s->map != NULL)
+				s->map->free(c);
 		}
 	free(c->confdir);
 	memset(c, 0, sizeof(*c));

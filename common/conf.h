@@ -55,6 +55,35 @@ struct conf_strlist {
 	size_t			 n;
 };
 
+/* [Routes]: where mail for a domain goes instead of its MX hosts. */
+enum conf_route_kind {
+	CONF_ROUTE_SMTP = 0,	/* host[:port], A/AAAA, no MX lookup */
+	CONF_ROUTE_MAILDIR,	/* maildir:/path, one Maildir per recipient */
+};
+
+enum conf_tls_policy {
+	CONF_TLS_NONE = 0,	/* never STARTTLS */
+	CONF_TLS_MAY,		/* STARTTLS when offered, any certificate */
+	CONF_TLS_ENCRYPT,	/* STARTTLS required, any certificate */
+	CONF_TLS_VERIFY,	/* STARTTLS required, certificate verified */
+};
+
+struct conf_route {
+	char			*domain;	/* example.com or .example.com */
+	int			 kind;		/* enum conf_route_kind */
+	char			*host;		/* SMTP: name or IP, no brackets */
+	int			 port;		/* SMTP */
+	char			*path;		/* MAILDIR: absolute */
+	int			 tls;		/* enum conf_tls_policy, or -1:
+						   [SmtpClient] TlsPolicy */
+	unsigned		 line;		/* where it was set */
+};
+
+struct conf_routes {
+	struct conf_route	*v;
+	size_t			 n;
+};
+
 /* imss.ini: host, paths, users, manager, logging. */
 struct conf_imss {
 	/* [general] */
@@ -109,6 +138,23 @@ struct conf_tsmtpd {
 	long long		 max_dns_mx_to_try;	/* seed 20 */
 	char			*fail_notify_msg_subject;	/* seed 7 */
 	char			*fail_notif_msg;		/* seed 7 */
+	char			*helo_name;		/* "" = host name */
+	char			*dns_servers;		/* "" = resolv.conf */
+	int			 tls_policy;	/* enum conf_tls_policy */
+	char			*tls_ca_file;
+	long long		 connect_timeout;	/* seconds */
+	long long		 reply_timeout;		/* seconds */
+	long long		 data_done_timeout;	/* seconds */
+	long long		 max_connections_per_destination;
+	long long		 max_messages_per_connection;
+	long long		 connection_cache_seconds;	/* 0 = no reuse */
+	long long		 retry_min_seconds;
+	long long		 retry_max_seconds;
+	long long		 queue_lifetime_hours;
+	long long		 delay_warning_hours;	/* 0 = off */
+	long long		 bounce_attach_limit;	/* bytes */
+	/* [Routes] */
+	struct conf_routes	 routes;
 };
 
 /* foxdns.ini: the IP profiler. */
@@ -117,11 +163,18 @@ struct conf_foxdns {
 	long long		 keep_tempblocked_mins;	/* seed 1 */
 };
 
+/* policy.ini: for now only whether messages are scanned at all. */
+struct conf_policy {
+	/* [scan] */
+	bool			 scan_enabled;
+};
+
 struct sekisho_conf {
 	char			*confdir;	/* absolute */
 	struct conf_imss	 imss;
 	struct conf_tsmtpd	 tsmtpd;
 	struct conf_foxdns	 foxdns;
+	struct conf_policy	 policy;
 };
 
 /* The schema (conf_schema.c). */
@@ -157,11 +210,26 @@ struct conf_key {
 	const char		*desc;		/* one line */
 };
 
+/*
+ * A section whose keys are names the administrator chooses (the domains of
+ * [Routes]): every entry is handed to parse(); free() releases what the
+ * entries built.  The syntax texts feed docs/config.md.
+ */
+struct conf_map {
+	const char		*key_syntax;
+	const char		*value_syntax;
+	const char		*example;	/* "key = value" for templates */
+	int			(*parse)(struct sekisho_conf *, const char *,
+				    const char *, unsigned, char *, size_t);
+	void			(*free)(struct sekisho_conf *);
+};
+
 struct conf_section {
 	const char		*name;		/* as documented */
 	const char		*desc;
 	const struct conf_key	*keys;
 	size_t			 nkeys;
+	const struct conf_map	*map;		/* or NULL */
 };
 
 struct conf_file {
@@ -192,6 +260,12 @@ void	 conf_value_text(const struct sekisho_conf *, const struct conf_key *,
 	    struct buf *);
 const struct conf_key *conf_key_find(const struct conf_file *, const char *,
 	    const char *);
+int	 conf_route_parse(struct sekisho_conf *, const char *, const char *,
+	    unsigned, char *, size_t);
+void	 conf_routes_free(struct sekisho_conf *);
+const struct conf_route *conf_route_find(const struct conf_routes *,
+	    const char *);
+const char *conf_tls_policy_name(int);
 
 /* The value of a CONF_F_ZERO_DEFAULT integer after "0" was resolved. */
 #define CONF_RECV_BUFFER_DEFAULT	8196

@@ -59,7 +59,12 @@
 	{ .name = n, .type = CONF_T_DOMAINLIST, .def = d, .max = maxn,	\
 	  .flags = fl, .off = CONF_FIELD(f, struct conf_strlist), .desc = s }
 
-#define SECTION(n, d, k)	{ n, d, k, nitems(k) }
+#define SECTION(n, d, k)	{ n, d, k, nitems(k), NULL }
+#define MAP_SECTION(n, d, m)	{ n, d, NULL, 0, m }
+
+static const char *const tls_policies[] = {
+	"none", "may", "encrypt", "verify", NULL  /* enum conf_tls_policy */
+};
 
 static const char *const log_levels[] = {
 	"err", "warn", "info", "debug", NULL	/* order of enum log_level */
@@ -211,6 +216,60 @@ static const struct conf_key tsmtpd_client[] = {
 	C_STR("FailNotifMsg", "Can not deliver the message you sent. Will "
 	    "not retry.", 4000, 0, tsmtpd.fail_notif_msg,
 	    "Text of non-delivery reports (seed 7)."),
+	C_TYPED("HeloName", CONF_T_DOMAIN, "", CONF_F_EMPTY,
+	    tsmtpd.helo_name,
+	    "Name sent in EHLO/HELO; empty: the host name."),
+	C_STR("DnsServers", "", 1000, CONF_F_EMPTY, tsmtpd.dns_servers,
+	    "DNS servers for delivery, \"ip[:port],...\"; empty: those of "
+	    "/etc/resolv.conf."),
+	C_ENUM("TlsPolicy", "may", tls_policies, tsmtpd.tls_policy,
+	    "STARTTLS towards next hops: none; may (when offered); encrypt "
+	    "(required); verify (required, certificate checked against "
+	    "TlsCAFile and the host name). [Routes] may override it."),
+	C_TYPED("TlsCAFile", CONF_T_PATH,
+	    "/etc/ssl/certs/ca-certificates.crt", 0, tsmtpd.tls_ca_file,
+	    "Trusted CA certificates (PEM) for TlsPolicy=verify."),
+	C_INT("ConnectTimeout", "30", 1, 600, tsmtpd.connect_timeout,
+	    "Seconds to wait for a TCP connection to a next hop."),
+	C_INT("ReplyTimeout", "300", 1, 3600, tsmtpd.reply_timeout,
+	    "Seconds to wait for the greeting and each reply "
+	    "(RFC 5321 4.5.3.2)."),
+	C_INT("DataDoneTimeout", "600", 1, 3600, tsmtpd.data_done_timeout,
+	    "Seconds to wait for the reply to the end of the message."),
+	C_INT("MaxConnectionsPerDestination", "10", 1, 1000,
+	    tsmtpd.max_connections_per_destination,
+	    "Simultaneous connections to one next hop."),
+	C_INT("MaxMessagesPerConnection", "100", 1, 100000,
+	    tsmtpd.max_messages_per_connection,
+	    "Messages sent over one connection before it is closed."),
+	C_INT("ConnectionCacheSeconds", "5", 0, 300,
+	    tsmtpd.connection_cache_seconds,
+	    "Seconds an idle connection is kept for the next message to the "
+	    "same next hop; 0: no reuse."),
+	C_INT("RetryMinSeconds", "300", 1, 86400, tsmtpd.retry_min_seconds,
+	    "First retry delay after a temporary failure; it doubles after "
+	    "each failure."),
+	C_INT("RetryMaxSeconds", "4000", 1, 604800, tsmtpd.retry_max_seconds,
+	    "Longest retry delay."),
+	C_INT("QueueLifetimeHours", "120", 1, 8760,
+	    tsmtpd.queue_lifetime_hours,
+	    "A recipient still failing temporarily after this long is "
+	    "bounced."),
+	C_INT("DelayWarningHours", "4", 0, 8760, tsmtpd.delay_warning_hours,
+	    "Send the sender one delay warning after this long; 0: never."),
+	C_INT("BounceAttachLimit", "50000", 0, 10485760,
+	    tsmtpd.bounce_attach_limit,
+	    "Largest original message attached whole to a non-delivery "
+	    "report; larger ones get their headers only."),
+};
+
+static const struct conf_map tsmtpd_routes_map = {
+	"a domain: example.com (exactly) or .example.com (its subdomains)",
+	"host, host:port or [IPv6]:port (its A/AAAA records, no MX lookup), "
+	"or maildir:/path (local delivery, one Maildir per recipient below "
+	"/path); then optionally tls=none|may|encrypt|verify",
+	"example.com = mail.internal.example:25 tls=verify",
+	conf_route_parse, conf_routes_free,
 };
 
 static const struct conf_section tsmtpd_sections[] = {
@@ -218,6 +277,8 @@ static const struct conf_section tsmtpd_sections[] = {
 	    "and reply texts.", tsmtpd_server),
 	SECTION("SmtpClient", "Outbound delivery and non-delivery reports.",
 	    tsmtpd_client),
+	MAP_SECTION("Routes", "Per-domain next hops; the longest matching "
+	    "entry wins over SmartHost and MX lookup.", &tsmtpd_routes_map),
 };
 
 /* foxdns.ini */
@@ -231,6 +292,20 @@ static const struct conf_key foxdns_foxdns[] = {
 
 static const struct conf_section foxdns_sections[] = {
 	SECTION("foxdns", "The IP profiler.", foxdns_foxdns),
+};
+
+/* policy.ini */
+
+static const struct conf_key policy_scan[] = {
+	C_BOOL("enabled", "1", policy.scan_enabled,
+	    "1: every message is scanned before delivery (it waits in the "
+	    "queue while no scanner runs); 0: messages are delivered "
+	    "without scanning."),
+};
+
+static const struct conf_section policy_sections[] = {
+	SECTION("scan", "Whether messages are scanned; the rules themselves "
+	    "come with the scan server.", policy_scan),
 };
 
 /* conf_check_port_pair: error if two port keys of one section collide. */
@@ -278,5 +353,8 @@ const struct conf_file conf_files[] = {
 	    nitems(tsmtpd_sections), tsmtpd_check },
 	{ "foxdns.ini", "The IP profiler.", true, foxdns_sections,
 	    nitems(foxdns_sections), NULL },
+	{ "policy.ini", "The scanning policy (the rules come with the scan "
+	    "server).", false, policy_sections, nitems(policy_sections),
+	    NULL },
 };
 const size_t conf_nfiles = nitems(conf_files);

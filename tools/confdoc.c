@@ -135,6 +135,12 @@ doc_markdown(struct buf *b)
 			s = &f->sections[j];
 			buf_printf(b, "\n### [%s]\n\n%s\n\n", s->name,
 			    s->desc);
+			if (s->map != NULL) {
+				buf_printf(b, "Each key is %s; each value is "
+				    "%s. Example:\n\n    %s\n", s->map->key_syntax,
+				    s->map->value_syntax, s->map->example);
+				continue;
+			}
 			buf_addstr(b, "| Key | Type | Default | Valid values "
 			    "| Description |\n|---|---|---|---|---|\n");
 			for (k = 0; k < s->nkeys; k++)
@@ -186,6 +192,15 @@ doc_template(struct buf *b, const struct conf_file *f)
 	for (j = 0; j < f->nsections; j++) {
 		s = &f->sections[j];
 		buf_printf(b, "\n[%s]\n", s->name);
+		if (s->map != NULL) {
+			buf_addstr(b, "\n");
+			doc_comment(b, s->desc);
+			text = xasprintf("Key: %s. Value: %s.", s->map->key_syntax,
+			    s->map->value_syntax);
+			doc_comment(b, text);
+			free(text);
+			buf_printf(b, ";%s\n", s->map->example);
+		}
 		for (i = 0; i < s->nkeys; i++) {
 			k = &s->keys[i];
 			buf_addstr(b, "\n");

@@ -588,7 +588,9 @@ t_schema(void)
 	}
 	conf_free(&c);
 	CHECK(conf_file_find("tsmtpd.ini") != NULL);
-	CHECK(conf_file_find("policy.ini") == NULL);
+	/* policy.ini is optional: only its [scan] switch is read here. */
+	CHECK(conf_file_find("policy.ini") != NULL &&
+	    !conf_file_find("policy.ini")->required);
 	/* The seed spellings, exactly. */
 	CHECK(schema_key("tsmtpd.ini", "FailNotifMsg") != NULL);
 	CHECK(schema_key("tsmtpd.ini", "FailNotifyMsgSubject") != NULL);
@@ -710,4 +712,71 @@ t_etc(void)
 	diag_free(&d);
 }
 
-TEST_MAIN(t_keys, t_load_errors, t_schema, t_etc)
+/* [Routes]: parsing, errors with their line, and the lookup order. */
+static void
+t_routes(void)
+{
+	static const char body[] = "[Routes]\n"
+	    "example.com = maildir:mail\n"
+	    ".example.com = relay.example:2525\n"
+	    "deep.sub.example.com = [2001:db8::1]:26 tls=verify\n"
+	    "example.net = 192.0.2.1 TLS=none\n";
+	static const struct {
+		const char	*body, *diag;
+	} bad[] = {
+		{ "[Routes]\nexa_mple.com = h\n", "tsmtpd.ini:2: exa_mple.com: "
+		    "\"exa_mple.com\" is not a domain" },
+		{ "[Routes]\nexample.com =\n", "tsmtpd.ini:2: example.com: "
+		    "missing next hop" },
+		{ "[Routes]\nexample.com = h:0\n", "tsmtpd.ini:2: example.com: "
+		    "port" },
+		{ "[Routes]\nexample.com = h tls=maybe\n", "tsmtpd.ini:2: "
+		    "example.com: tls= takes none, may, encrypt or verify" },
+		{ "[Routes]\nexample.com = maildir:\n", "tsmtpd.ini:2: "
+		    "example.com: maildir: needs a directory" },
+		{ "[Routes]\nexample.com = maildir:/m tls=may\n",
+		    "tsmtpd.ini:2: example.com: unknown option" },
+		{ "[Routes]\nexample.com = h\nEXAMPLE.COM = i\n",
+		    "tsmtpd.ini:3: " },
+	};
+	struct sekisho_conf	 c;
+	struct diag		 d;
+	const struct conf_route	*r;
+	char			 dir[64];
+	size_t			 i;
+
+	CHECK(load_one("tsmtpd.ini", body, &c, &d, dir, sizeof(dir)) == 0);
+	CHECK_INTEQ(d.nwarnings + d.nerrors, 0);
+	diag_free(&d);
+	CHECK_INTEQ(c.tsmtpd.routes.n, 4);
+	r = conf_route_find(&c.tsmtpd.routes, "example.com");
+	CHECK(r != NULL && r->kind == CONF_ROUTE_MAILDIR && r->line == 2);
+	if (r != NULL && r->path != NULL) {
+		CHECK(r->path[0] == '/');
+		CHECK(strstr(r->path, "/mail") != NULL);
+	}
+	r = conf_route_find(&c.tsmtpd.routes, "a.example.com");
+	CHECK(r != NULL && r->kind == CONF_ROUTE_SMTP && r->port == 2525 &&
+	    r->tls == -1 && strcmp(r->host, "relay.example") == 0);
+	r = conf_route_find(&c.tsmtpd.routes, "x.deep.sub.example.com");
+	CHECK(r != NULL && r->port == 2525);	/* .example.com, not deep */
+	r = conf_route_find(&c.tsmtpd.routes, "DEEP.sub.example.com");
+	CHECK(r != NULL && r->tls == CONF_TLS_VERIFY && r->port == 26 &&
+	    strcmp(r->host, "2001:db8::1") == 0);
+	r = conf_route_find(&c.tsmtpd.routes, "example.net");
+	CHECK(r != NULL && r->tls == CONF_TLS_NONE && r->port == 25);
+	CHECK(conf_route_find(&c.tsmtpd.routes, "example.org") == NULL);
+	CHECK(conf_route_find(&c.tsmtpd.routes, "notexample.com") == NULL);
+	CHECK_INTEQ(c.tsmtpd.tls_policy, CONF_TLS_MAY);
+	CHECK_INTEQ(c.tsmtpd.queue_lifetime_hours, 120);
+	conf_free(&c);
+	for (i = 0; i < nitems(bad); i++) {
+		CHECKF(load_one("tsmtpd.ini", bad[i].body, &c, &d, dir,
+		    sizeof(dir)) == -1, "%s", bad[i].body);
+		CHECKF(diag_find(&d, bad[i].diag) != NULL, "%s: want %s",
+		    bad[i].body, bad[i].diag);
+		diag_free(&d);
+	}
+}
+
+TEST_MAIN(t_keys, t_load_errors, t_schema, t_etc, t_routes)
