@@ -1,0 +1,123 @@
+#!/bin/sh
+# bench/run.sh: the accept-rate and idle-memory benchmark of sekisho-smtpd,
+# side by side with Postfix, in one command.  See bench/README.md.
+#
+#   bench/run.sh [quick|default] [bench.py options]
+#
+# quick: 10 sessions, 1,000 messages, 500 idle connections (100 for
+# Postfix); default: 20 sessions, 10,000 messages of 5 KB, 5,000 idle
+# connections (500 for Postfix).  Any bench.py option overrides, e.g.
+# `bench/run.sh default --messages 20000 --sessions 50`; bench.py --help
+# lists them.
+#
+# Environment: BENCH_BUILD_DIR (default build-bench/ in the source tree),
+# BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_NO_INSTALL=1 (skip apt-get),
+# BENCH_NO_BUILD=1 (use the binary already in BENCH_BUILD_DIR), TMPDIR
+# (where the spools live; default /tmp).
+#
+# Needs root: it installs Debian packages and runs a private Postfix
+# instance.  Every server listens on 127.0.0.1 only.  Everything it starts
+# is stopped and removed at the end, also on Ctrl-C, SIGTERM or failure.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+mode=default
+case "${1:-}" in
+quick|default) mode=$1; shift ;;
+-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench: run as root (apt-get, the Postfix instance, service users)" >&2
+	exit 2
+fi
+
+builddir=${BENCH_BUILD_DIR:-$top/build-bench}
+buildtype=${BENCH_BUILD_TYPE:-RelWithDebInfo}
+only_postfix=0
+for arg in "$@"; do
+	[ "$arg" = "postfix" ] && only_postfix=1
+done
+
+# ---- 1. Debian packages -------------------------------------------------
+pkg_installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+}
+
+postfix_masters() {
+	# pids of running Postfix master processes (any instance)
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/exe" 2>/dev/null)" = /usr/lib/postfix/sbin/master ] &&
+		    echo "${d#/proc/}"
+	done
+	return 0
+}
+
+if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+	./scripts/install-deps.sh
+	if ! pkg_installed postfix; then
+		echo "bench: installing postfix (no configuration, not started)"
+		echo "postfix postfix/main_mailer_type select No configuration" |
+		    debconf-set-selections
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get install -y -q --no-install-recommends postfix ||
+		    { apt-get update -q &&
+		      apt-get install -y -q --no-install-recommends postfix; }
+		# "No configuration" starts nothing; make sure of it.
+		for pid in $(postfix_masters); do
+			echo "bench: stopping the system postfix the install started (pid $pid)"
+			/usr/sbin/postfix stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+		done
+	fi
+fi
+for f in /usr/sbin/smtp-source /usr/sbin/postfix /usr/lib/postfix/sbin/master; do
+	[ -x "$f" ] || { echo "bench: $f missing (apt-get install postfix)" >&2; exit 2; }
+done
+if [ -n "$(postfix_masters)" ]; then
+	echo "bench: warning: a Postfix master is already running (pid $(postfix_masters | tr '\n' ' '));" \
+	    "it is not ours and is left alone, but it may disturb the figures" >&2
+fi
+
+# ---- 2. build (optimised, no sanitizers, only the daemon) ---------------
+if [ "${BENCH_NO_BUILD:-0}" != 1 ] && [ "$only_postfix" = 0 ]; then
+	cmake -S "$top" -B "$builddir" -DCMAKE_BUILD_TYPE="$buildtype" \
+	    -DSEKISHO_SANITIZE=OFF -DSEKISHO_FUZZ=OFF >/dev/null
+	if ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-smtpd; then
+		echo "bench: building sekisho-smtpd failed (is smtpd/smtp.c there yet?)" >&2
+		exit 2
+	fi
+fi
+
+# ---- 3. run, with a trap that tears everything down ---------------------
+# Each server needs a descriptor per connection, the client one too.
+# shellcheck disable=SC3045  # dash and bash both have ulimit -n/-H
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+state=$(mktemp "${TMPDIR:-/tmp}/sekisho-bench-state.XXXXXX")
+pid=""
+# shellcheck disable=SC2317  # called from the traps
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		# bench.py unwinds on SIGTERM; give it a bounded time
+		i=0
+		while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 60 ]; do
+			sleep 0.5; i=$((i + 1))
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		pid=""
+	fi
+	python3 "$top/bench/bench.py" --cleanup "$state" || true
+	rm -f "$state" "$state.tmp"
+}
+trap 'cleanup' EXIT
+trap 'echo "bench: interrupted" >&2; cleanup; trap - EXIT; exit 130' INT TERM HUP
+
+python3 "$top/bench/bench.py" --mode "$mode" --bindir "$builddir/bin" \
+    --state "$state" "$@" &
+pid=$!
+rc=0
+wait "$pid" || rc=$?
+pid=""
+exit "$rc"
