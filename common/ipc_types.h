@@ -41,6 +41,13 @@
 				   /* (envelope_format) */		\
 	X(IMSG_QUEUE_MSG_COMMITTED) /* str qid, u8 ok, str error */	\
 	X(IMSG_QUEUE_MSG_ABORT)	   /* str qid */			\
+	/* queue <-> mta (docs/delivery.md). */				\
+	X(IMSG_MTA_DELIVER)	/* u64 reqid, str qid, str sender, u8 */ \
+				/* flags, u64 size, str domain, u32 n, */ \
+				/* n * (u32 index, str rcpt); fd body */ \
+	X(IMSG_MTA_RESULT)	/* u64 reqid, u32 n, n * (u32 index, */	\
+				/* u8 class, str dsn, str remote, */	\
+				/* str reply) */			\
 	/* New areas below this line. */
 
 enum imsg_type {

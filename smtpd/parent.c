@@ -355,7 +355,7 @@ parent_events(void)
 
 	if ((p.base = event_base_new()) == NULL)
 		fatalx("parent_events: event_base_new");
-	for (id = SMTPD_PROC_SMTP; id < SMTPD_PROC_MAX; id++) {
+	for (id = SMTPD_PROC_SMTP; id < (int)p.ps.ndefs; id++) {
 		p.chan[id] = ipc_chan_new(p.base, p.ps.fd[id], 0,
 		    parent_dispatch, parent_chan_closed, NULL);
 		ipc_chan_set_name(p.chan[id], proc_name(&p.ps, id));
