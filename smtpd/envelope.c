@@ -16,6 +16,11 @@
  * as %XX for bytes <= 0x20, 0x7f and '%', so a value never contains a space
  * or line break; a null value is written as a lone "-" (and "-" itself as
  * "%2d").  The reader accepts exactly what the writer produces.
+ *
+ * "rstate INDEX STATE ATTEMPTS NEXT REPORTED DSN REMOTE REPLY" gives the
+ * delivery state of recipient INDEX (0-based, after its rcpt line); it is
+ * written only once a recipient was attempted, so a fresh envelope has
+ * none.  "warned 1" says the delay warning was sent.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +52,8 @@ envelope_clear(struct envelope *env)
 	for (i = 0; i < env->nrcpt; i++) {
 		free(env->rcpt[i].addr);
 		free(env->rcpt[i].orcpt);
+		free(env->rcpt[i].remote);
+		free(env->rcpt[i].reply);
 	}
 	free(env->rcpt);
 	envelope_init(env);
@@ -61,10 +68,36 @@ envelope_add_rcpt(struct envelope *env, const char *addr, const char *orcpt,
 
 	env->rcpt = xreallocarray(env->rcpt, env->nrcpt + 1, sizeof(*r));
 	r = &env->rcpt[env->nrcpt++];
+	memset(r, 0, sizeof(*r));
 	r->addr = xstrdup(addr);
 	r->orcpt = orcpt ? xstrdup(orcpt) : NULL;
 	r->notify = notify;
 }
+
+/* envelope_rcpt_result: remember the last answer about a recipient. */
+void
+envelope_rcpt_result(struct envelope_rcpt *r, const char *dsn,
+    const char *remote, const char *reply)
+{
+	str_lcpy(r->dsn, dsn != NULL ? dsn : "", sizeof(r->dsn));
+	free(r->remote);
+	free(r->reply);
+	r->remote = remote != NULL && *remote != '\0' ? xstrdup(remote) : NULL;
+	r->reply = reply != NULL && *reply != '\0' ? xstrdup(reply) : NULL;
+}
+
+static const char *const rstate_names[] = { "pending", "delivered",
+    "failed" };
+
+/* envelope_rstate_name: "pending", "delivered" or "failed". */
+const char *
+envelope_rstate_name(int st)
+{
+	if (st < 0 || (size_t)st >= nitems(rstate_names))
+		return "?";
+	return rstate_names[st];
+}
+
 
 /* esc_add: append one escaped value ("-" for NULL). */
 static bool
@@ -99,6 +132,21 @@ field(struct buf *b, const char *key, const char *v)
 	    buf_addstr(b, "\n");
 }
 
+/* rstate_add: the "rstate" line of recipient i, if it was attempted. */
+static bool
+rstate_add(struct buf *b, const struct envelope_rcpt *r, size_t i)
+{
+	if (r->state == RSTATE_PENDING && r->attempts == 0 && r->next == 0 &&
+	    r->dsn[0] == '\0' && r->remote == NULL && r->reply == NULL &&
+	    !r->reported)
+		return true;
+	return buf_printf(b, "rstate %zu %s %u %lld %d ", i,
+	    rstate_names[r->state], r->attempts, (long long)r->next,
+	    r->reported) && esc_add(b, r->dsn[0] ? r->dsn : NULL) &&
+	    buf_addstr(b, " ") && esc_add(b, r->remote) &&
+	    buf_addstr(b, " ") && esc_add(b, r->reply) && buf_addstr(b, "\n");
+}
+
 /* envelope_format: the file's text; false if it would exceed the limit. */
 bool
 envelope_format(const struct envelope *env, struct buf *b)
@@ -120,11 +168,15 @@ envelope_format(const struct envelope *env, struct buf *b)
 	    buf_printf(b, "smtputf8 %d\n", env->smtputf8) &&
 	    buf_printf(b, "body %s\n", env->body_8bit ? "8bitmime" : "7bit") &&
 	    buf_printf(b, "ret %s\n", env->ret_hdrs ? "hdrs" : "full");
+	if (ok && env->warned)
+		ok = buf_addstr(b, "warned 1\n");
 	for (i = 0; ok && i < env->nrcpt; i++)
 		ok = buf_addstr(b, "rcpt ") &&
 		    esc_add(b, env->rcpt[i].addr) &&
 		    buf_printf(b, " %u ", env->rcpt[i].notify) &&
 		    esc_add(b, env->rcpt[i].orcpt) && buf_addstr(b, "\n");
+	for (i = 0; ok && i < env->nrcpt; i++)
+		ok = rstate_add(b, &env->rcpt[i], i);
 	return ok && buf_addstr(b, "end\n");
 }
 
@@ -179,13 +231,44 @@ parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 	if (len == 0 || len > 20)
 		return false;
 	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
+		uint64_t d = (uint64_t)(s[i] - '0');
+
+		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10)
 			return false;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
+		v = v * 10 + d;
+		if (v > max)
 			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
 	*out = v;
+	return true;
+}
+
+/* Parser state across the lines of one envelope. */
+struct env_parse {
+	uint32_t	 seen;		/* single-valued keys already read */
+	size_t		 nrstate;	/* next rstate index expected at least */
+};
+
+/*
+ * split: exactly n space-separated tokens of v (escaped values hold no
+ * spaces); false for any other count or an empty token.
+ */
+static bool
+split(const char *v, size_t len, const char **tok, size_t *toklen, size_t n)
+{
+	const char *end = v + len, *sp;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		sp = memchr(v, ' ', end - v);
+		if (sp == NULL)
+			sp = end;
+		if (sp == v || (i + 1 < n) != (sp < end))
+			return false;
+		tok[i] = v;
+		toklen[i] = sp - v;
+		v = sp + 1;
+	}
 	return true;
 }
 
@@ -193,23 +276,20 @@ parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 static bool
 parse_rcpt(struct envelope *env, const char *v, size_t len)
 {
-	const char *sp1, *sp2, *end = v + len;
+	const char *t[3];
+	size_t	 tl[3];
 	char	*addr, *orcpt;
 	uint64_t notify;
 
-	if ((sp1 = memchr(v, ' ', len)) == NULL ||
-	    (sp2 = memchr(sp1 + 1, ' ', end - sp1 - 1)) == NULL ||
-	    memchr(sp2 + 1, ' ', end - sp2 - 1) != NULL)
-		return false;
-	if (!parse_u64(sp1 + 1, sp2 - sp1 - 1, 0x0f, &notify))
+	if (!split(v, len, t, tl, 3) || !parse_u64(t[1], tl[1], 0x0f, &notify))
 		return false;
 	if (env->nrcpt >= ENVELOPE_MAX_RCPT)
 		return false;
-	if (!unesc(v, sp1 - v, &addr) || addr == NULL) {
+	if (!unesc(t[0], tl[0], &addr) || addr == NULL) {
 		free(addr);
 		return false;
 	}
-	if (!unesc(sp2 + 1, end - sp2 - 1, &orcpt)) {
+	if (!unesc(t[2], tl[2], &orcpt)) {
 		free(addr);
 		return false;
 	}
@@ -219,14 +299,58 @@ parse_rcpt(struct envelope *env, const char *v, size_t len)
 	return true;
 }
 
+/*
+ * parse_rstate: "INDEX STATE ATTEMPTS NEXT REPORTED DSN REMOTE REPLY",
+ * indices increasing, each naming a recipient listed before.
+ */
+static bool
+parse_rstate(struct envelope *env, struct env_parse *ps, const char *v,
+    size_t len)
+{
+	struct envelope_rcpt *r;
+	const char *t[8];
+	size_t	 tl[8], st;
+	uint64_t idx, attempts, next, reported;
+	char	*dsn;
+
+	if (!split(v, len, t, tl, 8) ||
+	    !parse_u64(t[0], tl[0], ENVELOPE_MAX_RCPT, &idx) ||
+	    idx >= env->nrcpt || idx < ps->nrstate ||
+	    !parse_u64(t[2], tl[2], UINT32_MAX, &attempts) ||
+	    !parse_u64(t[3], tl[3], INT64_MAX, &next) ||
+	    !parse_u64(t[4], tl[4], 1, &reported))
+		return false;
+	for (st = 0; st < nitems(rstate_names); st++)
+		if (strlen(rstate_names[st]) == tl[1] &&
+		    memcmp(rstate_names[st], t[1], tl[1]) == 0)
+			break;
+	if (st == nitems(rstate_names))
+		return false;
+	r = &env->rcpt[idx];
+	ps->nrstate = idx + 1;
+	r->state = (uint8_t)st;
+	r->attempts = (uint32_t)attempts;
+	r->next = (time_t)next;
+	r->reported = reported != 0;
+	if (!unesc(t[5], tl[5], &dsn))
+		return false;
+	if (dsn != NULL && strlen(dsn) >= sizeof(r->dsn)) {
+		free(dsn);
+		return false;
+	}
+	str_lcpy(r->dsn, dsn != NULL ? dsn : "", sizeof(r->dsn));
+	free(dsn);
+	return unesc(t[6], tl[6], &r->remote) && unesc(t[7], tl[7], &r->reply);
+}
+
 /* parse_field: one "key value" line into the envelope. */
 static bool
 parse_field(struct envelope *env, const char *k, size_t klen, const char *v,
-    size_t vlen, uint32_t *seen)
+    size_t vlen, struct env_parse *ps)
 {
 	static const char *const keys[] = { "id", "received", "sender", "helo",
 	    "client-ip", "client-name", "tls", "envid", "auth", "size",
-	    "smtputf8", "body", "ret", "rcpt" };
+	    "smtputf8", "body", "ret", "rcpt", "warned", "rstate" };
 	char	**strs[] = { NULL, NULL, &env->sender, &env->helo,
 	    &env->client_ip, &env->client_name, &env->tls, &env->envid,
 	    &env->auth };
@@ -241,9 +365,12 @@ parse_field(struct envelope *env, const char *k, size_t klen, const char *v,
 	if (i == nitems(keys))
 		return false;
 	if (i == 13)
-		return parse_rcpt(env, v, vlen);
-	dup = (*seen & (1u << i)) != 0;
-	*seen |= 1u << i;
+		/* Recipients come before any delivery state. */
+		return ps->nrstate == 0 && parse_rcpt(env, v, vlen);
+	if (i == 15)
+		return parse_rstate(env, ps, v, vlen);
+	dup = (ps->seen & (1u << i)) != 0;
+	ps->seen |= 1u << i;
 	if (dup)
 		return false;
 	if (i >= 2 && i <= 8)	/* the sender may be "" but not null */
@@ -283,6 +410,11 @@ parse_field(struct envelope *env, const char *k, size_t klen, const char *v,
 		else if (!(vlen == 4 && memcmp(v, "full", 4) == 0))
 			return false;
 		return true;
+	case 14:
+		if (vlen != 1 || v[0] != '1')
+			return false;
+		env->warned = true;
+		return true;
 	}
 	return false;
 }
@@ -296,7 +428,7 @@ envelope_parse(struct envelope *env, const char *text, size_t len, char *err,
     size_t errlen)
 {
 	const char *p = text, *end = text + len, *nl, *sp;
-	uint32_t seen = 0;
+	struct env_parse ps = { 0, 0 };
 	int	 line = 0;
 	bool	 ended = false;
 	static const char hdr[] = "sekisho-envelope 1";
@@ -328,7 +460,7 @@ envelope_parse(struct envelope *env, const char *text, size_t len, char *err,
 		} else if (nl - p == 3 && memcmp(p, "end", 3) == 0)
 			ended = true;
 		else if ((sp = memchr(p, ' ', nl - p)) == NULL ||
-		    !parse_field(env, p, sp - p, sp + 1, nl - sp - 1, &seen)) {
+		    !parse_field(env, p, sp - p, sp + 1, nl - sp - 1, &ps)) {
 			str_printf(err, errlen, "line %d: invalid field", line);
 			goto fail;
 		}
@@ -339,7 +471,7 @@ envelope_parse(struct envelope *env, const char *text, size_t len, char *err,
 		goto fail;
 	}
 	/* id, received, sender and size are required; so is a recipient. */
-	if ((seen & 0x207) != 0x207 || env->nrcpt == 0) {
+	if ((ps.seen & 0x207) != 0x207 || env->nrcpt == 0) {
 		str_printf(err, errlen, "a required field is missing");
 		goto fail;
 	}

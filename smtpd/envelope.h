@@ -21,10 +21,25 @@
 #define ENVELOPE_MAX_SIZE	(4 * 1024 * 1024)
 #define SPOOL_ID_LEN		16	/* hex digits */
 
+/* Delivery state of one recipient (the queue's business). */
+enum envelope_rstate {
+	RSTATE_PENDING = 0,	/* to be delivered (again) */
+	RSTATE_DELIVERED,	/* a next hop took it */
+	RSTATE_FAILED,		/* permanently failed or expired */
+};
+
 struct envelope_rcpt {
 	char	*addr;		/* canonical local@domain */
 	char	*orcpt;		/* RFC 3461 ORCPT, decoded, or NULL */
 	uint8_t	 notify;	/* RFC 3461 NOTIFY bits, 0 = not given */
+	/* Delivery state; written as an "rstate" line once it changed. */
+	uint8_t	 state;		/* enum envelope_rstate */
+	bool	 reported;	/* failure told to the sender (NDR sent) */
+	uint32_t attempts;	/* temporary failures so far */
+	time_t	 next;		/* earliest next attempt, 0 = now */
+	char	 dsn[16];	/* last RFC 3463 status, "" if none */
+	char	*remote;	/* last next hop that answered, or NULL */
+	char	*reply;		/* last reply text or reason, or NULL */
 };
 
 #define ENV_NOTIFY_NEVER	0x01
@@ -46,6 +61,7 @@ struct envelope {
 	bool		 smtputf8;
 	bool		 body_8bit;	/* BODY=8BITMIME */
 	bool		 ret_hdrs;	/* RET=HDRS */
+	bool		 warned;	/* delay warning sent */
 	struct envelope_rcpt *rcpt;
 	size_t		 nrcpt;
 };
@@ -54,6 +70,9 @@ void	 envelope_init(struct envelope *);
 void	 envelope_clear(struct envelope *);
 void	 envelope_add_rcpt(struct envelope *, const char *, const char *,
 	    uint8_t);
+void	 envelope_rcpt_result(struct envelope_rcpt *, const char *,
+	    const char *, const char *);
+const char *envelope_rstate_name(int);
 bool	 envelope_format(const struct envelope *, struct buf *);
 int	 envelope_parse(struct envelope *, const char *, size_t, char *,
 	    size_t);

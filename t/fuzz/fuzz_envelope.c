@@ -47,10 +47,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    a.smtputf8 != b.smtputf8 || a.body_8bit != b.body_8bit ||
 	    a.ret_hdrs != b.ret_hdrs || a.nrcpt != b.nrcpt)
 		abort();
+	if (a.warned != b.warned)
+		abort();
 	for (i = 0; i < a.nrcpt; i++)
 		if (!str_same(a.rcpt[i].addr, b.rcpt[i].addr) ||
 		    !str_same(a.rcpt[i].orcpt, b.rcpt[i].orcpt) ||
-		    a.rcpt[i].notify != b.rcpt[i].notify)
+		    a.rcpt[i].notify != b.rcpt[i].notify ||
+		    a.rcpt[i].state != b.rcpt[i].state ||
+		    a.rcpt[i].reported != b.rcpt[i].reported ||
+		    a.rcpt[i].attempts != b.rcpt[i].attempts ||
+		    a.rcpt[i].next != b.rcpt[i].next ||
+		    strcmp(a.rcpt[i].dsn, b.rcpt[i].dsn) != 0 ||
+		    !str_same(a.rcpt[i].remote, b.rcpt[i].remote) ||
+		    !str_same(a.rcpt[i].reply, b.rcpt[i].reply))
 			abort();
 	if (!envelope_format(&b, &t2) || t1.len != t2.len ||
 	    memcmp(t1.data, t2.data, t1.len) != 0)

@@ -46,6 +46,16 @@ t_envelope_roundtrip(void)
 	a.ret_hdrs = true;
 	envelope_add_rcpt(&a, "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b.example",
 	    "rfc822;x y@z", ENV_NOTIFY_FAILURE | ENV_NOTIFY_DELAY);
+	envelope_add_rcpt(&a, "carol@example.org", NULL, 0);
+	a.warned = true;
+	a.rcpt[1].state = RSTATE_FAILED;
+	a.rcpt[1].reported = true;
+	a.rcpt[1].attempts = 3;
+	a.rcpt[1].next = 1764389600;
+	envelope_rcpt_result(&a.rcpt[1], "5.1.1", "mx.example[192.0.2.9]:25",
+	    "550 5.1.1 <x>: no such\r\n user %41");
+	a.rcpt[2].state = RSTATE_DELIVERED;
+	envelope_rcpt_result(&a.rcpt[2], "2.0.0", NULL, "250 ok");
 	buf_init(&txt, ENVELOPE_MAX_SIZE);
 	CHECK(envelope_format(&a, &txt));
 	CHECK(envelope_parse(&b, (char *)txt.data, txt.len, err,
@@ -61,8 +71,23 @@ t_envelope_roundtrip(void)
 	CHECK(b.auth == NULL);
 	CHECK_INTEQ(b.size, 1234);
 	CHECK(b.smtputf8 && b.body_8bit && b.ret_hdrs);
-	CHECK_INTEQ(b.nrcpt, 2);
-	if (b.nrcpt == 2) {
+	CHECK_INTEQ(b.nrcpt, 3);
+	CHECK(b.warned);
+	if (b.nrcpt == 3) {
+		CHECK_INTEQ(b.rcpt[0].state, RSTATE_PENDING);
+		CHECK_INTEQ(b.rcpt[0].attempts, 0);
+		CHECK_STREQ(b.rcpt[0].dsn, "");
+		CHECK(b.rcpt[0].reply == NULL && b.rcpt[0].remote == NULL);
+		CHECK_INTEQ(b.rcpt[1].state, RSTATE_FAILED);
+		CHECK(b.rcpt[1].reported);
+		CHECK_INTEQ(b.rcpt[1].attempts, 3);
+		CHECK_INTEQ(b.rcpt[1].next, 1764389600);
+		CHECK_STREQ(b.rcpt[1].dsn, "5.1.1");
+		CHECK_STREQ(b.rcpt[1].remote, "mx.example[192.0.2.9]:25");
+		CHECK_STREQ(b.rcpt[1].reply, a.rcpt[1].reply);
+		CHECK_INTEQ(b.rcpt[2].state, RSTATE_DELIVERED);
+		CHECK(b.rcpt[2].remote == NULL);
+		CHECK_STREQ(b.rcpt[2].reply, "250 ok");
 		CHECK_STREQ(b.rcpt[0].addr, "bob@example.net");
 		CHECK(b.rcpt[0].orcpt == NULL);
 		CHECK_STREQ(b.rcpt[1].addr, a.rcpt[1].addr);
@@ -125,6 +150,24 @@ t_envelope_reject(void)
 		    "rcpt c@d 0 -\nend\n" },
 		{ "size sign", "sekisho-envelope 1\nid 0123456789abcdef\n"
 		    "received 1\nsender a@b\nsize -3\nrcpt c@d 0 -\nend\n" },
+#define ENV_HEAD "sekisho-envelope 1\nid 0123456789abcdef\nreceived 1\n" \
+		    "sender a@b\nsize 3\nrcpt c@d 0 -\nrcpt e@f 0 -\n"
+		{ "rstate index", ENV_HEAD "rstate 2 failed 0 0 0 - - -\nend\n" },
+		{ "rstate twice", ENV_HEAD "rstate 1 failed 0 0 0 - - -\n"
+		    "rstate 1 failed 0 0 0 - - -\nend\n" },
+		{ "rstate order", ENV_HEAD "rstate 1 failed 0 0 0 - - -\n"
+		    "rstate 0 failed 0 0 0 - - -\nend\n" },
+		{ "rstate before rcpt", "sekisho-envelope 1\nid 0123456789abcdef"
+		    "\nreceived 1\nsender a@b\nsize 3\nrcpt c@d 0 -\n"
+		    "rstate 0 failed 0 0 0 - - -\nrcpt e@f 0 -\nend\n" },
+		{ "rstate state", ENV_HEAD "rstate 0 bounced 0 0 0 - - -\nend\n" },
+		{ "rstate fields", ENV_HEAD "rstate 0 failed 0 0 0 - -\nend\n" },
+		{ "rstate extra", ENV_HEAD "rstate 0 failed 0 0 0 - - - -\nend\n" },
+		{ "rstate reported", ENV_HEAD "rstate 0 failed 0 0 2 - - -\nend\n" },
+		{ "rstate dsn", ENV_HEAD "rstate 0 failed 0 0 0 "
+		    "5.1.1.1.1.1.1.1.1.1 - -\nend\n" },
+		{ "rstate space", ENV_HEAD "rstate 0  failed 0 0 0 - - -\nend\n" },
+		{ "warned 0", ENV_HEAD "warned 0\nend\n" },
 	};
 	struct envelope	 env;
 	char		 err[128];
