@@ -14,8 +14,9 @@
  * flush; a lone message costs the same as before.  At start the queue
  * rebuilds its state from the spool.
  *
- * Until the scanner and delivery exist, accepted messages stay in
- * incoming/.
+ * Where a committed message goes: with policy.ini [scan] enabled=1 into
+ * incoming/ for the scan server; with enabled=0 straight into queue/ and
+ * the delivery schedule (queue_sched.c).
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -45,23 +46,28 @@ struct pending {
 	char			 qid[SPOOL_ID_LEN + 1];
 	uint32_t		 sid;		/* smtp session */
 	int			 fd;		/* our descriptor of the file */
-	uint64_t		 size;		/* staged: bytes of content */
-	size_t			 nrcpt;		/* staged: recipients */
-	bool			 published;	/* in incoming/, not yet synced */
+	struct envelope		 env;		/* staged: its envelope */
+	bool			 published;	/* in place, not yet synced */
 };
 
+struct queue q;
+
+/* The intake side: messages being received and commits to flush. */
 static struct {
-	struct smtpd		*env;
-	struct event_base	*base;
-	struct spool		 spool;
-	struct ipc_chan		*parent;
-	struct ipc_chan		*smtp;
 	struct pending_list	 pending;	/* being received */
 	struct pending_list	 batch;		/* staged, to flush */
 	struct event		*ev_flush;
 	size_t			 npending;
 	size_t			 nincoming;	/* messages in incoming/ */
-} q;
+} in;
+
+/* queue_target: where committed messages go (docs/delivery.md). */
+static enum spool_state
+queue_target(void)
+{
+	return q.env->conf->policy.scan_enabled ? SPOOL_INCOMING :
+	    SPOOL_QUEUE;
+}
 
 /* queue_pending_find: the pending message qid of session sid, or NULL. */
 static struct pending *
@@ -69,7 +75,7 @@ queue_pending_find(const char *qid, uint32_t sid)
 {
 	struct pending	*p;
 
-	TAILQ_FOREACH(p, &q.pending, entry)
+	TAILQ_FOREACH(p, &in.pending, entry)
 		if (strcmp(p->qid, qid) == 0)
 			return p->sid == sid ? p : NULL;
 	return NULL;
@@ -84,12 +90,13 @@ queue_pending_drop(struct pending *p, struct pending_list *l, bool committed)
 {
 	if (!committed) {
 		if (p->published)
-			spool_unpublish(&q.spool, p->qid);
+			spool_unpublish(&q.spool, queue_target(), p->qid);
 		spool_abort(&q.spool, p->qid);
 	}
+	envelope_clear(&p->env);
 	close(p->fd);
 	TAILQ_REMOVE(l, p, entry);
-	q.npending--;
+	in.npending--;
 	free(p);
 }
 
@@ -134,8 +141,8 @@ queue_msg_create(uint32_t sid)
 	memcpy(p->qid, qid, sizeof(p->qid));
 	p->sid = sid;
 	p->fd = fd;
-	TAILQ_INSERT_TAIL(&q.pending, p, entry);
-	q.npending++;
+	TAILQ_INSERT_TAIL(&in.pending, p, entry);
+	in.npending++;
 	log_kv(LOG_LVL_DEBUG, "event=queue-created sid=%08x qid=%s", sid, qid);
 	queue_reply_created(sid, qid, dupfd);
 }
@@ -180,18 +187,18 @@ queue_msg_commit(uint32_t sid, const char *qid, const void *text, size_t len)
 	else {
 		env.size = (uint64_t)st.st_size;
 		if (spool_stage(&q.spool, &env, err, sizeof(err)) == 0) {
-			p->size = env.size;
-			p->nrcpt = env.nrcpt;
-			TAILQ_REMOVE(&q.pending, p, entry);
-			TAILQ_INSERT_TAIL(&q.batch, p, entry);
-			event_active(q.ev_flush, EV_TIMEOUT, 0);
+			p->env = env;
+			envelope_init(&env);
+			TAILQ_REMOVE(&in.pending, p, entry);
+			TAILQ_INSERT_TAIL(&in.batch, p, entry);
+			event_active(in.ev_flush, EV_TIMEOUT, 0);
 			envelope_clear(&env);
 			return;
 		}
 	}
 	log_kv(LOG_LVL_ERR, "event=queue-commit-failed qid=%s err=\"%s\"", qid,
 	    err);
-	queue_pending_drop(p, &q.pending, false);
+	queue_pending_drop(p, &in.pending, false);
 	envelope_clear(&env);
 	queue_reply_committed(sid, qid, err);
 }
@@ -205,36 +212,41 @@ static void
 queue_flush(evutil_socket_t fd, short ev, void *arg)
 {
 	struct pending	*p;
+	enum spool_state st = queue_target();
 	char		 err[160] = "", perr[160];
 	size_t		 n = 0;
 	bool		 ok;
 
-	if (TAILQ_EMPTY(&q.batch))
+	if (TAILQ_EMPTY(&in.batch))
 		return;
 	ok = spool_sync(&q.spool, err, sizeof(err)) == 0;
-	TAILQ_FOREACH(p, &q.batch, entry) {
+	TAILQ_FOREACH(p, &in.batch, entry) {
 		n++;
-		if (ok && spool_publish(&q.spool, p->qid, perr,
+		if (ok && spool_publish(&q.spool, st, p->qid, perr,
 		    sizeof(perr)) == 0)
 			p->published = true;
 	}
-	if (ok && spool_sync_state(&q.spool, err, sizeof(err)) == -1)
+	if (ok && spool_sync_state(&q.spool, st, err, sizeof(err)) == -1)
 		ok = false;
 	log_kv(LOG_LVL_DEBUG, "event=group-commit n=%zu ok=%d", n, ok);
-	while ((p = TAILQ_FIRST(&q.batch)) != NULL) {
+	while ((p = TAILQ_FIRST(&in.batch)) != NULL) {
 		bool	 acked = ok && p->published;
-		const char *why = ok ? "cannot move into incoming" : err;
+		const char *why = ok ? "cannot move into the queue" : err;
 
 		if (acked) {
-			q.nincoming++;
 			log_kv(LOG_LVL_INFO, "event=queued qid=%s size=%llu "
-			    "nrcpt=%zu state=incoming", p->qid,
-			    (unsigned long long)p->size, p->nrcpt);
+			    "nrcpt=%zu state=%s", p->qid,
+			    (unsigned long long)p->env.size, p->env.nrcpt,
+			    spool_state_name(st));
+			if (st == SPOOL_QUEUE)
+				sched_add(&p->env, st);
+			else
+				in.nincoming++;
 		} else
 			log_kv(LOG_LVL_ERR, "event=queue-commit-failed qid=%s "
 			    "err=\"%s\"", p->qid, why);
 		queue_reply_committed(p->sid, p->qid, acked ? NULL : why);
-		queue_pending_drop(p, &q.batch, acked);
+		queue_pending_drop(p, &in.batch, acked);
 	}
 }
 
@@ -266,7 +278,7 @@ queue_smtp_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
 		if ((p = queue_pending_find(qid, m->peerid)) != NULL) {
 			log_kv(LOG_LVL_DEBUG, "event=queue-aborted sid=%08x "
 			    "qid=%s", m->peerid, qid);
-			queue_pending_drop(p, &q.pending, false);
+			queue_pending_drop(p, &in.pending, false);
 		}
 		return;
 	default:
@@ -293,24 +305,53 @@ queue_closed(struct ipc_chan *c, enum ipc_close why, void *arg)
 	struct pending	*p;
 
 	log_kv(LOG_LVL_INFO, "event=queue-exit peer=%s why=%s pending=%zu "
-	    "incoming=%zu", ipc_chan_name(c), ipc_close_name(why), q.npending,
-	    q.nincoming);
-	while ((p = TAILQ_FIRST(&q.pending)) != NULL)
-		queue_pending_drop(p, &q.pending, false);
+	    "incoming=%zu", ipc_chan_name(c), ipc_close_name(why), in.npending,
+	    in.nincoming);
+	if (c == q.mta)
+		sched_mta_lost();
+	while ((p = TAILQ_FIRST(&in.pending)) != NULL)
+		queue_pending_drop(p, &in.pending, false);
 	/* Staged but not flushed: nobody was told 250. */
-	while ((p = TAILQ_FIRST(&q.batch)) != NULL)
-		queue_pending_drop(p, &q.batch, false);
+	while ((p = TAILQ_FIRST(&in.batch)) != NULL)
+		queue_pending_drop(p, &in.batch, false);
 	event_base_loopexit(q.base, NULL);
 }
 
-/* queue_recovered: one whole message found in the spool at start. */
+/*
+ * queue_recovered: one whole message found in the spool at start.  With
+ * scanning off, what waited in incoming/ goes on to queue/.
+ */
 static void
 queue_recovered(enum spool_state st, struct envelope *env, void *arg)
 {
-	if (st == SPOOL_INCOMING)
-		q.nincoming++;
+	char	 err[160];
+
 	log_kv(LOG_LVL_DEBUG, "event=recovered qid=%s state=%s nrcpt=%zu",
 	    env->id, spool_state_name(st), env->nrcpt);
+	if (st == SPOOL_INCOMING && queue_target() == SPOOL_QUEUE) {
+		if (spool_move(&q.spool, st, SPOOL_QUEUE, env->id, err,
+		    sizeof(err)) == -1) {
+			log_kv(LOG_LVL_ERR, "event=move-failed qid=%s err=\"%s\"",
+			    env->id, err);
+			in.nincoming++;
+			return;
+		}
+		st = SPOOL_QUEUE;
+	}
+	if (st == SPOOL_INCOMING)
+		in.nincoming++;
+	else
+		sched_add(env, st);
+}
+
+/* queue_mta_dispatch: the mta reports delivery results. */
+static void
+queue_mta_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
+{
+	if (m->type != IMSG_MTA_RESULT)
+		fatalx("queue_mta_dispatch: bad %s from mta",
+		    ipc_type_name(m->type));
+	sched_mta_result(m);
 }
 
 /* queue_main: the queue process (proc_run_fn). */
@@ -322,8 +363,8 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 
 	memset(&q, 0, sizeof(q));
 	q.env = arg;
-	TAILQ_INIT(&q.pending);
-	TAILQ_INIT(&q.batch);
+	TAILQ_INIT(&in.pending);
+	TAILQ_INIT(&in.batch);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -333,25 +374,35 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 		fatalx("queue_main: spool path too long");
 	if (spool_open(&q.spool, path, err, sizeof(err)) == -1)
 		fatalx("queue_main: %s", err);
+	if ((q.base = event_base_new()) == NULL ||
+	    (in.ev_flush = event_new(q.base, -1, 0, queue_flush, NULL)) == NULL)
+		fatalx("queue_main: event_base_new");
+	sched_init();
 	if ((n = spool_recover(&q.spool, queue_recovered, NULL)) == -1)
 		fatal("queue_main: spool recovery");
-	log_kv(LOG_LVL_INFO, "event=queue-ready spool=%s recovered=%d", path,
-	    n);
+	log_kv(LOG_LVL_INFO, "event=queue-ready spool=%s recovered=%d "
+	    "incoming=%zu queue=%zu scan=%d", path, n, in.nincoming,
+	    sched_count(), q.env->conf->policy.scan_enabled);
 
-	if ((q.base = event_base_new()) == NULL ||
-	    (q.ev_flush = event_new(q.base, -1, 0, queue_flush, NULL)) == NULL)
-		fatalx("queue_main: event_base_new");
 	q.parent = ipc_chan_new(q.base, fds[SMTPD_PROC_PARENT], 0,
 	    queue_parent_dispatch, queue_closed, NULL);
 	ipc_chan_set_name(q.parent, "parent");
 	q.smtp = ipc_chan_new(q.base, fds[SMTPD_PROC_SMTP],
 	    SMTPD_QUEUE_MAX_PAYLOAD, queue_smtp_dispatch, queue_closed, NULL);
 	ipc_chan_set_name(q.smtp, "smtp");
+	if (fds[SMTPD_PROC_MTA] != -1) {
+		q.mta = ipc_chan_new(q.base, fds[SMTPD_PROC_MTA], 0,
+		    queue_mta_dispatch, queue_closed, NULL);
+		ipc_chan_set_name(q.mta, "mta");
+	}
 	event_base_dispatch(q.base);
 
+	sched_free();
 	ipc_chan_free(q.parent);
 	ipc_chan_free(q.smtp);
-	event_free(q.ev_flush);
+	if (q.mta != NULL)
+		ipc_chan_free(q.mta);
+	event_free(in.ev_flush);
 	spool_close(&q.spool);
 	event_base_free(q.base);
 	return 0;

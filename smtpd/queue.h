@@ -1,11 +1,57 @@
 /*
  * queue.h: the queue process of sekisho-smtpd, sole owner of the spool.
+ *
+ * queue.c runs the process and takes messages in from the smtp process;
+ * queue_sched.c schedules their delivery through the mta process and
+ * acts on the results (retries, expiry, reports, removal).
  */
 #ifndef SEKISHO_QUEUE_H
 #define SEKISHO_QUEUE_H
 
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "ipc.h"
 #include "proc.h"
+#include "spool.h"
+
+struct event_base;
+struct smtpd;
+
+/* A message in queue/ or hold/ and its delivery bookkeeping. */
+struct qmsg {
+	TAILQ_ENTRY(qmsg)	 entry;
+	struct envelope		 env;
+	enum spool_state	 st;		/* SPOOL_QUEUE or SPOOL_HOLD */
+	uint8_t			*busy;		/* per recipient: in flight */
+	unsigned		 inflight;	/* deliveries outstanding */
+	bool			 dirty;		/* envelope to rewrite */
+};
+TAILQ_HEAD(qmsg_list, qmsg);
+
+/* The queue process's state, shared by queue.c and queue_sched.c. */
+struct queue {
+	struct smtpd		*env;
+	struct event_base	*base;
+	struct spool		 spool;
+	struct ipc_chan		*parent;
+	struct ipc_chan		*smtp;
+	struct ipc_chan		*mta;		/* NULL: no delivery */
+};
+
+extern struct queue q;
 
 int	 queue_main(const struct proc_def *, const int *, void *);
+
+void	 sched_init(void);
+void	 sched_free(void);
+void	 sched_add(struct envelope *, enum spool_state);
+void	 sched_mta_result(struct ipc_msg_in *);
+void	 sched_mta_lost(void);
+size_t	 sched_count(void);
 
 #endif

@@ -24,6 +24,8 @@
 
 static const char *const state_dirs[SPOOL_NSTATES] = {
 	[SPOOL_INCOMING] = "incoming",
+	[SPOOL_QUEUE] = "queue",
+	[SPOOL_HOLD] = "hold",
 	[SPOOL_CORRUPT] = "corrupt",
 };
 
@@ -173,13 +175,14 @@ write_all(int fd, const void *p, size_t len)
  *
  *	spool_stage	write the envelope into tmp/ (per message)
  *	spool_sync	make every file of the spool durable (once: syncfs)
- *	spool_publish	rename content, then envelope, into incoming/
- *			(per message)
- *	spool_sync_state fsync incoming/ so the renames are durable (once)
+ *	spool_publish	rename content, then envelope, into the state's
+ *			directory (per message)
+ *	spool_sync_state fsync that directory so the renames are durable
+ *			(once)
  *
  * Only after the last step may a client be told 250.  The data is durable
- * before any name appears in incoming/, so a crash never leaves a message
- * there whose content was not on disk; a crash after a publish but before
+ * before any name appears in a state directory, so a crash never leaves a
+ * message there whose content was not on disk; a crash after a publish but before
  * the client heard 250 can at worst cause a duplicate (at-least-once).
  */
 
@@ -234,12 +237,13 @@ spool_sync(struct spool *sp, char *err, size_t errlen)
 	return 0;
 }
 
-/* spool_publish: move a staged message into incoming/, envelope last. */
+/* spool_publish: move a staged message into state st, envelope last. */
 int
-spool_publish(struct spool *sp, const char *id, char *err, size_t errlen)
+spool_publish(struct spool *sp, enum spool_state st, const char *id,
+    char *err, size_t errlen)
 {
 	char	 mname[64], ename[64];
-	int	 dst = sp->statefd[SPOOL_INCOMING], saved;
+	int	 dst = sp->statefd[st], saved;
 
 	name_of(mname, sizeof(mname), id, ".msg");
 	name_of(ename, sizeof(ename), id, ".env");
@@ -249,7 +253,7 @@ spool_publish(struct spool *sp, const char *id, char *err, size_t errlen)
 	}
 	if (renameat(sp->tmpfd, ename, dst, ename) == -1) {
 		saved = errno;
-		/* Put the content back: incoming/ holds no half message. */
+		/* Put the content back: st holds no half message. */
 		renameat(dst, mname, sp->tmpfd, mname);
 		str_printf(err, errlen, "rename envelope: %s",
 		    strerror(saved));
@@ -260,46 +264,112 @@ spool_publish(struct spool *sp, const char *id, char *err, size_t errlen)
 
 /* spool_unpublish: take back a published message that was not acknowledged. */
 void
-spool_unpublish(struct spool *sp, const char *id)
+spool_unpublish(struct spool *sp, enum spool_state st, const char *id)
 {
 	char	 name[64];
-	int	 dst = sp->statefd[SPOOL_INCOMING];
+	int	 dst = sp->statefd[st];
 
 	unlinkat(dst, name_of(name, sizeof(name), id, ".env"), 0);
 	unlinkat(dst, name_of(name, sizeof(name), id, ".msg"), 0);
 }
 
-/* spool_sync_state: make the names in incoming/ durable. */
+/* spool_sync_state: make the names in state st durable. */
 int
-spool_sync_state(struct spool *sp, char *err, size_t errlen)
+spool_sync_state(struct spool *sp, enum spool_state st, char *err,
+    size_t errlen)
 {
-	if (fsync(sp->statefd[SPOOL_INCOMING]) == -1) {
-		str_printf(err, errlen, "fsync incoming: %s", strerror(errno));
+	if (fsync(sp->statefd[st]) == -1) {
+		str_printf(err, errlen, "fsync %s: %s", state_dirs[st],
+		    strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * spool_commit: all four steps for one message.  Only after a 0 return
- * may the client be told 250.  On failure nothing is left in incoming/.
+ * spool_commit: all four steps for one message into state st.  Only after
+ * a 0 return may the client be told 250.  On failure nothing is left in
+ * st.
  */
 int
-spool_commit(struct spool *sp, const struct envelope *env, char *err,
-    size_t errlen)
+spool_commit(struct spool *sp, enum spool_state st, const struct envelope *env,
+    char *err, size_t errlen)
 {
 	if (spool_stage(sp, env, err, errlen) == -1)
 		return -1;
 	if (spool_sync(sp, err, errlen) == -1 ||
-	    spool_publish(sp, env->id, err, errlen) == -1) {
+	    spool_publish(sp, st, env->id, err, errlen) == -1) {
 		spool_abort(sp, env->id);
 		return -1;
 	}
-	if (spool_sync_state(sp, err, errlen) == -1) {
-		spool_unpublish(sp, env->id);
+	if (spool_sync_state(sp, st, err, errlen) == -1) {
+		spool_unpublish(sp, st, env->id);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * spool_rewrite: replace the envelope of a message in state st (its
+ * delivery state changed): written to tmp/, fdatasynced, renamed over the
+ * old one, directory fsynced.  A crash leaves the old or the new one.
+ */
+int
+spool_rewrite(struct spool *sp, enum spool_state st, const struct envelope *env,
+    char *err, size_t errlen)
+{
+	char	 ename[64];
+	int	 fd;
+
+	if (spool_stage(sp, env, err, errlen) == -1)
+		return -1;
+	name_of(ename, sizeof(ename), env->id, ".env");
+	if ((fd = openat(sp->tmpfd, ename, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fdatasync(fd) == -1) {
+		str_printf(err, errlen, "fsync envelope: %s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		unlinkat(sp->tmpfd, ename, 0);
+		return -1;
+	}
+	close(fd);
+	if (renameat(sp->tmpfd, ename, sp->statefd[st], ename) == -1) {
+		str_printf(err, errlen, "rename envelope: %s", strerror(errno));
+		unlinkat(sp->tmpfd, ename, 0);
+		return -1;
+	}
+	return spool_sync_state(sp, st, err, errlen);
+}
+
+/*
+ * spool_move: move a message between states.  The content is linked into
+ * the new state first, then the envelope renamed (the atomic step), then
+ * the old content removed; recovery removes content without an envelope,
+ * so a crash at any point leaves the message whole in one of the states.
+ */
+int
+spool_move(struct spool *sp, enum spool_state from, enum spool_state to,
+    const char *id, char *err, size_t errlen)
+{
+	char	 mname[64], ename[64];
+	int	 f = sp->statefd[from], t = sp->statefd[to];
+
+	name_of(mname, sizeof(mname), id, ".msg");
+	name_of(ename, sizeof(ename), id, ".env");
+	unlinkat(t, mname, 0);		/* a leftover of an earlier crash */
+	if (linkat(f, mname, t, mname, 0) == -1) {
+		str_printf(err, errlen, "link content: %s", strerror(errno));
+		return -1;
+	}
+	if (renameat(f, ename, t, ename) == -1) {
+		str_printf(err, errlen, "rename envelope: %s", strerror(errno));
+		unlinkat(t, mname, 0);
+		return -1;
+	}
+	if (spool_sync_state(sp, to, err, errlen) == -1)
+		return -1;
+	unlinkat(f, mname, 0);
+	return spool_sync_state(sp, from, err, errlen);
 }
 
 /* spool_abort: forget a message that was never committed. */

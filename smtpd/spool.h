@@ -20,6 +20,8 @@
 
 enum spool_state {
 	SPOOL_INCOMING = 0,	/* accepted, waiting for the scanner */
+	SPOOL_QUEUE,		/* ready for delivery */
+	SPOOL_HOLD,		/* held by the administrator */
 	SPOOL_CORRUPT,		/* unreadable envelopes, kept for the admin */
 	SPOOL_NSTATES
 };
@@ -40,10 +42,16 @@ void	 spool_id_new(struct spool *, char *);
 int	 spool_body_create(struct spool *, char *);
 int	 spool_stage(struct spool *, const struct envelope *, char *, size_t);
 int	 spool_sync(struct spool *, char *, size_t);
-int	 spool_publish(struct spool *, const char *, char *, size_t);
-void	 spool_unpublish(struct spool *, const char *);
-int	 spool_sync_state(struct spool *, char *, size_t);
-int	 spool_commit(struct spool *, const struct envelope *, char *, size_t);
+int	 spool_publish(struct spool *, enum spool_state, const char *, char *,
+	    size_t);
+void	 spool_unpublish(struct spool *, enum spool_state, const char *);
+int	 spool_sync_state(struct spool *, enum spool_state, char *, size_t);
+int	 spool_commit(struct spool *, enum spool_state, const struct envelope *,
+	    char *, size_t);
+int	 spool_rewrite(struct spool *, enum spool_state,
+	    const struct envelope *, char *, size_t);
+int	 spool_move(struct spool *, enum spool_state, enum spool_state,
+	    const char *, char *, size_t);
 void	 spool_abort(struct spool *, const char *);
 int	 spool_body_open(struct spool *, enum spool_state, const char *);
 int	 spool_recover(struct spool *, spool_recover_cb, void *);

@@ -63,38 +63,46 @@ def port_open(port, host="127.0.0.1"):
 def ini_set(text, section, key, value):
     """Return INI text with key set in section (added when missing).
 
-    Matching is case-insensitive like sekisho's reader; a commented
-    ";key=" line is replaced by the real setting.
+    Matching is case-insensitive like sekisho's reader.  A line that sets
+    the key is replaced (any further ones are dropped); failing that, the
+    first commented ";key=" line of the section; failing that, the key is
+    added at the end of the section (or in a new one).
     """
     lines = text.splitlines()
-    out, cur, done, sec_seen = [], None, False, False
-    for ln in lines:
-        s = ln.strip()
-        if s.startswith("[") and s.endswith("]"):
-            if cur is not None and cur.lower() == section.lower() and not done:
-                out.append("%s=%s" % (key, value))
-                done = True
-            cur = s[1:-1].strip()
-            sec_seen = sec_seen or cur.lower() == section.lower()
-            out.append(ln)
-            continue
-        if cur is not None and cur.lower() == section.lower() and not done:
-            body = s.lstrip(";#").strip()
-            if "=" in body and body.split("=", 1)[0].strip().lower() == key.lower():
-                out.append("%s=%s" % (key, value))
-                done = True
+    sec = section.lower()
+
+    def where():
+        cur, real, commented, last = None, [], [], None
+        for i, ln in enumerate(lines):
+            st = ln.strip()
+            if st.startswith("[") and st.endswith("]"):
+                cur = st[1:-1].strip().lower()
+                if cur == sec:
+                    last = i
                 continue
-        out.append(ln)
-    if not done:
-        if not (cur is not None and cur.lower() == section.lower()):
-            if not sec_seen:
-                out.append("[%s]" % section)
-            else:
-                # Section exists earlier but is not last: append a new
-                # header; sekisho merges repeated sections.
-                out.append("[%s]" % section)
-        out.append("%s=%s" % (key, value))
-    return "\n".join(out) + "\n"
+            if cur != sec:
+                continue
+            last = i
+            body = st.lstrip(";#").strip()
+            if "=" not in body or \
+                    body.split("=", 1)[0].strip().lower() != key.lower():
+                continue
+            (commented if st[:1] in ";#" else real).append(i)
+        return real, commented, last
+
+    real, commented, last = where()
+    setting = "%s=%s" % (key, value)
+    if real:
+        lines[real[0]] = setting
+        for i in reversed(real[1:]):
+            del lines[i]
+    elif commented:
+        lines[commented[0]] = setting
+    elif last is not None:
+        lines.insert(last + 1, setting)
+    else:
+        lines += ["[%s]" % section, setting]
+    return "\n".join(lines) + "\n"
 
 
 _tls_cache = None
@@ -530,6 +538,9 @@ class Suite:
         shutil.copy(crt, os.path.join(tls, "server.crt"))
         shutil.copy(key, os.path.join(tls, "server.key"))
         os.chmod(os.path.join(tls, "server.key"), 0o600)
+        # Front-end tests inspect spool/incoming/: messages wait there for
+        # the scan server.  Delivery tests set [scan] enabled=0.
+        self.set("policy.ini", "scan", "enabled", "1")
         self.set("imss.ini", "general", "data_dir", self.data_dir)
         self.set("imss.ini", "general", "run_dir", self.run_dir)
 

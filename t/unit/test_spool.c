@@ -234,7 +234,7 @@ t_spool_commit_recover(void)
 	CHECK(fd >= 0);
 	CHECK(write(fd, "abc\r\n", 5) == 5);
 	fill(&env, id);
-	CHECK(spool_commit(&sp, &env, err, sizeof(err)) == 0);
+	CHECK(spool_commit(&sp, SPOOL_INCOMING, &env, err, sizeof(err)) == 0);
 	close(fd);
 	envelope_clear(&env);
 	CHECK_INTEQ(count_dir(path, "incoming"), 2);
