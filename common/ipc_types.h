@@ -41,6 +41,19 @@
 				   /* (envelope_format) */		\
 	X(IMSG_QUEUE_MSG_COMMITTED) /* str qid, u8 ok, str error */	\
 	X(IMSG_QUEUE_MSG_ABORT)	   /* str qid */			\
+	/* parent -> queue, and sekishoctl <-> queue (queue.sock). */	\
+	X(IMSG_QUEUE_CTL_LISTENER) /* fd: listening queue.sock */	\
+	X(IMSG_QUEUE_CTL_LIST)	/* u64 reqid, str state ("" all), str */ \
+				/* sender, str rcpt (substrings, "" */	\
+				/* any), u64 min age seconds */	\
+	X(IMSG_QUEUE_CTL_SHOW)	/* u64 reqid, str qid */		\
+	X(IMSG_QUEUE_CTL_ENTRY)	/* u64 reqid, str json object: one */	\
+				/* message (docs/sekishoctl.md) */	\
+	X(IMSG_QUEUE_CTL_HOLD)	/* u64 reqid, str qid */		\
+	X(IMSG_QUEUE_CTL_RELEASE) /* u64 reqid, str qid */		\
+	X(IMSG_QUEUE_CTL_DELETE) /* u64 reqid, str qid */		\
+	X(IMSG_QUEUE_CTL_FLUSH)	/* u64 reqid, str qid ("" all); each */ \
+				/* request ends with IMSG_CTL_RESULT */	\
 	/* queue <-> mta (docs/delivery.md). */				\
 	X(IMSG_MTA_DELIVER)	/* u64 reqid, str qid, str sender, u8 */ \
 				/* flags, u64 size, str domain, u32 n, */ \

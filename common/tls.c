@@ -1,5 +1,6 @@
 /*
- * tls.c: OpenSSL server contexts and TLS facts for logs and headers.
+ * tls.c: OpenSSL server and client contexts and TLS facts for logs and
+ * headers.
  *
  * Owns the TLS policy (protocol versions, ciphers, options) so that every
  * listener of every sekisho program gets the same one.  Errors are
@@ -11,12 +12,15 @@
  * secrecy for every TLS 1.2 session, while SMTP sessions are long and few
  * per client, so resumption saves almost nothing.
  */
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "tls.h"
 #include "util.h"
@@ -112,6 +116,83 @@ tls_server_ctx_new(const char *certfile, const char *keyfile, char *err,
 		return tls_fail(ctx, err, errlen,
 		    "private key does not match the certificate:", keyfile);
 	return ctx;
+}
+
+/*
+ * tls_client_ctx_new: the outbound client context: TLS 1.2+, AEAD suites,
+ * the CA certificates of cafile (PEM) trusted when cafile is given (NULL
+ * or "": no verification is possible with this context).  The
+ * verification mode stays SSL_VERIFY_NONE: tls_client_ssl_new decides per
+ * connection.  NULL with the reason in err on failure.
+ */
+SSL_CTX *
+tls_client_ctx_new(const char *cafile, char *err, size_t errlen)
+{
+	SSL_CTX		*ctx;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return tls_fail(NULL, err, errlen, "SSL_CTX_new", NULL);
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+		return tls_fail(ctx, err, errlen, "minimum protocol", NULL);
+	if (!SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_CLIENT_TLS12))
+		return tls_fail(ctx, err, errlen, "cipher list", NULL);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (cafile != NULL && *cafile != '\0' &&
+	    SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1)
+		return tls_fail(ctx, err, errlen, "CA certificates", cafile);
+	return ctx;
+}
+
+/*
+ * tls_client_ssl_new: one client connection to host (a DNS name or an IP
+ * address): SNI for a name; with verify, the peer must chain to the
+ * context's CA certificates and match host (the handshake fails
+ * otherwise).  NULL with the reason in err on failure.
+ */
+SSL *
+tls_client_ssl_new(SSL_CTX *ctx, const char *host, bool verify, char *err,
+    size_t errlen)
+{
+	X509_VERIFY_PARAM	*param;
+	unsigned char		 ip[16];
+	bool			 is_ip;
+	SSL			*ssl;
+	char			 ossl[256];
+
+	if (errlen > 0)
+		err[0] = '\0';
+	ERR_clear_error();
+	if ((ssl = SSL_new(ctx)) == NULL) {
+		(void)str_printf(err, errlen, "SSL_new: %s",
+		    tls_error_text(ossl, sizeof(ossl)));
+		return NULL;
+	}
+	is_ip = inet_pton(AF_INET, host, ip) == 1 ||
+	    inet_pton(AF_INET6, host, ip) == 1;
+	if (!is_ip && *host != '\0' && !SSL_set_tlsext_host_name(ssl, host))
+		goto fail;
+	if (!verify)
+		return ssl;
+	param = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(param,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 :
+	    X509_VERIFY_PARAM_set1_host(param, host, 0) != 1)
+		goto fail;
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	return ssl;
+fail:
+	(void)str_printf(err, errlen, "peer name %s: %s", host,
+	    tls_error_text(ossl, sizeof(ossl)));
+	SSL_free(ssl);
+	return NULL;
 }
 
 /*

@@ -1,7 +1,7 @@
 /*
  * sekishoctl: the administrator's command-line client.
  *
- * This first part works offline, on the configuration files themselves:
+ * Offline, on the configuration files themselves:
  *
  *	sekishoctl [-c DIR] config check	every problem as file:line
  *	sekishoctl [-c DIR] config get FILE SECTION KEY
@@ -9,29 +9,59 @@
  *						applied, paths absolute)
  *	sekishoctl version
  *
- * Exit codes: 0 success, 1 invalid configuration or unknown key, 2 usage.
- * The commands that talk to a running manager over its control socket
- * come with the manager.
+ * The mail queue, through the queue process's control socket
+ * (run_dir/queue.sock, smtpd/queue_ctl.c):
+ *
+ *	sekishoctl [-c DIR] [--json] queue list [--state S] [--from SUBSTR]
+ *	    [--to SUBSTR] [--older SECONDS]
+ *	sekishoctl [-c DIR] [--json] queue show|hold|release|delete QID
+ *	sekishoctl [-c DIR] [--json] queue flush [QID]
+ *
+ * Human-readable output by default, JSON with --json.  Exit codes: 0
+ * success, 1 failure (invalid configuration, unknown key, no such
+ * message, refused, daemon not running, malformed reply), 2 usage.
+ * docs/sekishoctl.md is the reference.
  */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "conf.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "log.h"
 #include "util.h"
+#include "xmalloc.h"
 
 #ifndef SEKISHO_VERSION
 #define SEKISHO_VERSION	"unknown"
 #endif
+
+/* Must be at least the queue's QUEUE_CTL_MAX_PAYLOAD (smtpd/queue.h). */
+#define CTL_MAX_PAYLOAD		(1024 * 1024)
+#define CTL_TIMEOUT_MS		30000	/* per reply message */
+#define CTL_REQID		1	/* one request per connection */
+
+static bool	 json_out;		/* --json */
 
 static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: sekishoctl [-c confdir] config check\n"
 	    "       sekishoctl [-c confdir] config get FILE SECTION KEY\n"
+	    "       sekishoctl [-c confdir] [--json] queue list [--state "
+	    "queue|hold|incoming]\n"
+	    "           [--from SUBSTR] [--to SUBSTR] [--older SECONDS]\n"
+	    "       sekishoctl [-c confdir] [--json] queue "
+	    "show|hold|release|delete QID\n"
+	    "       sekishoctl [-c confdir] [--json] queue flush [QID]\n"
 	    "       sekishoctl version\n");
 	exit(2);
 }
@@ -97,17 +127,628 @@ cmd_config_get(const char *confdir, const char *file, const char *section,
 	return 0;
 }
 
+/*
+ * ------------------------------------------------------------------------
+ * queue: requests to the queue process over run_dir/queue.sock.
+ * ------------------------------------------------------------------------
+ */
+
+/* What one queue command asks and how its answer is shown. */
+struct qcmd {
+	uint32_t	 type;		/* IMSG_QUEUE_CTL_* */
+	const char	*name;		/* list, show, hold, ... */
+	const char	*qid;		/* "" for list and flush-all */
+	const char	*state, *from, *to;	/* list filters */
+	uint64_t	 older;
+	uint64_t	 nentries;	/* received so far */
+	const char	*sockpath;
+};
+
+/* ctl_jmalloc: jansson's allocator: never NULL, like xmalloc. */
+static void *
+ctl_jmalloc(size_t n)
+{
+	return xmalloc(n > 0 ? n : 1);
+}
+
+/* ctl_safe: s for a terminal: control bytes become '?', cut at len. */
+static const char *
+ctl_safe(char *buf, size_t len, const char *s)
+{
+	size_t	 i;
+
+	if (s == NULL)
+		s = "-";
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' :
+		    s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+/* ctl_age: a duration as 45s, 12m, 3h05m or 2d04h. */
+static const char *
+ctl_age(char *buf, size_t len, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 60)
+		(void)str_printf(buf, len, "%llds", secs);
+	else if (secs < 3600)
+		(void)str_printf(buf, len, "%lldm", secs / 60);
+	else if (secs < 86400)
+		(void)str_printf(buf, len, "%lldh%02lldm", secs / 3600,
+		    secs % 3600 / 60);
+	else
+		(void)str_printf(buf, len, "%lldd%02lldh", secs / 86400,
+		    secs % 86400 / 3600);
+	return buf;
+}
+
+/* ctl_size: bytes as 512, 1.2K, 3.4M or 1.1G. */
+static const char *
+ctl_size(char *buf, size_t len, long long n)
+{
+	if (n < 1024)
+		(void)str_printf(buf, len, "%lld", n);
+	else if (n < 1024 * 1024)
+		(void)str_printf(buf, len, "%.1fK", n / 1024.0);
+	else if (n < 1024LL * 1024 * 1024)
+		(void)str_printf(buf, len, "%.1fM", n / (1024.0 * 1024));
+	else
+		(void)str_printf(buf, len, "%.1fG", n / (1024.0 * 1024 * 1024));
+	return buf;
+}
+
+/* ctl_time: a unix time in local time with its offset. */
+static const char *
+ctl_time(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+		(void)str_printf(buf, len, "%lld", (long long)t);
+	return buf;
+}
+
+/* ctl_jhas: whether o[key] exists with the type (or null if nullable). */
+static bool
+ctl_jhas(const json_t *o, const char *key, int type, bool nullable)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return v != NULL && (json_typeof(v) == (json_type)type ||
+	    (nullable && json_is_null(v)));
+}
+
+/* ctl_rcpt_check: one recipient object of an entry is well-formed. */
+static bool
+ctl_rcpt_check(const json_t *r)
+{
+	return json_is_object(r) &&
+	    ctl_jhas(r, "address", JSON_STRING, false) &&
+	    ctl_jhas(r, "state", JSON_STRING, false) &&
+	    ctl_jhas(r, "attempts", JSON_INTEGER, false) &&
+	    ctl_jhas(r, "next", JSON_INTEGER, false) &&
+	    ctl_jhas(r, "dsn", JSON_STRING, true) &&
+	    ctl_jhas(r, "remote", JSON_STRING, true) &&
+	    ctl_jhas(r, "reply", JSON_STRING, true);
+}
+
+/* ctl_entry_check: an entry has every field we show, typed as documented. */
+static const char *
+ctl_entry_check(const json_t *o, const struct qcmd *c)
+{
+	const json_t	*rs;
+	const char	*qid, *st;
+	size_t		 i;
+
+	if (!json_is_object(o))
+		return "entry is not a JSON object";
+	if (!ctl_jhas(o, "qid", JSON_STRING, false) ||
+	    !ctl_jhas(o, "state", JSON_STRING, false) ||
+	    !ctl_jhas(o, "received", JSON_INTEGER, false) ||
+	    !ctl_jhas(o, "age", JSON_INTEGER, false) ||
+	    !ctl_jhas(o, "size", JSON_INTEGER, false) ||
+	    !ctl_jhas(o, "sender", JSON_STRING, true) ||
+	    !ctl_jhas(o, "helo", JSON_STRING, true) ||
+	    !ctl_jhas(o, "client_ip", JSON_STRING, true) ||
+	    !ctl_jhas(o, "tls", JSON_STRING, true) ||
+	    !ctl_jhas(o, "nrcpt", JSON_INTEGER, false) ||
+	    !ctl_jhas(o, "recipients", JSON_ARRAY, false))
+		return "entry lacks a field or has a wrong type";
+	qid = json_string_value(json_object_get(o, "qid"));
+	st = json_string_value(json_object_get(o, "state"));
+	if (strlen(qid) != 16 || strspn(qid, "0123456789abcdef") != 16)
+		return "entry has a malformed queue id";
+	if (strcmp(st, "queue") != 0 && strcmp(st, "hold") != 0 &&
+	    strcmp(st, "incoming") != 0)
+		return "entry has an unknown state";
+	if (c->qid[0] != '\0' && strcmp(qid, c->qid) != 0)
+		return "entry names another message";
+	if (c->state[0] != '\0' && strcmp(st, c->state) != 0)
+		return "entry in a state that was not asked for";
+	rs = json_object_get(o, "recipients");
+	for (i = 0; i < json_array_size(rs); i++)
+		if (!ctl_rcpt_check(json_array_get(rs, i)))
+			return "entry has a malformed recipient";
+	return NULL;
+}
+
+/* ctl_jstr: o[key] as a C string, NULL for null. */
+static const char *
+ctl_jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* ctl_jint: o[key] as an integer. */
+static long long
+ctl_jint(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* ctl_last_dsn: the status to show for a message: a pending one's first. */
+static const char *
+ctl_last_dsn(const json_t *rs)
+{
+	const char *dsn = NULL, *d;
+	size_t	 i;
+
+	for (i = 0; i < json_array_size(rs); i++) {
+		const json_t *r = json_array_get(rs, i);
+
+		if ((d = ctl_jstr(r, "dsn")) == NULL)
+			continue;
+		if (strcmp(ctl_jstr(r, "state"), "pending") == 0)
+			return d;
+		if (dsn == NULL)
+			dsn = d;
+	}
+	return dsn != NULL ? dsn : "-";
+}
+
+/* ctl_list_header: the column titles of queue list. */
+static void
+ctl_list_header(void)
+{
+	printf("%-16s  %-8s  %6s  %6s  %-28s  %5s  %-28s  %s\n", "QUEUE ID",
+	    "STATE", "AGE", "SIZE", "SENDER", "RCPTS", "FIRST RECIPIENT",
+	    "DSN");
+}
+
+/* ctl_list_row: one message of queue list as a table row. */
+static void
+ctl_list_row(const json_t *o)
+{
+	const json_t *rs = json_object_get(o, "recipients");
+	const char *sender = ctl_jstr(o, "sender"), *first = "-";
+	char	 age[32], size[32], sbuf[256], rbuf[256], dbuf[32];
+
+	if (json_array_size(rs) > 0)
+		first = ctl_jstr(json_array_get(rs, 0), "address");
+	printf("%-16s  %-8s  %6s  %6s  %-28s  %5lld  %-28s  %s\n",
+	    ctl_jstr(o, "qid"), ctl_jstr(o, "state"),
+	    ctl_age(age, sizeof(age), ctl_jint(o, "age")),
+	    ctl_size(size, sizeof(size), ctl_jint(o, "size")),
+	    sender != NULL ? ctl_safe(sbuf, sizeof(sbuf), sender) : "<>",
+	    ctl_jint(o, "nrcpt"), ctl_safe(rbuf, sizeof(rbuf), first),
+	    ctl_safe(dbuf, sizeof(dbuf), ctl_last_dsn(rs)));
+}
+
+/* ctl_show_field: one "Name:  value" line of queue show. */
+static void
+ctl_show_field(const char *name, const char *value)
+{
+	char	 buf[8192];
+
+	printf("%-12s %s\n", name, ctl_safe(buf, sizeof(buf), value));
+}
+
+/* ctl_show_rcpt: one recipient of queue show. */
+static void
+ctl_show_rcpt(const json_t *r, time_t now)
+{
+	char	 buf[8192], when[64], in[32];
+	long long next = ctl_jint(r, "next");
+
+	printf("  %s\n", ctl_safe(buf, sizeof(buf), ctl_jstr(r, "address")));
+	printf("    state %s, attempts %lld", ctl_jstr(r, "state"),
+	    ctl_jint(r, "attempts"));
+	if (strcmp(ctl_jstr(r, "state"), "pending") == 0) {
+		if (next <= (long long)now)
+			printf(", next attempt now");
+		else
+			printf(", next attempt %s (in %s)",
+			    ctl_time(when, sizeof(when), (time_t)next),
+			    ctl_age(in, sizeof(in), next - (long long)now));
+	}
+	printf(", dsn %s\n", ctl_safe(buf, sizeof(buf), ctl_jstr(r, "dsn")));
+	if (ctl_jstr(r, "remote") != NULL)
+		printf("    remote %s\n", ctl_safe(buf, sizeof(buf),
+		    ctl_jstr(r, "remote")));
+	if (ctl_jstr(r, "reply") != NULL)
+		printf("    reply  %s\n", ctl_safe(buf, sizeof(buf),
+		    ctl_jstr(r, "reply")));
+}
+
+/* ctl_show: one message as a readable block. */
+static void
+ctl_show(const json_t *o)
+{
+	const json_t *rs = json_object_get(o, "recipients");
+	char	 buf[128], age[32];
+	time_t	 now = time(NULL);
+	size_t	 i;
+
+	ctl_show_field("Queue ID:", ctl_jstr(o, "qid"));
+	ctl_show_field("State:", ctl_jstr(o, "state"));
+	ctl_time(buf, sizeof(buf), (time_t)ctl_jint(o, "received"));
+	printf("%-12s %s (%s ago)\n", "Received:", buf,
+	    ctl_age(age, sizeof(age), ctl_jint(o, "age")));
+	printf("%-12s %lld bytes\n", "Size:", ctl_jint(o, "size"));
+	ctl_show_field("Sender:", ctl_jstr(o, "sender") ? ctl_jstr(o,
+	    "sender") : "<>");
+	ctl_show_field("HELO:", ctl_jstr(o, "helo"));
+	ctl_show_field("Client:", ctl_jstr(o, "client_ip"));
+	if (ctl_jstr(o, "client_name") != NULL)
+		ctl_show_field("Client name:", ctl_jstr(o, "client_name"));
+	ctl_show_field("TLS:", ctl_jstr(o, "tls"));
+	if (ctl_jstr(o, "auth") != NULL)
+		ctl_show_field("Auth:", ctl_jstr(o, "auth"));
+	printf("%-12s %lld%s\n", "Recipients:", ctl_jint(o, "nrcpt"),
+	    json_is_true(json_object_get(o, "truncated")) ? " (list "
+	    "truncated)" : "");
+	for (i = 0; i < json_array_size(rs); i++)
+		ctl_show_rcpt(json_array_get(rs, i), now);
+}
+
+/* ctl_malformed: a reply we cannot trust: say so and fail. */
+static int
+ctl_malformed(const struct qcmd *c, const char *what)
+{
+	if (json_out && c->type == IMSG_QUEUE_CTL_LIST && c->nentries > 0)
+		printf("\n]\n");
+	fprintf(stderr, "sekishoctl: malformed reply from sekisho-smtpd "
+	    "(%s): %s\n", c->sockpath, what);
+	return 1;
+}
+
+/* ctl_entry: one IMSG_QUEUE_CTL_ENTRY; 0, or 1 if it is malformed. */
+static int
+ctl_entry(struct qcmd *c, struct ipc_msg_in *m)
+{
+	json_error_t	 jerr;
+	const char	*bad;
+	json_t		*o;
+	uint64_t	 reqid;
+	char		*text = NULL;
+
+	if (!ipc_get_u64(m, &reqid) ||
+	    !ipc_get_strdup(m, CTL_MAX_PAYLOAD, &text) || !ipc_end(m)) {
+		free(text);
+		return ctl_malformed(c, "bad entry message");
+	}
+	if (reqid != CTL_REQID || (c->type != IMSG_QUEUE_CTL_LIST &&
+	    c->type != IMSG_QUEUE_CTL_SHOW) ||
+	    (c->type == IMSG_QUEUE_CTL_SHOW && c->nentries > 0)) {
+		free(text);
+		return ctl_malformed(c, "unexpected entry");
+	}
+	o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (o == NULL)
+		return ctl_malformed(c, "entry is not JSON");
+	if ((bad = ctl_entry_check(o, c)) != NULL) {
+		json_decref(o);
+		return ctl_malformed(c, bad);
+	}
+	if (json_out && c->type == IMSG_QUEUE_CTL_LIST) {
+		if ((text = json_dumps(o, JSON_COMPACT)) == NULL)
+			fatalx("ctl_entry: json_dumps");
+		printf("%s  %s", c->nentries == 0 ? "[\n" : ",\n", text);
+		free(text);
+	} else if (json_out) {
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		printf("\n");
+	} else if (c->type == IMSG_QUEUE_CTL_LIST) {
+		if (c->nentries == 0)
+			ctl_list_header();
+		ctl_list_row(o);
+	} else
+		ctl_show(o);
+	c->nentries++;
+	json_decref(o);
+	return 0;
+}
+
+/* ctl_action_json: the --json result of hold, release, delete, flush. */
+static void
+ctl_action_json(const struct qcmd *c, bool ok, const char *text)
+{
+	json_t	*o = json_pack("{s:b, s:s, s:s?, s:s}", "ok", ok, "command",
+	    c->name, "qid", c->qid[0] ? c->qid : NULL, ok ? "result" :
+	    "error", text);
+
+	if (o == NULL)
+		fatalx("ctl_action_json: json_pack");
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(o);
+}
+
+/*
+ * ctl_result: the IMSG_CTL_RESULT that ends the request: print the
+ * outcome; the exit code.
+ */
+static int
+ctl_result(struct qcmd *c, struct ipc_msg_in *m)
+{
+	char	 text[4096], buf[4096], *end;
+	uint64_t reqid;
+	uint32_t status;
+	unsigned long long n;
+
+	if (!ipc_get_u64(m, &reqid) || !ipc_get_u32(m, &status) ||
+	    !ipc_get_str(m, text, sizeof(text)) || !ipc_end(m) || status > 2)
+		return ctl_malformed(c, "bad result message");
+	ctl_safe(buf, sizeof(buf), text);
+	if (reqid == 0 && status != 0) {
+		/* Refused before any request was read. */
+		fprintf(stderr, "sekishoctl: %s: %s\n", c->sockpath, buf);
+		return 1;
+	}
+	if (reqid != CTL_REQID)
+		return ctl_malformed(c, "result for another request");
+	if (status != 0) {
+		if (json_out && c->type != IMSG_QUEUE_CTL_LIST &&
+		    c->type != IMSG_QUEUE_CTL_SHOW)
+			ctl_action_json(c, false, text);
+		if (json_out && c->type == IMSG_QUEUE_CTL_LIST &&
+		    c->nentries > 0)
+			printf("\n]\n");
+		fprintf(stderr, "sekishoctl: %s%s\n", status == 2 ?
+		    "bad request: " : "", buf);
+		return 1;
+	}
+	switch (c->type) {
+	case IMSG_QUEUE_CTL_LIST:
+		errno = 0;
+		n = strtoull(text, &end, 10);
+		if (errno != 0 || end == text || n != c->nentries)
+			return ctl_malformed(c, "count does not match the "
+			    "entries");
+		if (json_out)
+			printf("%s]\n", c->nentries == 0 ? "[" : "\n");
+		else
+			printf("%s\n", buf);
+		return 0;
+	case IMSG_QUEUE_CTL_SHOW:
+		if (c->nentries != 1)
+			return ctl_malformed(c, "no entry");
+		return 0;
+	default:
+		if (json_out)
+			ctl_action_json(c, true, text);
+		else
+			printf("%s\n", buf);
+		return 0;
+	}
+}
+
+/* ctl_connect: a channel to the queue's control socket, or NULL (said). */
+static struct ipc_chan *
+ctl_connect(const char *confdir, char *path, size_t len)
+{
+	struct sekisho_conf conf;
+	int	 fd, saved;
+
+	if (load(confdir, &conf, true) == -1)
+		return NULL;
+	if (!str_printf(path, len, "%s/queue.sock", conf.imss.run_dir)) {
+		fprintf(stderr, "sekishoctl: run_dir too long\n");
+		conf_free(&conf);
+		return NULL;
+	}
+	if ((fd = ipc_connect_unix(path)) == -1) {
+		saved = errno;
+		if (saved == EACCES || saved == EPERM)
+			fprintf(stderr, "sekishoctl: cannot connect to %s: %s "
+			    "(run as root or as the queue user %s)\n", path,
+			    strerror(saved), conf.imss.queue_user);
+		else
+			fprintf(stderr, "sekishoctl: cannot connect to %s: %s: "
+			    "is sekisho-smtpd running?\n", path,
+			    strerror(saved));
+		conf_free(&conf);
+		return NULL;
+	}
+	conf_free(&conf);
+	return ipc_chan_new(NULL, fd, CTL_MAX_PAYLOAD, NULL, NULL, NULL);
+}
+
+/* ctl_lost: the connection ended or timed out before the result. */
+static int
+ctl_lost(const struct qcmd *c, struct ipc_chan *chan)
+{
+	if (json_out && c->type == IMSG_QUEUE_CTL_LIST && c->nentries > 0)
+		printf("\n]\n");
+	if (errno == ETIMEDOUT)
+		fprintf(stderr, "sekishoctl: %s: no answer from sekisho-smtpd "
+		    "within %d seconds\n", c->sockpath, CTL_TIMEOUT_MS / 1000);
+	else
+		fprintf(stderr, "sekishoctl: %s: connection closed by "
+		    "sekisho-smtpd before the answer (%s)\n", c->sockpath,
+		    ipc_chan_errstr(chan)[0] ? ipc_chan_errstr(chan) :
+		    "no reason given");
+	return 1;
+}
+
+/* ctl_run: send one request and show its answer; the exit code. */
+static int
+ctl_run(const char *confdir, struct qcmd *c)
+{
+	struct ipc_chan	*chan;
+	struct ipc_msg	*m;
+	struct ipc_msg_in *in;
+	char		 path[4096];
+	int		 rv = -1;
+
+	if ((chan = ctl_connect(confdir, path, sizeof(path))) == NULL)
+		return 1;
+	c->sockpath = path;
+	m = ipc_msg_new(c->type, 0);
+	ipc_add_u64(m, CTL_REQID);
+	if (c->type == IMSG_QUEUE_CTL_LIST) {
+		ipc_add_str(m, c->state);
+		ipc_add_str(m, c->from);
+		ipc_add_str(m, c->to);
+		ipc_add_u64(m, c->older);
+	} else
+		ipc_add_str(m, c->qid);
+	/* A refusal may close the socket early; read what it said. */
+	(void)ipc_send_sync(chan, m, CTL_TIMEOUT_MS);
+	while (rv == -1) {
+		if ((in = ipc_recv_sync(chan, CTL_TIMEOUT_MS)) == NULL) {
+			rv = ctl_lost(c, chan);
+			break;
+		}
+		if (in->type == IMSG_QUEUE_CTL_ENTRY) {
+			if (ctl_entry(c, in) != 0)
+				rv = 1;
+		} else if (in->type == IMSG_CTL_RESULT)
+			rv = ctl_result(c, in);
+		else
+			rv = ctl_malformed(c, ipc_type_name(in->type));
+	}
+	ipc_chan_free(chan);
+	return rv;
+}
+
+/* ctl_qid_arg: a queue id argument, or a usage error. */
+static const char *
+ctl_qid_arg(const char *s)
+{
+	if (strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16) {
+		fprintf(stderr, "sekishoctl: %s: not a queue id (16 lower-case "
+		    "hex digits)\n", s);
+		exit(2);
+	}
+	return s;
+}
+
+/* ctl_list_opts: the filters of queue list (argv after "list"). */
+static void
+ctl_list_opts(struct qcmd *c, int argc, char **argv)
+{
+	long long v;
+	int	 i;
+
+	for (i = 0; i < argc; i++) {
+		const char *o = argv[i], *val;
+
+		if (strcmp(o, "--json") == 0) {
+			json_out = true;
+			continue;
+		}
+		if (i + 1 >= argc)
+			usage();
+		val = argv[++i];
+		if (strcmp(o, "--state") == 0) {
+			if (strcmp(val, "queue") != 0 && strcmp(val, "hold") != 0 &&
+			    strcmp(val, "incoming") != 0) {
+				fprintf(stderr, "sekishoctl: --state: one of "
+				    "queue, hold, incoming\n");
+				exit(2);
+			}
+			c->state = val;
+		} else if (strcmp(o, "--from") == 0)
+			c->from = val;
+		else if (strcmp(o, "--to") == 0)
+			c->to = val;
+		else if (strcmp(o, "--older") == 0) {
+			if (!str_to_ll(val, 0, 100LL * 365 * 86400, &v)) {
+				fprintf(stderr, "sekishoctl: --older: seconds "
+				    "(a number)\n");
+				exit(2);
+			}
+			c->older = (uint64_t)v;
+		} else
+			usage();
+	}
+}
+
+/* cmd_queue: sekishoctl queue ...; argv starts after "queue". */
+static int
+cmd_queue(const char *confdir, int argc, char **argv)
+{
+	static const struct {
+		const char	*name;
+		uint32_t	 type;
+	} cmds[] = {
+		{ "list", IMSG_QUEUE_CTL_LIST },
+		{ "show", IMSG_QUEUE_CTL_SHOW },
+		{ "hold", IMSG_QUEUE_CTL_HOLD },
+		{ "release", IMSG_QUEUE_CTL_RELEASE },
+		{ "delete", IMSG_QUEUE_CTL_DELETE },
+		{ "flush", IMSG_QUEUE_CTL_FLUSH },
+	};
+	struct qcmd	 c = { .qid = "", .state = "", .from = "", .to = "" };
+	int		 i, nargs = 0;
+	char		*args[1];
+	size_t		 k;
+
+	if (argc < 1)
+		usage();
+	for (k = 0; k < nitems(cmds); k++)
+		if (strcmp(argv[0], cmds[k].name) == 0)
+			break;
+	if (k == nitems(cmds))
+		usage();
+	c.name = cmds[k].name;
+	c.type = cmds[k].type;
+	if (c.type == IMSG_QUEUE_CTL_LIST)
+		ctl_list_opts(&c, argc - 1, argv + 1);
+	else {
+		for (i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0)
+				json_out = true;
+			else if (argv[i][0] == '-' || nargs == 1)
+				usage();
+			else
+				args[nargs++] = argv[i];
+		}
+		if (nargs == 1)
+			c.qid = ctl_qid_arg(args[0]);
+		else if (c.type != IMSG_QUEUE_CTL_FLUSH)
+			usage();
+	}
+	return ctl_run(confdir, &c);
+}
+
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char	*confdir = SEKISHO_CONFDIR;
 	int		 ch;
 
 	log_init("sekishoctl", true, LOG_LVL_WARN);
-	while ((ch = getopt(argc, argv, "c:h")) != -1) {
+	json_set_alloc_funcs(ctl_jmalloc, free);
+	signal(SIGPIPE, SIG_IGN);
+	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			confdir = optarg;
+			break;
+		case 'j':
+			json_out = true;
 			break;
 		default:
 			usage();
@@ -125,5 +766,10 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[0], "config") == 0 &&
 	    strcmp(argv[1], "get") == 0)
 		return cmd_config_get(confdir, argv[2], argv[3], argv[4]);
+	if (argc >= 1 && strcmp(argv[0], "queue") == 0) {
+		/* Our own messages say what failed; not the ipc layer's. */
+		log_setlevel(LOG_LVL_ERR);
+		return cmd_queue(confdir, argc - 1, argv + 1);
+	}
 	usage();
 }

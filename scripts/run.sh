@@ -6,7 +6,8 @@
 # Until sekisho-manager lands (it will supervise everything), this script
 # starts each service program that the build produced, checks the
 # configuration first, and creates the TLS key pair, data and run
-# directories the configuration names.
+# directories the configuration names.  With the shipped etc/, mail to
+# anything@localhost is delivered into /var/lib/sekisho/maildir/.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)

@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "mta.h"
 #include "privsep.h"
 #include "proc.h"
 #include "queue.h"
@@ -47,11 +48,15 @@ static struct proc_def procs[] = {
 	{ SMTPD_PROC_PARENT, "parent", NULL, NULL, NULL },
 	{ SMTPD_PROC_SMTP, "smtp", NULL, NULL, smtp_main },
 	{ SMTPD_PROC_QUEUE, "queue", NULL, NULL, queue_main },
+	/* No chroot: it reads resolv.conf, CA files, writes Maildirs. */
+	{ SMTPD_PROC_MTA, "mta", NULL, NULL, mta_main },
 };
 static const struct proc_pair pairs[] = {
 	{ SMTPD_PROC_PARENT, SMTPD_PROC_SMTP },
 	{ SMTPD_PROC_PARENT, SMTPD_PROC_QUEUE },
 	{ SMTPD_PROC_SMTP, SMTPD_PROC_QUEUE },
+	{ SMTPD_PROC_PARENT, SMTPD_PROC_MTA },
+	{ SMTPD_PROC_QUEUE, SMTPD_PROC_MTA },
 };
 
 struct listener {
@@ -159,6 +164,44 @@ parent_dirs(struct smtpd *env)
 	procs[SMTPD_PROC_SMTP].chroot = xstrdup(path);
 }
 
+/*
+ * parent_maildirs: the root directory of every maildir: route, created
+ * (with its parents) for the mta's user when missing.  An existing one is
+ * left as the administrator made it.
+ */
+static void
+parent_maildirs(const struct smtpd *env)
+{
+	const struct conf_routes *rs = &env->conf->tsmtpd.routes;
+	struct passwd	*pw = NULL;
+	char		 path[4096], *sl, esc[LOG_ESC_MAX];
+	size_t		 i;
+
+	if (geteuid() == 0 &&
+	    (pw = getpwnam(env->conf->imss.smtpd_user)) == NULL)
+		fatalx("parent_maildirs: no user %s", env->conf->imss.smtpd_user);
+	for (i = 0; i < rs->n; i++) {
+		if (rs->v[i].kind != CONF_ROUTE_MAILDIR ||
+		    access(rs->v[i].path, F_OK) == 0)
+			continue;
+		if (str_lcpy(path, rs->v[i].path, sizeof(path)) >= sizeof(path))
+			fatalx("parent_maildirs: path too long");
+		for (sl = strchr(path + 1, '/'); sl != NULL;
+		    sl = strchr(sl + 1, '/')) {
+			*sl = '\0';
+			if (mkdir(path, 0755) == -1 && errno != EEXIST)
+				fatal("parent_maildirs: %s", path);
+			*sl = '/';
+		}
+		if (mkdir(path, 0700) == -1 && errno != EEXIST)
+			fatal("parent_maildirs: %s", path);
+		if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) == -1)
+			fatal("parent_maildirs: chown %s", path);
+		log_kv(LOG_LVL_INFO, "event=maildir-created path=%s domain=%s",
+		    log_esc(esc, sizeof(esc), path), rs->v[i].domain);
+	}
+}
+
 /* parent_bind: one listening socket. */
 static void
 parent_bind(const struct conf_ip *ip, int port, int kind)
@@ -223,6 +266,39 @@ parent_listen(const struct smtpd *env)
 	}
 }
 
+/*
+ * parent_ctl_socket: run_dir/queue.sock for sekishoctl, created while we
+ * are root with its final owner (the queue user) and mode 0600, handed to
+ * the queue process.
+ */
+static void
+parent_ctl_socket(void)
+{
+	const struct sekisho_conf *c = p.env.conf;
+	struct passwd	*pw;
+	struct ipc_msg	*m;
+	char		 path[4096];
+	uid_t		 uid = geteuid();
+	gid_t		 gid = getegid();
+	int		 fd;
+
+	if (!str_printf(path, sizeof(path), "%s/queue.sock", c->imss.run_dir))
+		fatalx("parent_ctl_socket: run_dir too long");
+	if (uid == 0) {
+		if ((pw = getpwnam(c->imss.queue_user)) == NULL)
+			fatalx("parent_ctl_socket: no user %s",
+			    c->imss.queue_user);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if ((fd = ipc_listen_unix(path, uid, gid, 0600)) == -1)
+		fatal("parent_ctl_socket: %s", path);
+	m = ipc_msg_new(IMSG_QUEUE_CTL_LISTENER, 0);
+	ipc_add_fd(m, fd);
+	if (!ipc_chan_send(p.chan[SMTPD_PROC_QUEUE], m))
+		fatalx("parent_ctl_socket: cannot send");
+}
+
 /* parent_send_listeners: hand a copy of each listener to the smtp process. */
 static void
 parent_send_listeners(void)
@@ -263,7 +339,6 @@ static void
 parent_shutdown(int mode, int status)
 {
 	struct ipc_msg	*m;
-
 	size_t		 i;
 
 	if (p.stopping)
@@ -300,10 +375,16 @@ parent_child_exit(int id, int status)
 	parent_close_chan(id);
 	if (!p.stopping)
 		parent_shutdown(1, 1);
+	/*
+	 * Stop in order: smtp (no more commits), then the queue (no more
+	 * deliveries), then the mta.  Each sees EOF on its channel.
+	 */
 	if (id == SMTPD_PROC_SMTP)
-		/* No more commits can come: let the queue finish and go. */
 		parent_close_chan(SMTPD_PROC_QUEUE);
-	if (p.ps.pid[SMTPD_PROC_SMTP] == 0 && p.ps.pid[SMTPD_PROC_QUEUE] == 0)
+	if (id == SMTPD_PROC_QUEUE)
+		parent_close_chan(SMTPD_PROC_MTA);
+	if (p.ps.pid[SMTPD_PROC_SMTP] == 0 && p.ps.pid[SMTPD_PROC_QUEUE] == 0 &&
+	    p.ps.pid[SMTPD_PROC_MTA] == 0)
 		event_base_loopexit(p.base, NULL);
 }
 
@@ -389,10 +470,12 @@ main(int argc, char **argv)
 
 	daemon_start(&opts, &conf);
 	parent_dirs(&p.env);
+	parent_maildirs(&p.env);
 	parent_listen(&p.env);
 
 	procs[SMTPD_PROC_SMTP].user = conf.imss.smtpd_user;
 	procs[SMTPD_PROC_QUEUE].user = conf.imss.queue_user;
+	procs[SMTPD_PROC_MTA].user = conf.imss.smtpd_user;
 	p.ps.prog = "smtpd";
 	p.ps.defs = procs;
 	p.ps.ndefs = nitems(procs);
@@ -405,6 +488,7 @@ main(int argc, char **argv)
 
 	parent_events();
 	parent_send_listeners();
+	parent_ctl_socket();
 	/* A child that died before the SIGCHLD event existed. */
 	parent_signal(SIGCHLD, 0, NULL);
 	event_base_dispatch(p.base);
@@ -419,6 +503,8 @@ main(int argc, char **argv)
 		parent_close_chan((int)i);
 	event_base_free(p.base);
 	log_kv(LOG_LVL_INFO, "event=exit status=%d", p.exit_status);
+	if (str_printf(err, sizeof(err), "%s/queue.sock", conf.imss.run_dir))
+		unlink(err);
 	daemon_pidfile_remove();
 	return p.exit_status;
 }

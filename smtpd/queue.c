@@ -33,6 +33,7 @@
 #include "envelope.h"
 #include "ipc.h"
 #include "log.h"
+#include "mta.h"
 #include "queue.h"
 #include "smtp.h"
 #include "spool.h"
@@ -287,11 +288,20 @@ queue_smtp_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
 	fatalx("queue_smtp_dispatch: bad %s from smtp", ipc_type_name(m->type));
 }
 
-/* queue_parent_dispatch: the parent sends nothing yet but shutdown (EOF). */
+/*
+ * queue_parent_dispatch: the parent hands over the control socket; else
+ * it sends nothing but shutdown (EOF).
+ */
 static void
 queue_parent_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
 {
-	fatalx("queue_parent_dispatch: unexpected %s", ipc_type_name(m->type));
+	int	 fd;
+
+	if (m->type != IMSG_QUEUE_CTL_LISTENER || !ipc_end(m) ||
+	    (fd = ipc_msg_take_fd(m)) == -1)
+		fatalx("queue_parent_dispatch: unexpected %s",
+		    ipc_type_name(m->type));
+	queue_ctl_listen(fd);
 }
 
 /*
@@ -391,12 +401,14 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	    SMTPD_QUEUE_MAX_PAYLOAD, queue_smtp_dispatch, queue_closed, NULL);
 	ipc_chan_set_name(q.smtp, "smtp");
 	if (fds[SMTPD_PROC_MTA] != -1) {
-		q.mta = ipc_chan_new(q.base, fds[SMTPD_PROC_MTA], 0,
-		    queue_mta_dispatch, queue_closed, NULL);
+		q.mta = ipc_chan_new(q.base, fds[SMTPD_PROC_MTA],
+		    MTA_RESULT_MAX_PAYLOAD, queue_mta_dispatch, queue_closed,
+		    NULL);
 		ipc_chan_set_name(q.mta, "mta");
 	}
 	event_base_dispatch(q.base);
 
+	queue_ctl_free();
 	sched_free();
 	ipc_chan_free(q.parent);
 	ipc_chan_free(q.smtp);

@@ -54,4 +54,18 @@ void	 sched_mta_result(struct ipc_msg_in *);
 void	 sched_mta_lost(void);
 size_t	 sched_count(void);
 
+/* Administration (queue_ctl.c): 0, or -1 with errno-like reason text. */
+typedef void (*sched_visit_fn)(const struct qmsg *, void *);
+void	 sched_foreach(sched_visit_fn, void *);
+const struct qmsg *sched_lookup(const char *);
+int	 sched_hold(const char *, char *, size_t);
+int	 sched_release(const char *, char *, size_t);
+int	 sched_delete(const char *, char *, size_t);
+int	 sched_flush(const char *, char *, size_t);
+
+/* The control socket for sekishoctl (queue_ctl.c, docs/sekishoctl.md). */
+#define QUEUE_CTL_MAX_PAYLOAD	(1024 * 1024)	/* one entry or request */
+void	 queue_ctl_listen(int);
+void	 queue_ctl_free(void);
+
 #endif

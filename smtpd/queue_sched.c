@@ -623,3 +623,144 @@ sched_pass_done(struct qmsg *m, time_t now)
 			m->dirty = false;
 	}
 }
+
+/*
+ * ------------------------------------------------------------------------
+ * Administration: the operations behind sekishoctl queue.
+ * ------------------------------------------------------------------------
+ */
+
+/* sched_foreach: call fn for every message of queue/ and hold/. */
+void
+sched_foreach(sched_visit_fn fn, void *arg)
+{
+	const struct qmsg *m;
+
+	TAILQ_FOREACH(m, &s.msgs, entry)
+		fn(m, arg);
+}
+
+/* sched_lookup_rw: the message qid, or NULL. */
+static struct qmsg *
+sched_lookup_rw(const char *qid)
+{
+	struct qmsg	*m;
+
+	TAILQ_FOREACH(m, &s.msgs, entry)
+		if (strcmp(m->env.id, qid) == 0)
+			return m;
+	return NULL;
+}
+
+const struct qmsg *
+sched_lookup(const char *qid)
+{
+	return sched_lookup_rw(qid);
+}
+
+/* sched_idle: the message qid with nothing in flight, or NULL and why. */
+static struct qmsg *
+sched_idle(const char *qid, char *err, size_t errlen)
+{
+	struct qmsg	*m;
+
+	if ((m = sched_lookup_rw(qid)) == NULL) {
+		str_printf(err, errlen, "%s: no such message in the queue",
+		    qid);
+		return NULL;
+	}
+	if (m->inflight > 0) {
+		str_printf(err, errlen, "%s: a delivery is in progress, try "
+		    "again in a moment", qid);
+		return NULL;
+	}
+	return m;
+}
+
+/* sched_hold: keep a message from being delivered (queue/ -> hold/). */
+int
+sched_hold(const char *qid, char *err, size_t errlen)
+{
+	struct qmsg	*m;
+
+	if ((m = sched_idle(qid, err, errlen)) == NULL)
+		return -1;
+	if (m->st == SPOOL_HOLD)
+		return 0;
+	if (spool_move(&q.spool, m->st, SPOOL_HOLD, qid, err, errlen) == -1)
+		return -1;
+	m->st = SPOOL_HOLD;
+	log_kv(LOG_LVL_INFO, "event=held qid=%s by=admin", qid);
+	return 0;
+}
+
+/* sched_due_now: every pending recipient of m is due at once. */
+static void
+sched_due_now(struct qmsg *m)
+{
+	size_t	 i;
+
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpt[i].state == RSTATE_PENDING &&
+		    m->env.rcpt[i].next != 0) {
+			m->env.rcpt[i].next = 0;
+			m->dirty = true;
+		}
+}
+
+/* sched_release: deliver a held message again, at once. */
+int
+sched_release(const char *qid, char *err, size_t errlen)
+{
+	struct qmsg	*m;
+
+	if ((m = sched_idle(qid, err, errlen)) == NULL)
+		return -1;
+	if (m->st != SPOOL_HOLD) {
+		str_printf(err, errlen, "%s: not held", qid);
+		return -1;
+	}
+	if (spool_move(&q.spool, SPOOL_HOLD, SPOOL_QUEUE, qid, err,
+	    errlen) == -1)
+		return -1;
+	m->st = SPOOL_QUEUE;
+	sched_due_now(m);
+	log_kv(LOG_LVL_INFO, "event=released qid=%s by=admin", qid);
+	sched_arm(0);
+	return 0;
+}
+
+/* sched_delete: remove a message without delivering or bouncing it. */
+int
+sched_delete(const char *qid, char *err, size_t errlen)
+{
+	struct qmsg	*m;
+
+	if ((m = sched_idle(qid, err, errlen)) == NULL)
+		return -1;
+	log_kv(LOG_LVL_INFO, "event=deleted qid=%s by=admin", qid);
+	sched_remove(m);
+	return 0;
+}
+
+/* sched_flush: retry now: one message, or every message for "". */
+int
+sched_flush(const char *qid, char *err, size_t errlen)
+{
+	struct qmsg	*m;
+
+	if (*qid != '\0') {
+		if ((m = sched_lookup_rw(qid)) == NULL) {
+			str_printf(err, errlen, "%s: no such message in the "
+			    "queue", qid);
+			return -1;
+		}
+		sched_due_now(m);
+	} else
+		TAILQ_FOREACH(m, &s.msgs, entry)
+			sched_due_now(m);
+	log_kv(LOG_LVL_INFO, "event=flush qid=%s by=admin",
+	    *qid ? qid : "all");
+	sched_arm(0);
+	return 0;
+}

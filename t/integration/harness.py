@@ -541,6 +541,9 @@ class Suite:
         # Front-end tests inspect spool/incoming/: messages wait there for
         # the scan server.  Delivery tests set [scan] enabled=0.
         self.set("policy.ini", "scan", "enabled", "1")
+        # The shipped localhost Maildir lives in /var/lib: keep tests here.
+        self.set("tsmtpd.ini", "Routes", "localhost",
+                 "maildir:" + os.path.join(self.dir, "maildir"))
         self.set("imss.ini", "general", "data_dir", self.data_dir)
         self.set("imss.ini", "general", "run_dir", self.run_dir)
 

@@ -1,7 +1,8 @@
 """Privilege separation of sekisho-smtpd, seen from /proc (issue 3):
 the smtp process runs as its own user, chrooted into an empty directory,
 with NoNewPrivs; the queue process runs as the queue user and alone owns
-the spool.  Root only."""
+the spool; the mta process runs as the smtpd user with NoNewPrivs and
+cannot read the spool.  Root only."""
 
 import os
 import pwd
@@ -29,7 +30,8 @@ class PrivsepTest(SuiteTestCase):
                               "step as root)" % u)
         self.suite.start_smtpd()
         self.children = self.suite.smtpd_children()
-        self.assertEqual(sorted(self.children), ["smtpd.queue", "smtpd.smtp"])
+        self.assertEqual(sorted(self.children),
+                         ["smtpd.mta", "smtpd.queue", "smtpd.smtp"])
 
     def check_ids(self, pid, pw):
         st = proc_status(pid)
@@ -67,6 +69,15 @@ class PrivsepTest(SuiteTestCase):
             fst = os.stat(self.suite.spool("incoming", name))
             self.assertEqual(fst.st_uid, pw.pw_uid, name)
             self.assertFalse(fst.st_mode & stat.S_IRWXO, name)
+
+    def test_mta_process_is_unprivileged_and_cannot_read_the_spool(self):
+        pid = self.children["smtpd.mta"]
+        self.check_ids(pid, user("_sekisho-smtpd"))
+        # The spool is the queue user's (0700): the mta only ever gets
+        # descriptors of single messages.
+        st = os.stat(self.suite.spool())
+        self.assertNotEqual(st.st_uid, user("_sekisho-smtpd").pw_uid)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o700)
 
     def test_parent_stays_root_and_users_differ(self):
         st = proc_status(self.suite.smtpd.pid)
