@@ -8,7 +8,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libssl-dev libevent-dev libc-ares-dev libldns-dev libspf2-dev libopendkim-dev
 libopendmarc-dev libgmime-3.0-dev libpcre2-dev libmagic-dev libarchive-dev
 libclamav-dev libldap-dev libsqlite3-dev libjansson-dev libseccomp-dev
-python3 openssl swaks libnet-ssleay-perl dnsmasq-base"
+python3 openssl swaks libnet-ssleay-perl dnsmasq-base postfix"
 
 missing=""
 for p in $PKGS; do
@@ -24,6 +24,10 @@ if [ -n "$missing" ]; then
 	fi
 	echo "install-deps: installing:$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# Postfix is here for its test and benchmark tools (smtp-sink,
+	# smtp-source): no system MTA is configured or started.
+	echo "postfix postfix/main_mailer_type select No configuration" |
+	    debconf-set-selections
 	apt-get update -q
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing

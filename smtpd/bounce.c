@@ -483,13 +483,17 @@ addr_ok(const char *s, bool *utf8)
 	return true;
 }
 
-/* status_ok: an RFC 3463 code whose class fits the action. */
+/*
+ * status_ok: an RFC 3463 code whose class fits the action: a delay is
+ * 4.x.x; a failure is 5.x.x, or 4.x.x when a transient failure lasted
+ * past the queue lifetime (4.4.7, delivery time expired).
+ */
 static bool
 status_ok(const char *s, enum bounce_action a)
 {
 	size_t	 n;
 
-	if (s == NULL || s[0] != (a == BOUNCE_FAILED ? '5' : '4') ||
+	if (s == NULL || (s[0] != '4' && (a != BOUNCE_FAILED || s[0] != '5')) ||
 	    s[1] != '.')
 		return false;
 	s += 2;

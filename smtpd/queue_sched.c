@@ -295,6 +295,23 @@ sched_log_rcpt(const struct qmsg *m, const struct envelope_rcpt *r,
 	    log_esc(reply, sizeof(reply), r->reply ? r->reply : ""));
 }
 
+/* sched_expire_rcpt: r stayed undeliverable past the queue lifetime. */
+static void
+sched_expire_rcpt(struct qmsg *m, struct envelope_rcpt *r)
+{
+	char	*why;
+
+	why = xasprintf("message expired after %lld hours in the queue%s%s",
+	    sched_conf()->queue_lifetime_hours, r->reply ? "; last error: " :
+	    "", r->reply ? r->reply : "");
+	free(r->reply);
+	r->reply = why;
+	r->state = RSTATE_FAILED;
+	str_lcpy(r->dsn, "4.4.7", sizeof(r->dsn));
+	m->dirty = true;
+	sched_log_rcpt(m, r, "expired");
+}
+
 /* sched_apply: one recipient's result. */
 static void
 sched_apply(struct qmsg *m, uint32_t idx, uint8_t class, const char *dsn,
@@ -317,11 +334,9 @@ sched_apply(struct qmsg *m, uint32_t idx, uint8_t class, const char *dsn,
 	default:
 		r->attempts++;
 		r->next = now + sched_backoff(r->attempts);
-		if (now - m->env.received >= life) {
-			r->state = RSTATE_FAILED;
-			str_lcpy(r->dsn, "4.4.7", sizeof(r->dsn));
-			sched_log_rcpt(m, r, "expired");
-		} else
+		if (now - m->env.received >= life)
+			sched_expire_rcpt(m, r);
+		else
 			sched_log_rcpt(m, r, "deferred");
 		break;
 	}
@@ -556,19 +571,9 @@ sched_expire(struct qmsg *m, time_t now)
 
 	if (now - m->env.received < life)
 		return;
-	for (i = 0; i < m->env.nrcpt; i++) {
-		struct envelope_rcpt *r = &m->env.rcpt[i];
-
-		if (r->state != RSTATE_PENDING)
-			continue;
-		r->state = RSTATE_FAILED;
-		str_lcpy(r->dsn, "4.4.7", sizeof(r->dsn));
-		if (r->reply == NULL)
-			r->reply = xstrdup("message expired in the queue "
-			    "before any delivery attempt succeeded");
-		m->dirty = true;
-		sched_log_rcpt(m, r, "expired");
-	}
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpt[i].state == RSTATE_PENDING)
+			sched_expire_rcpt(m, &m->env.rcpt[i]);
 }
 
 /* sched_remove: m is done: out of the spool and the schedule. */

@@ -7,6 +7,7 @@ policy.ini [scan] enabled=0 so accepted mail goes straight to delivery.
 
 import email
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -198,10 +199,13 @@ class TestDelivery(DeliveryCase):
                  what="a deferral")
         self.assertEqual(len(self.queue_files()), 2)    # .msg and .env
         env = [f for f in self.queue_files() if f.endswith(".env")][0]
-        with open(os.path.join(self.suite.data_dir, "spool", "queue",
-                               env)) as fp:
-            text = fp.read()
-        self.assertRegex(text, r"rstate 0 pending 1 \d+ 0 ")
+        path = os.path.join(self.suite.data_dir, "spool", "queue", env)
+
+        def recorded():
+            with open(path) as fp:
+                return re.search(r"rstate 0 pending 1 \d+ 0 4\.", fp.read())
+        # The envelope is rewritten right after the attempt is logged.
+        wait_for(recorded, 10, what="the attempt recorded in " + path)
 
     def test_mta_killed_mid_delivery_loses_nothing(self):
         sink = self.sink()
