@@ -147,6 +147,7 @@ struct conf_tsmtpd {
 	long long		 data_done_timeout;	/* seconds */
 	long long		 max_connections_per_destination;
 	long long		 max_messages_per_connection;
+	long long		 max_messages_per_minute_per_destination;
 	long long		 connection_cache_seconds;	/* 0 = no reuse */
 	long long		 retry_min_seconds;
 	long long		 retry_max_seconds;

@@ -242,6 +242,12 @@ static const struct conf_key tsmtpd_client[] = {
 	C_INT("MaxMessagesPerConnection", "100", 1, 100000,
 	    tsmtpd.max_messages_per_connection,
 	    "Messages sent over one connection before it is closed."),
+	C_INT("MaxMessagesPerMinutePerDestination", "0", 0, 100000,
+	    tsmtpd.max_messages_per_minute_per_destination,
+	    "At most this many messages (N) started towards one next hop "
+	    "per minute, spread evenly: a token bucket refilled at N/60 a "
+	    "second that holds ceil(N/60) tokens, at least 1; messages over "
+	    "the rate wait in the mta; 0: no limit."),
 	C_INT("ConnectionCacheSeconds", "5", 0, 300,
 	    tsmtpd.connection_cache_seconds,
 	    "Seconds an idle connection is kept for the next message to the "

@@ -21,6 +21,16 @@
  * with the reason, and no new connection is tried for it while others are
  * up: a dead next hop is not hammered.
  *
+ * With MaxMessagesPerMinutePerDestination (N > 0) a destination starts at
+ * most N requests a minute, spread evenly: a token bucket filled at N/60
+ * per second holding at most ceil(N/60) tokens (one second's worth, at
+ * least one), kept as the GCRA "theoretical arrival time" on the
+ * monotonic clock.  A request takes a token when a session accepts it;
+ * without one it stays in the waiting list (no connection is opened for
+ * it) and a timer starts it when the next token is due.  A destination
+ * lives on until its bucket is full again, so the limit survives an idle
+ * moment.  Maildir routes are not limited.
+ *
  * The queue is a sibling: a malformed IMSG_MTA_DELIVER is fatal.  When
  * the queue or the parent channel closes, nothing is finished: every
  * connection and request is dropped and the process exits 0.
@@ -59,6 +69,7 @@
 #define MTA_TARGETS_TTL		300		/* seconds */
 #define MTA_MAX_TARGETS		64
 #define MTA_SMTP_PORT		25
+#define MTA_NSEC		1000000000ULL
 
 enum mta_dest_kind {
 	MTA_DEST_HOST = 0,	/* a route or the smart host: A/AAAA */
@@ -99,6 +110,11 @@ struct mta_dest {
 	struct mta_target	*rt;		/* being resolved */
 	size_t			 nrt;
 	struct mta_fail		 dns_fail;
+	uint64_t		 rate_tat;	/* ns: GCRA arrival time */
+	struct event		*rate_ev;	/* next token due */
+	bool			 throttled;	/* requests held for tokens */
+	size_t			 nthrottled;	/* started in this episode */
+	uint64_t		 throttle_start; /* ns */
 };
 
 static struct {
@@ -385,13 +401,174 @@ mta_dest_get(enum mta_dest_kind kind, const char *name, uint16_t port,
 	return d;
 }
 
-/* mta_dest_gc: free a destination nobody needs any more. */
+/* mta_now: the monotonic clock in nanoseconds. */
+static uint64_t
+mta_now(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("mta_now: clock_gettime");
+	return (uint64_t)ts.tv_sec * MTA_NSEC + (uint64_t)ts.tv_nsec;
+}
+
+/* mta_rate_interval: ns between two tokens; 0 when there is no limit. */
+static uint64_t
+mta_rate_interval(void)
+{
+	long long	 n = mta.c->max_messages_per_minute_per_destination;
+
+	return n > 0 ? 60 * MTA_NSEC / (uint64_t)n : 0;
+}
+
+/* mta_rate_burst: the bucket's size, ceil(N/60), at least 1. */
+static uint64_t
+mta_rate_burst(void)
+{
+	long long	 n = mta.c->max_messages_per_minute_per_destination;
+
+	return n > 60 ? ((uint64_t)n + 59) / 60 : 1;
+}
+
+/* mta_rate_avail: how many requests d may start at now (at most max). */
+static size_t
+mta_rate_avail(const struct mta_dest *d, uint64_t now, size_t max)
+{
+	uint64_t	 t = mta_rate_interval(), tau, tat, n;
+
+	if (t == 0)
+		return max;
+	tau = (mta_rate_burst() - 1) * t;
+	tat = d->rate_tat > now ? d->rate_tat : now;
+	if (tat - now > tau)
+		return 0;
+	n = (tau - (tat - now)) / t + 1;
+	return n < max ? (size_t)n : max;
+}
+
+/* mta_rate_take: one token of d is spent at now. */
+static void
+mta_rate_take(struct mta_dest *d, uint64_t now)
+{
+	uint64_t	 t = mta_rate_interval();
+
+	if (t == 0)
+		return;
+	d->rate_tat = (d->rate_tat > now ? d->rate_tat : now) + t;
+}
+
+/* mta_rate_due: ns from now until d has a token again (0: it has). */
+static uint64_t
+mta_rate_due(const struct mta_dest *d, uint64_t now)
+{
+	uint64_t	 t = mta_rate_interval(), tau;
+
+	if (t == 0)
+		return 0;
+	tau = (mta_rate_burst() - 1) * t;
+	return d->rate_tat > now + tau ? d->rate_tat - now - tau : 0;
+}
+
+/* mta_rate_timer: a token is due: start what waits, or collect d. */
+static void
+mta_rate_timer(int fd, short ev, void *arg)
+{
+	mta_dest_run(arg);
+}
+
+/* mta_rate_arm: wake up in ns (rounded up to the millisecond). */
+static void
+mta_rate_arm(struct mta_dest *d, uint64_t ns)
+{
+	struct timeval	 tv;
+	uint64_t	 ms = (ns + 999999) / 1000000;
+
+	if (d->rate_ev == NULL &&
+	    (d->rate_ev = evtimer_new(mta.base, mta_rate_timer, d)) == NULL)
+		fatalx("mta_rate_arm: evtimer_new");
+	if (ms == 0)
+		ms = 1;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(d->rate_ev, &tv);
+}
+
+/*
+ * mta_dest_throttle: requests of d wait for a token: the timer for the
+ * next one, and one log line when a throttling episode begins.
+ */
+static void
+mta_dest_throttle(struct mta_dest *d, uint64_t now)
+{
+	char	 esc[LOG_ESC_MAX];
+
+	mta_rate_arm(d, mta_rate_due(d, now));
+	if (d->throttled)
+		return;
+	d->throttled = true;
+	d->nthrottled = 0;
+	d->throttle_start = now;
+	log_kv(LOG_LVL_INFO, "event=mta-throttled dest=%s limit=%lld/min "
+	    "waiting=%zu", log_esc(esc, sizeof(esc), d->key),
+	    mta.c->max_messages_per_minute_per_destination, d->nwaiting);
+}
+
+/* mta_dest_unthrottle: nothing of d waits for a token any more. */
+static void
+mta_dest_unthrottle(struct mta_dest *d, uint64_t now)
+{
+	char	 esc[LOG_ESC_MAX];
+
+	if (!d->throttled)
+		return;
+	d->throttled = false;
+	log_kv(LOG_LVL_INFO, "event=mta-unthrottled dest=%s delayed=%zu "
+	    "ms=%llu", log_esc(esc, sizeof(esc), d->key), d->nthrottled,
+	    (unsigned long long)((now - d->throttle_start) / 1000000));
+}
+
+/*
+ * mta_dest_start: hand the first waiting request of d to session s if a
+ * token allows; true when s took it (it is busy now).
+ */
+static bool
+mta_dest_start(struct mta_dest *d, struct mta_session *s, uint64_t now)
+{
+	struct mta_req	*req;
+
+	if ((req = TAILQ_FIRST(&d->waiting)) == NULL ||
+	    mta_rate_avail(d, now, 1) == 0)
+		return false;
+	TAILQ_REMOVE(&d->waiting, req, entry);
+	d->nwaiting--;
+	if (!mta_session_deliver(s, req))
+		return false;
+	mta_rate_take(d, now);
+	if (d->throttled)
+		d->nthrottled++;
+	return true;
+}
+
+/*
+ * mta_dest_gc: free a destination nobody needs any more; one whose
+ * bucket is not full yet stays until it is (its timer comes back).
+ */
 static void
 mta_dest_gc(struct mta_dest *d)
 {
+	uint64_t	 now;
+
 	if (d->nwaiting > 0 || d->nconns > 0 || d->resolving)
 		return;
+	now = mta_now();
+	mta_dest_unthrottle(d, now);
+	if (d->rate_tat > now) {
+		mta_rate_arm(d, d->rate_tat - now);
+		return;
+	}
 	LIST_REMOVE(d, entry);
+	if (d->rate_ev != NULL)
+		event_free(d->rate_ev);
 	free(d->targets);
 	free(d->rt);
 	free(d->key);
@@ -558,21 +735,25 @@ static void
 mta_dest_run(struct mta_dest *d)
 {
 	struct mta_conn	*c;
-	struct mta_req	*req;
 	size_t		 max = (size_t)mta.c->max_connections_per_destination;
+	uint64_t	 now = mta_now();
 
 	TAILQ_FOREACH(c, &d->conns, entry) {
-		while (c->idle && (req = TAILQ_FIRST(&d->waiting)) != NULL) {
-			TAILQ_REMOVE(&d->waiting, req, entry);
-			d->nwaiting--;
-			if (mta_session_deliver(c->s, req))
+		while (c->idle && d->nwaiting > 0 &&
+		    mta_rate_avail(d, now, 1) > 0)
+			if (mta_dest_start(d, c->s, now))
 				c->idle = false;
-		}
-		if (d->nwaiting == 0)
+		if (d->nwaiting == 0 || mta_rate_avail(d, now, 1) == 0)
 			break;
 	}
-	while (d->nwaiting > d->nconnecting && d->nconns < max &&
-	    (!d->spawn_block || d->nconns == 0) && !d->resolving) {
+	if (d->nwaiting > 0 && mta_rate_avail(d, now, 1) == 0)
+		mta_dest_throttle(d, now);
+	else if (d->nwaiting == 0)
+		mta_dest_unthrottle(d, now);
+	/* New connections only for requests that have a token now. */
+	while (mta_rate_avail(d, now, d->nwaiting) > d->nconnecting &&
+	    d->nconns < max && (!d->spawn_block || d->nconns == 0) &&
+	    !d->resolving) {
 		if (d->ntargets == 0 || time(NULL) >= d->targets_until) {
 			mta_dest_resolve(d);
 			return;
@@ -601,7 +782,7 @@ mta_conn_ready(struct mta_session *s, void *arg)
 {
 	struct mta_conn	*c = arg;
 	struct mta_dest	*d = c->dest;
-	struct mta_req	*req;
+	uint64_t	 now = mta_now();
 
 	if (c->connecting) {
 		c->connecting = false;
@@ -611,12 +792,13 @@ mta_conn_ready(struct mta_session *s, void *arg)
 	c->idle = false;
 	while (mta_session_messages(s) <
 	    (unsigned long long)mta.c->max_messages_per_connection &&
-	    (req = TAILQ_FIRST(&d->waiting)) != NULL) {
-		TAILQ_REMOVE(&d->waiting, req, entry);
-		d->nwaiting--;
-		if (mta_session_deliver(s, req))
+	    d->nwaiting > 0 && mta_rate_avail(d, now, 1) > 0)
+		if (mta_dest_start(d, s, now))
 			return;
-	}
+	if (d->nwaiting > 0 && mta_rate_avail(d, now, 1) == 0)
+		mta_dest_throttle(d, now);
+	else if (d->nwaiting == 0)
+		mta_dest_unthrottle(d, now);
 	if (mta_session_messages(s) >=
 	    (unsigned long long)mta.c->max_messages_per_connection ||
 	    mta.c->connection_cache_seconds == 0) {
@@ -858,6 +1040,8 @@ mta_cleanup(void)
 			}
 			d->nwaiting = 0;
 			d->resolving = false;
+			d->throttled = false;
+			d->rate_tat = 0;
 			mta_dest_gc(d);
 		}
 }

@@ -32,6 +32,9 @@
 #include "xmalloc.h"
 
 #define SCHED_MAX_INFLIGHT	256	/* deliveries handed to the mta */
+#define SCHED_MAX_PER_DOMAIN	32	/* of those, for one domain: a slow or
+					   throttled domain cannot hold up
+					   the others */
 #define SCHED_MAX_RCPT		1000	/* recipients per delivery request */
 #define SCHED_IDLE_WAKE		60	/* seconds between idle passes */
 #define SCHED_REPLY_MAX		4000
@@ -42,6 +45,7 @@ struct delivery {
 	TAILQ_ENTRY(delivery)	 entry;
 	uint64_t		 reqid;
 	struct qmsg		*m;
+	char			*domain;
 	uint32_t		*idx;
 	size_t			 n;
 };
@@ -95,6 +99,29 @@ sched_init(void)
 	sched_arm(0);
 }
 
+/* sched_delivery_free: a finished or abandoned request. */
+static void
+sched_delivery_free(struct delivery *d)
+{
+	free(d->domain);
+	free(d->idx);
+	free(d);
+}
+
+/* sched_domain_busy: whether dom has its share of requests in flight. */
+static bool
+sched_domain_busy(const char *dom)
+{
+	const struct delivery *d;
+	size_t	 n = 0;
+
+	TAILQ_FOREACH(d, &s.deliveries, entry)
+		if (strcasecmp(d->domain, dom) == 0 &&
+		    ++n >= SCHED_MAX_PER_DOMAIN)
+			return true;
+	return false;
+}
+
 /* sched_free: forget every message (the process is ending). */
 void
 sched_free(void)
@@ -104,8 +131,7 @@ sched_free(void)
 
 	while ((d = TAILQ_FIRST(&s.deliveries)) != NULL) {
 		TAILQ_REMOVE(&s.deliveries, d, entry);
-		free(d->idx);
-		free(d);
+		sched_delivery_free(d);
 	}
 	while ((m = TAILQ_FIRST(&s.msgs)) != NULL) {
 		TAILQ_REMOVE(&s.msgs, m, entry);
@@ -176,6 +202,7 @@ sched_send(struct qmsg *m, const char *dom, time_t now)
 	d = xcalloc(1, sizeof(*d));
 	d->reqid = s.next_reqid++;
 	d->m = m;
+	d->domain = xstrdup(dom);
 	d->idx = xcalloc(e->nrcpt, sizeof(*d->idx));
 	msg = ipc_msg_new(IMSG_MTA_DELIVER, 0);
 	ipc_add_u64(msg, d->reqid);
@@ -230,6 +257,8 @@ sched_message(struct qmsg *m, time_t now, time_t wake)
 		}
 		if (s.ninflight >= SCHED_MAX_INFLIGHT)
 			return now + 1;
+		if (sched_domain_busy(sched_domain(r->addr)))
+			continue;	/* a result will wake us */
 		if (!sched_send(m, sched_domain(r->addr), now))
 			return now + sched_backoff(1);
 	}
@@ -382,8 +411,7 @@ sched_mta_result(struct ipc_msg_in *msg)
 	s.ninflight--;
 	if (--d->m->inflight == 0)
 		sched_pass_done(d->m, now);
-	free(d->idx);
-	free(d);
+	sched_delivery_free(d);
 	sched_arm(0);
 }
 
@@ -402,8 +430,7 @@ sched_mta_lost(void)
 			d->m->busy[d->idx[i]] = 0;
 		d->m->inflight--;
 		TAILQ_REMOVE(&s.deliveries, d, entry);
-		free(d->idx);
-		free(d);
+		sched_delivery_free(d);
 	}
 	s.ninflight = 0;
 }

@@ -319,6 +319,21 @@ static const struct kcase {
 	  NULL, "MaxDNSMxToTry: 101 is out of range (1..100)" },
 	{ "tsmtpd.ini", "[SmtpServer]\nMaxDNSMxToTry=3\n", "MaxDNSMxToTry",
 	  "5", "tsmtpd.ini:2: unknown key \"MaxDNSMxToTry\" in [SmtpServer]" },
+	{ "tsmtpd.ini", "", "MaxMessagesPerMinutePerDestination", "0", NULL },
+	{ "tsmtpd.ini", "[SmtpClient]\n"
+	  "MaxMessagesPerMinutePerDestination=600\n",
+	  "MaxMessagesPerMinutePerDestination", "600", NULL },
+	{ "tsmtpd.ini", "[SmtpClient]\n"
+	  "MaxMessagesPerMinutePerDestination=100000\n",
+	  "MaxMessagesPerMinutePerDestination", "100000", NULL },
+	{ "tsmtpd.ini", "[SmtpClient]\n"
+	  "MaxMessagesPerMinutePerDestination=100001\n",
+	  "MaxMessagesPerMinutePerDestination", NULL, "tsmtpd.ini:2: "
+	  "MaxMessagesPerMinutePerDestination: 100001 is out of range "
+	  "(0..100000)" },
+	{ "tsmtpd.ini", "[SmtpClient]\nMaxMessagesPerMinutePerDestination=-1\n",
+	  "MaxMessagesPerMinutePerDestination", NULL,
+	  "MaxMessagesPerMinutePerDestination: -1 is out of range" },
 	{ "tsmtpd.ini", "", "FailNotifyMsgSubject",
 	  "Delivery Final Failure Notice", NULL },
 	{ "tsmtpd.ini", "[SmtpClient]\nFailNotifyMsgSubject=Undeliverable\n",

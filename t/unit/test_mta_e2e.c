@@ -7,7 +7,8 @@
  * IMSG_MTA_DELIVER with a temporary file as the content descriptor, reads
  * IMSG_MTA_RESULT) and checks the results and what the peer logged: the
  * envelope and bytes it received, connections, PIPELINING, STARTTLS,
- * BDAT.  Without python3 or openssl the test is skipped (77).
+ * BDAT, and when requests start under a rate limit.  Without python3 or
+ * openssl the test is skipped (77).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +45,7 @@
 static char		 tmpdir[256];
 static char		 certfile[300], keyfile[300];
 static int		 ncase;
+static const char	*mta_logpath;	/* the mta's log (info) goes here */
 
 struct peer {
 	pid_t	 pid;
@@ -263,8 +265,12 @@ mta_start(struct mta_child *m, struct smtpd *env)
 			fds[i] = -1;
 		fds[SMTPD_PROC_QUEUE] = q[1];
 		fds[SMTPD_PROC_PARENT] = p[1];
+		if (mta_logpath != NULL && (i = open(mta_logpath, O_WRONLY |
+		    O_CREAT | O_APPEND, 0600)) != -1)
+			dup2(i, 2);
 		log_init("test.mta", true, getenv("MTA_DEBUG") != NULL ?
-		    LOG_LVL_DEBUG : LOG_LVL_WARN);
+		    LOG_LVL_DEBUG : mta_logpath != NULL ? LOG_LVL_INFO :
+		    LOG_LVL_WARN);
 		exit(mta_main(&def, fds, env));
 	}
 	close(q[1]);
@@ -912,6 +918,129 @@ t_e2e_parked_drop_and_limit(void)
 	free_routes(&c);
 }
 
+/* now_ms: the monotonic clock in milliseconds. */
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* file_text: a whole file as a string (caller frees). */
+static char *
+file_text(const char *path)
+{
+	char	*s;
+	FILE	*f;
+	long	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return strdup("");
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	s = calloc(1, (size_t)n + 1);
+	if (fread(s, 1, (size_t)n, f) != (size_t)n)
+		s[0] = '\0';
+	fclose(f);
+	return s;
+}
+
+/*
+ * rate_batch: send n requests to domain at once (reqids from base), read
+ * the n results; at[i] is when the i-th result came, ms after t0.
+ */
+static void
+rate_batch(struct mta_child *m, const char *domain, uint64_t base, int n,
+    long long t0, long long *at)
+{
+	static const char *const rcpts[] = { "a@rate.test", NULL };
+	struct result	 r;
+	int		 i;
+
+	for (i = 0; i < n; i++)
+		deliver(m, base + i, "s@x.test", 0, domain, rcpts, "r\r\n", 3);
+	for (i = 0; i < n; i++) {
+		at[i] = -1;
+		if (!result(m, &r)) {
+			CHECKF(false, "no result %d", i);
+			return;
+		}
+		at[i] = now_ms() - t0;
+		EXPECT(&r, 10, MTA_DELIVERED, "2.0.0");
+	}
+}
+
+/*
+ * MaxMessagesPerMinutePerDestination=240: 4 a second, bursts of 4.
+ * Eight requests at once: four start at once, the others one every
+ * 250 ms (each result no earlier than its token); one throttling episode
+ * is logged once.  Then without connection reuse (a connection per
+ * token, no reconnect storm) and a destination that went idle: its
+ * bucket is remembered, the next request still waits for its token.
+ */
+static void
+t_e2e_rate_limit(void)
+{
+	struct sekisho_conf	 c;
+	struct smtpd		 env;
+	struct mta_child	 m;
+	struct peer		 p;
+	char			 logpath[400], *log;
+	long long		 t0, at[8];
+	int			 i;
+
+	if (!peer_start(&p, NULL)) {
+		CHECKF(false, "peer did not start");
+		return;
+	}
+	snprintf(logpath, sizeof(logpath), "%s/rate-mta.log", tmpdir);
+	mta_logpath = logpath;
+	base_conf(&c, &env);
+	c.tsmtpd.max_messages_per_minute_per_destination = 240;
+	add_route(&c, "rate.test", "127.0.0.1", p.port, NULL, CONF_TLS_NONE);
+	mta_start(&m, &env);
+	t0 = now_ms();
+	rate_batch(&m, "rate.test", 1, 8, t0, at);
+	mta_stop(&m);
+	for (i = 4; i < 8; i++)
+		CHECKF(at[i] >= (i - 3) * 250 - 5, "result %d after %lld ms",
+		    i, at[i]);
+	CHECKF(at[3] >= 0 && at[3] < 1000, "burst took %lld ms", at[3]);
+	CHECKF(at[7] < 3000, "last after %lld ms", at[7]);
+	log = peer_log(&p);
+	CHECKF(count(log, "MSG ") == 8 && count(log, "CONNECT ") <= 2, "%s",
+	    log);
+	free(log);
+	log = file_text(logpath);
+	CHECKF(count(log, "event=mta-throttled ") == 1 &&
+	    strstr(log, "limit=240/min") != NULL &&
+	    count(log, "event=mta-unthrottled ") == 1, "%s", log);
+	free(log);
+
+	/* No reuse: 6 at once, then one more as soon as they are done. */
+	c.tsmtpd.connection_cache_seconds = 0;
+	unlink(logpath);
+	mta_start(&m, &env);
+	t0 = now_ms();
+	rate_batch(&m, "rate.test", 20, 6, t0, at);
+	CHECKF(at[4] >= 250 - 5 && at[5] >= 500 - 5, "results after %lld, "
+	    "%lld ms", at[4], at[5]);
+	rate_batch(&m, "rate.test", 30, 1, t0, at + 6);
+	CHECKF(at[6] >= 750 - 5 && at[6] < 3000, "7th result after %lld ms",
+	    at[6]);
+	mta_stop(&m);
+	mta_logpath = NULL;
+	log = peer_log(&p);
+	CHECKF(count(log, "MSG ") == 15 && count(log, "CONNECT ") <= 2 + 7,
+	    "%s", log);
+	free(log);
+	peer_stop(&p);
+	free_routes(&c);
+}
+
 static void
 t_setup(void)
 {
@@ -964,4 +1093,5 @@ t_teardown(void)
 TEST_MAIN(t_setup, t_e2e_delivery_reuse, t_e2e_rcpt_classes,
     t_e2e_greeting_and_eod, t_e2e_size_utf8_helo, t_e2e_starttls,
     t_e2e_refused, t_e2e_chunking_and_large, t_e2e_maildir,
-    t_e2e_next_target, t_e2e_parked_drop_and_limit, t_teardown)
+    t_e2e_next_target, t_e2e_parked_drop_and_limit, t_e2e_rate_limit,
+    t_teardown)
