@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""bench.py: accept rate and idle memory of sekisho-smtpd, side by side
-with Postfix, in one run.  bench/run.sh installs and builds, then runs this.
+"""bench.py: accept rate, idle memory and relay rate of sekisho-smtpd, side
+by side with Postfix, in one run.  bench/run.sh installs and builds, then
+runs this.
 
 Steps (each server is a private instance on loopback in a temporary
 directory, started fresh for each step and torn down after it):
@@ -14,7 +15,12 @@ directory, started fresh for each step and torn down after it):
   3. idle memory: N idle connections (greeting read, then silence) to
      sekisho-smtpd and M to Postfix; memory of the server processes before
      and with them open -> KB per connection;
-  4. one table, printed and written to bench/results/accept-<date>.txt.
+  4. relay (relay.py): smtp-source -> server (sekisho: scanning off,
+     SmartHost; Postfix: relayhost) -> smtp-sink on its own port; time
+     until the sink has every message -> messages/s; probe messages give
+     the end-of-DATA -> sink latency; the sink must get every message
+     exactly once and both queues must end empty;
+  5. one table, printed and written to bench/results/<steps>-<date>.txt.
 
 Exit status 0 when every step passed, 1 when a check failed (lost
 messages, smtp-source errors, a server that died, connections refused),
@@ -39,6 +45,7 @@ import benchlib
 from benchlib import BenchError, log
 import fsync_probe
 import idle_conns
+import relay
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -51,6 +58,12 @@ MODES = {
 }
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
+
+# The accept and idle steps keep accepted mail in the queue, like Postfix's
+# HOLD: with scanning on and no scan server, a committed message waits in
+# incoming/ and nothing is delivered (with the shipped enabled=0 the queue
+# would hand it to delivery, i.e. MX lookups for example.com).
+KEEP = [("policy.ini", "scan", "enabled", "1")]
 
 
 # ------------------------------------------------------------ state file
@@ -67,6 +80,10 @@ class State:
         self.live.append(inst)
         self._write()
 
+    def refresh(self):
+        """Record the process ids of instances started since add()."""
+        self._write()
+
     def drop(self, inst):
         if inst in self.live:
             self.live.remove(inst)
@@ -81,6 +98,10 @@ class State:
                 recs.append({"kind": "postfix", "dir": i.dir,
                              "confdir": i.confdir, "queue": i.queue,
                              "sid": i.master_pid})
+            elif isinstance(i, relay.Sink):
+                recs.append({"kind": "sink", "dir": i.dir,
+                             "dump": i.dump_parent,
+                             "sid": i.proc.pid if i.proc else None})
             else:
                 recs.append({"kind": "sekisho", "dir": i.dir,
                              "sid": i.proc.pid if i.proc else None})
@@ -116,6 +137,8 @@ def cleanup_from_state(path):
         if sid:
             benchlib.kill_pids(benchlib.session_members(sid), signal.SIGKILL)
         shutil.rmtree(r["dir"], ignore_errors=True)
+        if r.get("dump"):
+            shutil.rmtree(r["dump"], ignore_errors=True)
         log("cleanup: removed leftover %s instance %s" % (r["kind"], r["dir"]))
     try:
         os.unlink(path)
@@ -218,6 +241,7 @@ def accept_run(inst, a, state):
     res = {"server": inst.name, "ok": False, "errors": []}
     try:
         inst.start()
+        state.refresh()
         res["version"] = inst.version()
         base = inst.landed()
         argv = [SMTP_SOURCE, "-s", str(a.sessions), "-m", str(a.messages),
@@ -301,6 +325,7 @@ def idle_run(inst, n, a, state):
     res = {"server": inst.name, "n": n, "ok": False, "errors": []}
     try:
         inst.start()
+        state.refresh()
         time.sleep(1.0)     # let start-up settle (a greeting was exchanged)
         is_sekisho = isinstance(inst, benchlib.Sekisho)
         child = inst.smtp_child() if is_sekisho else None
@@ -343,16 +368,166 @@ def idle_run(inst, n, a, state):
     return res
 
 
+def relay_pair(srv, a, state, tmp_root):
+    """One relay run: a fresh smtp-sink and a fresh relay instance."""
+    sink = new_instance(state, lambda: relay.Sink(tmp_root, a.sink_dir))
+    try:
+        if srv == "sekisho":
+            extra = [("policy.ini", "scan", "enabled", "0"),
+                     ("tsmtpd.ini", "SmtpClient", "SmartHost",
+                      "127.0.0.1:%d" % sink.port),
+                     ("tsmtpd.ini", "SmtpClient", "TlsPolicy", "none")]
+            for spec in a.set:
+                f, sec, kv = spec.split(":", 2)
+                k, _, v = kv.partition("=")
+                extra.append((f, sec, k.strip(), v.strip()))
+            inst = new_instance(state, lambda: benchlib.Sekisho(
+                a.bindir, tmp_root, extra=extra))
+        else:
+            inst = new_instance(state, lambda: benchlib.Postfix(
+                tmp_root, maxproc=max(100, a.sessions + 20),
+                relayport=sink.port, postconf=a.postconf))
+    except BaseException:
+        with benchlib.signals_blocked():
+            sink.remove()
+            state.drop(sink)
+        raise
+
+    def td(x, res):
+        if x is inst:
+            teardown(x, res, a, state)
+        elif x is sink:
+            sres = {"ok": res["ok"]}
+            teardown(x, sres, a, state)
+            if sres.get("log_tail"):
+                res["sink_log_tail"] = sres["log_tail"]
+    # the state file learns the pids as soon as both run
+    orig_start = inst.start
+
+    def start_and_record(*args, **kw):
+        orig_start(*args, **kw)
+        state.refresh()
+    inst.start = start_and_record
+    r = relay.relay_run(inst, sink, a, td)
+    if isinstance(inst, benchlib.Sekisho):
+        r["settings"] = ["%s [%s] %s=%s" % x for x in inst.settings]
+    else:
+        r["settings"] = ["main.cf %s = %s" % kv for kv in
+                         inst.postconf.items()]
+    return r
+
+
 # ------------------------------------------------------------ report
 
 def fmt(v, spec="%.0f"):
     return "-" if v is None else spec % v
 
 
-def report(a, mach, disk, fs, acc, idle, started, elapsed):
+def ms(v):
+    return "-" if v is None else "%.1f" % (v * 1000.0)
+
+
+def report_relay(a, rel, w):
+    sruns = rel.get("sekisho") or []
+    pruns = rel.get("postfix") or []
+    nrun = max(len(sruns), len(pruns))
+    w("relay: smtp-source -s %d -m %d -l %d%s -> server -> smtp-sink, "
+      "127.0.0.1;" % (a.sessions, a.messages, a.size,
+                      " -d" if a.reuse else " (one session per message)"))
+    w("       messages/s = messages at the sink / (smtp-source start -> "
+      "last one at the sink);")
+    if a.probe_interval > 0:
+        w("       latency = one probe message every %.0f ms on an extra "
+          "session: final \".\" sent ->" % (a.probe_interval * 1000))
+        w("       whole message at the sink (inotify on smtp-sink's dump "
+          "file); probes count as messages;")
+    w("       %d run%s per server, alternating, each on a fresh instance "
+      "and a fresh sink" % (nrun, "s" if nrun != 1 else ""))
+    pver = next((r.get("version") for r in pruns if r.get("version")),
+                "postfix")
+    w("  %-34s %14s %16s %8s" % ("", "sekisho-smtpd", pver[:16], "s/p"))
+
+    def med(runs, get):
+        v = []
+        for r in runs:
+            try:
+                x = get(r)
+            except (KeyError, TypeError):
+                x = None
+            if x is not None:
+                v.append(x)
+        return statistics.median(v) if v else None
+
+    def row(label, get, spec="%.1f", ratio=None, conv=None):
+        sv, pv = med(sruns, get), med(pruns, get)
+        r = ""
+        if ratio == "s/p" and sv and pv:
+            r = "%.2f" % (sv / pv)
+        elif ratio == "p/s" and sv and pv:
+            r = "%.2f" % (sv / pv)
+        c = conv or (lambda v: fmt(v, spec))
+        w("  %-34s %14s %16s %8s" % (label, c(sv), c(pv), r))
+    row("messages/s end to end (median)", lambda r: r["rate"], ratio="s/p")
+    row("wall time to last delivery, s", lambda r: r["wall"], "%.2f")
+    row("smtp-source time (accepting), s", lambda r: r["source_seconds"],
+        "%.2f")
+    if a.probe_interval > 0:
+        row("latency EOD->sink p50, ms",
+            lambda r: r["probe_latency"]["p50"], conv=ms, ratio="p/s")
+        row("latency EOD->sink p99, ms",
+            lambda r: r["probe_latency"]["p99"], conv=ms, ratio="p/s")
+        row("latency EOD->250 p50, ms (commit)",
+            lambda r: r["probe_ack"]["p50"], conv=ms)
+        w("  %-34s %14s %16s" % (
+            "probes timed, all runs",
+            sum(r.get("probe_latency", {}).get("n", 0) for r in sruns)
+            if sruns else "-",
+            sum(r.get("probe_latency", {}).get("n", 0) for r in pruns)
+            if pruns else "-"))
+
+    def tot(runs, key, key2=None):
+        if not runs:
+            return "-"
+        x = sum(r.get(key, 0) or 0 for r in runs)
+        if key2:
+            return "%d/%d" % (x, sum(r.get(key2, 0) or 0 for r in runs))
+        return str(x)
+    w("  %-34s %14s %16s" % ("at the sink (distinct)/sent, all",
+                             tot(sruns, "unique_ids", "expected"),
+                             tot(pruns, "unique_ids", "expected")))
+    w("  %-34s %14s %16s" % ("duplicates at the sink",
+                             tot(sruns, "duplicates"),
+                             tot(pruns, "duplicates")))
+    w("  %-34s %14s %16s" % ("left in the queue after the run",
+                             tot(sruns, "queue_left"),
+                             tot(pruns, "queue_left")))
+    w("  %-34s %14s %16s" % (
+        "smtp-source failures",
+        sum(1 for r in sruns if r.get("source_rc") != 0) if sruns else "-",
+        sum(1 for r in pruns if r.get("source_rc") != 0) if pruns else "-"))
+    w("  %-34s %14s %16s" % ("server log warnings/errors",
+                             tot(sruns, "log_problems"),
+                             tot(pruns, "log_problems")))
+    w("  %-34s %14s" % ("sekisho log lvl=err lines",
+                        tot(sruns, "log_err_lines")))
+    for name, runs in (("sekisho", sruns), ("postfix", pruns)):
+        if len(runs) > 1:
+            w("  %s runs, messages/s: %s" % (name, ", ".join(
+                "%.1f" % r["rate"] if r.get("rate") else "-"
+                for r in runs)))
+    for name, runs in (("sekisho", sruns), ("postfix", pruns)):
+        if runs and runs[0].get("settings"):
+            w("  %s settings: %s" % (name, "; ".join(runs[0]["settings"])))
+    w("")
+    return sruns, pruns
+
+
+def report(a, mach, disk, fs, acc, idle, started, elapsed, rel=None):
+    rel = rel or {}
     L = []
     w = L.append
-    w("sekisho accept-rate and idle-memory benchmark (bench/run.sh)")
+    w("sekisho benchmark, steps: %s (bench/run.sh)" % ", ".join(
+        x for x in ("accept", "idle", "relay") if x in a.steps))
     w("date      %s   mode %s   total %.0fs" % (started, a.mode, elapsed))
     w("machine   %d CPU (%s), %.1f GiB RAM, kernel %s, Debian %s" % (
         mach["nproc"], mach["cpu"], mach["mem_gib"], mach["kernel"],
@@ -464,18 +639,29 @@ def report(a, mach, disk, fs, acc, idle, started, elapsed):
             w("  target < 32 KB per idle connection (sekisho, largest of the "
               "figures above): %s" % ("met" if worst < 32 else "NOT MET"))
         w("")
+    rs, rp = [], []
+    if rel:
+        rs, rp = report_relay(a, rel, w)
     failures = []
     tagged = ([("accept sekisho #%d" % (i + 1), r)
                for i, r in enumerate(sruns)] +
               [("accept postfix #%d" % (i + 1), r)
                for i, r in enumerate(pruns)] +
-              [("idle sekisho", si), ("idle postfix", pi)])
+              [("idle sekisho", si), ("idle postfix", pi)] +
+              [("relay sekisho #%d" % (i + 1), r)
+               for i, r in enumerate(rs)] +
+              [("relay postfix #%d" % (i + 1), r)
+               for i, r in enumerate(rp)])
     for tag, r in tagged:
         for e in (r.get("errors") or []):
             failures.append("%s: %s" % (tag, e))
         if r.get("log_sample"):
             L.append("%s: server log sample:" % tag)
             L.extend("    " + x[:200] for x in r["log_sample"])
+        if r.get("log_err_sample"):
+            L.append("%s: sekisho log lvl=err lines (first %d of %d):" % (
+                tag, len(r["log_err_sample"]), r.get("log_err_lines", 0)))
+            L.extend("    " + x[:300] for x in r["log_err_sample"])
     if failures:
         w("FAILED:")
         for f in failures:
@@ -484,6 +670,10 @@ def report(a, mach, disk, fs, acc, idle, started, elapsed):
             if r.get("log_tail"):
                 w("%s: last log lines:" % tag)
                 L.extend("    " + x[:300] for x in r["log_tail"].splitlines())
+            if r.get("sink_log_tail"):
+                w("%s: smtp-sink stderr:" % tag)
+                L.extend("    " + x[:300] for x in
+                         r["sink_log_tail"].splitlines())
     else:
         w("result: all checks passed")
     return "\n".join(L) + "\n", failures
@@ -508,8 +698,30 @@ def main():
                     "connections instead of one connection per message")
     ap.add_argument("--only", choices=("sekisho", "postfix"),
                     help="run one server only (development)")
+    ap.add_argument("--steps", default="accept,idle,relay",
+                    help="comma-separated steps to run (default: all of "
+                    "accept,idle,relay; the fsync probe always runs unless "
+                    "skipped)")
     ap.add_argument("--skip", action="append", default=[],
-                    choices=("fsync", "accept", "idle"))
+                    choices=("fsync", "accept", "idle", "relay"))
+    ap.add_argument("--probe-interval", type=float, default=0.02,
+                    help="relay: seconds between latency probes (0: none)")
+    ap.add_argument("--drain-timeout", type=int, default=600,
+                    help="relay: seconds after smtp-source ends for the last "
+                    "message to reach the sink")
+    ap.add_argument("--stall", type=float, default=60.0,
+                    help="relay: give up when nothing reaches the sink for "
+                    "this many seconds")
+    ap.add_argument("--sink-dir", default=None,
+                    help="relay: where smtp-sink dumps the messages "
+                    "(default /dev/shm when it is a tmpfs, else --tmpdir)")
+    ap.add_argument("--set", action="append", default=[],
+                    metavar="FILE:SECTION:KEY=VALUE",
+                    help="relay: one more sekisho setting, e.g. "
+                    "tsmtpd.ini:SmtpClient:MaxConnectionsPerDestination=20")
+    ap.add_argument("--postconf", action="append", default=[],
+                    metavar="KEY=VALUE",
+                    help="relay: one more Postfix main.cf setting")
     ap.add_argument("--timeout", type=int, default=900,
                     help="seconds one smtp-source run may take")
     ap.add_argument("--idle-timeout", type=float, default=180.0)
@@ -534,6 +746,29 @@ def main():
     for k in ("sessions", "messages", "size", "repeat"):
         if getattr(a, k) < 1:
             ap.error("--%s must be at least 1" % k)
+    steps = [x.strip() for x in a.steps.split(",") if x.strip()]
+    for x in steps:
+        if x not in ("accept", "idle", "relay"):
+            ap.error("--steps: unknown step %r" % x)
+    a.steps = [x for x in ("accept", "idle", "relay")
+               if x in steps and x not in a.skip]
+    for spec in a.set:
+        if spec.count(":") < 2 or "=" not in spec:
+            ap.error("--set wants FILE:SECTION:KEY=VALUE, not %r" % spec)
+    for kv in a.postconf:
+        if "=" not in kv:
+            ap.error("--postconf wants KEY=VALUE, not %r" % kv)
+    if a.sink_dir is None:
+        a.sink_dir = None
+        try:
+            with open("/proc/mounts") as f:
+                for ln in f:
+                    p = ln.split()
+                    if p[1] == "/dev/shm" and p[2] == "tmpfs" and \
+                            os.access("/dev/shm", os.W_OK):
+                        a.sink_dir = "/dev/shm"
+        except OSError:
+            pass
 
     # SIGTERM/SIGHUP behave like Ctrl-C: unwind through the finally blocks.
     def on_signal(signum, _frame):
@@ -545,7 +780,7 @@ def main():
     # client and server are separate processes, each with this limit
     need = max(a.idle, a.postfix_idle) + 256
     nofile = benchlib.raise_nofile()
-    if "idle" not in a.skip and nofile < need:
+    if "idle" in a.steps and nofile < need:
         log("RLIMIT_NOFILE is %d; %d idle connections need about %d "
             "(ulimit -Hn)" % (nofile, max(a.idle, a.postfix_idle), need))
         return 2
@@ -565,20 +800,20 @@ def main():
     t_start = time.monotonic()
     mach = machine()
     disk = disk_of(tmp_root)
-    fs, acc, idle = None, {}, {}
+    fs, acc, idle, rel = None, {}, {}, {}
     try:
         if "fsync" not in a.skip:
             log("fsync probe in %s (%.0fs per loop)" % (tmp_root,
                                                           a.fsync_seconds))
             fs = [fsync_probe.probe(tmp_root, a.fsync_seconds, a.size), None]
-        if "accept" not in a.skip:
+        if "accept" in a.steps:
             for i in range(a.repeat):
                 # alternate the order so that drift hits both alike
                 order = servers if i % 2 == 0 else tuple(reversed(servers))
                 for srv in order:
                     if srv == "sekisho":
                         inst = new_instance(state, lambda: benchlib.Sekisho(
-                            a.bindir, tmp_root))
+                            a.bindir, tmp_root, extra=KEEP))
                     else:
                         inst = new_instance(state, lambda: benchlib.Postfix(
                             tmp_root, maxproc=max(100, a.sessions + 20)))
@@ -587,20 +822,31 @@ def main():
                     log("%s run %d/%d: %s" % (
                         srv, i + 1, a.repeat, "ok %.1f msg/s" % r["rate"]
                         if r["ok"] else "FAILED: %s" % r["errors"]))
-        if "idle" not in a.skip:
+        if "idle" in a.steps:
             for srv in servers:
                 n = a.idle if srv == "sekisho" else a.postfix_idle
                 if n <= 0:
                     continue
                 if srv == "sekisho":
                     inst = new_instance(state, lambda: benchlib.Sekisho(
-                        a.bindir, tmp_root, max_conns=max(1000, n + 100)))
+                        a.bindir, tmp_root, max_conns=max(1000, n + 100),
+                        extra=KEEP))
                 else:
                     inst = new_instance(state, lambda: benchlib.Postfix(
                         tmp_root, maxproc=n + 50))
                 idle[srv] = idle_run(inst, n, a, state)
                 log("%s: idle %s" % (srv, "ok" if idle[srv]["ok"] else
                                       "FAILED: %s" % idle[srv]["errors"]))
+        if "relay" in a.steps:
+            for i in range(a.repeat):
+                order = servers if i % 2 == 0 else tuple(reversed(servers))
+                for srv in order:
+                    r = relay_pair(srv, a, state, tmp_root)
+                    rel.setdefault(srv, []).append(r)
+                    log("%s relay run %d/%d: %s" % (
+                        srv, i + 1, a.repeat,
+                        "ok %.1f msg/s" % r["rate"] if r["ok"]
+                        else "FAILED: %s" % r["errors"]))
         if fs:
             log("fsync probe again")
             fs[1] = fsync_probe.probe(tmp_root, a.fsync_seconds, a.size)
@@ -619,17 +865,22 @@ def main():
     mach["load_end"] = loadavg()
     text, failures = report(a, mach, disk, fs, acc, idle,
                             started.strftime("%Y-%m-%d %H:%M:%S"),
-                            time.monotonic() - t_start)
+                            time.monotonic() - t_start, rel)
     print(text, end="")
     os.makedirs(a.results, exist_ok=True)
-    name = "accept-%s%s.txt" % (started.strftime("%Y%m%d-%H%M%S"),
-                                "" if a.mode == "default" else "-" + a.mode)
+    # accept-<date> as before when relay did not run; relay-<date> for the
+    # relay step alone; all-<date> when both ran.
+    prefix = ("relay" if a.steps == ["relay"] else
+              "all" if "relay" in a.steps else "accept")
+    name = "%s-%s%s.txt" % (prefix, started.strftime("%Y%m%d-%H%M%S"),
+                            "" if a.mode == "default" else "-" + a.mode)
     out = os.path.join(a.results, name)
     with open(out, "w") as f:
         f.write(text)
         f.write("\n# raw\n")
         json.dump({"args": vars(a), "machine": mach, "disk": disk,
-                   "fsync": fs, "accept": acc, "idle": idle}, f, indent=1,
+                   "fsync": fs, "accept": acc, "idle": idle, "relay": rel},
+                  f, indent=1,
                   default=str)
         f.write("\n")
     log("results written to %s" % out)

@@ -229,7 +229,9 @@ class Sekisho:
 
     name = "sekisho-smtpd"
 
-    def __init__(self, bindir, tmp_root, max_conns=100000):
+    def __init__(self, bindir, tmp_root, max_conns=100000, extra=()):
+        """extra: more (file, section, key, value) settings, applied after
+        the ones below (the relay step sets SmartHost and [scan])."""
         self.bin = os.path.join(bindir, "sekisho-smtpd")
         if not os.access(self.bin, os.X_OK):
             raise BenchError("%s not built" % self.bin)
@@ -257,7 +259,8 @@ class Sekisho:
             ("tsmtpd.ini", "SmtpServer", "SmtpsPort", str(self.smtps_port)),
             ("tsmtpd.ini", "SmtpServer", "MaxConnections", str(max_conns)),
             ("tsmtpd.ini", "SmtpServer", "MaxConnectionsPerIP", "0"),
-        ]
+        ] + list(extra)
+        self.settings = list(extra)
         for fn, sec, key, val in settings:
             p = os.path.join(self.confdir, fn)
             with open(p, encoding="utf-8") as f:
@@ -449,13 +452,25 @@ smtpd_tls_security_level = none
 biff = no
 """
 
+# The relay step: the same instance without HOLD, relaying everything to
+# one next hop (smtp-sink).  Queue files are fsynced before the 250 as
+# always; delivery settings are Postfix's defaults (destination
+# concurrency 20, connection cache on demand).
+RELAY_MAIN_CF_CHANGES = {
+    "smtpd_client_restrictions": "",
+    "relayhost": "[127.0.0.1]:{relayport}",
+    "smtp_tls_security_level": "none",
+}
+
 
 class Postfix:
     """A private Postfix instance that only accepts (HOLD) on loopback."""
 
     name = "postfix"
 
-    def __init__(self, tmp_root, maxproc=100):
+    def __init__(self, tmp_root, maxproc=100, relayport=None, postconf=()):
+        """relayport: relay every message to [127.0.0.1]:relayport instead
+        of holding it; postconf: more "key = value" main.cf lines."""
         if os.geteuid() != 0:
             raise BenchError("the Postfix instance needs root")
         for p in (POSTFIX_SBIN, os.path.join(POSTFIX_DAEMONS, "master")):
@@ -475,10 +490,28 @@ class Postfix:
         os.chown(self.data, pf.pw_uid, pf.pw_gid)
         self.port = free_port()
         self.maxproc = maxproc
+        main = MAIN_CF.format(queue=self.queue, data=self.data,
+                              maillog=self.maillog, maxproc=maxproc,
+                              dir=self.dir)
+        changes = {}
+        if relayport:
+            changes = {k: v.format(relayport=relayport)
+                       for k, v in RELAY_MAIN_CF_CHANGES.items()}
+        for kv in postconf:
+            k, _, v = kv.partition("=")
+            changes[k.strip()] = v.strip()
+        lines = main.splitlines()
+        for k, v in changes.items():
+            done = False
+            for i, ln in enumerate(lines):
+                if ln.split("=")[0].strip() == k:
+                    lines[i] = "%s = %s" % (k, v)
+                    done = True
+            if not done:
+                lines.append("%s = %s" % (k, v))
+        self.postconf = changes
         with open(os.path.join(self.confdir, "main.cf"), "w") as f:
-            f.write(MAIN_CF.format(queue=self.queue, data=self.data,
-                                   maillog=self.maillog, maxproc=maxproc,
-                                   dir=self.dir))
+            f.write("\n".join(lines) + "\n")
         with open(os.path.join(self.confdir, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(port=self.port, maxproc=maxproc))
         # postfix check wants these next to main.cf

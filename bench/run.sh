@@ -1,14 +1,16 @@
 #!/bin/sh
-# bench/run.sh: the accept-rate and idle-memory benchmark of sekisho-smtpd,
-# side by side with Postfix, in one command.  See bench/README.md.
+# bench/run.sh: the accept-rate, idle-memory and relay benchmarks of
+# sekisho-smtpd, side by side with Postfix, in one command.  See
+# bench/README.md.
 #
-#   bench/run.sh [quick|default] [bench.py options]
+#   bench/run.sh [quick|default] [accept] [idle] [relay] [bench.py options]
 #
 # quick: 10 sessions, 1,000 messages, 500 idle connections (100 for
 # Postfix); default: 20 sessions, 10,000 messages of 5 KB, 5,000 idle
-# connections (500 for Postfix).  Any bench.py option overrides, e.g.
-# `bench/run.sh default --messages 20000 --sessions 50`; bench.py --help
-# lists them.
+# connections (500 for Postfix).  Step words pick steps (default: all
+# three), e.g. `bench/run.sh relay` or `bench/run.sh quick relay`.  Any
+# bench.py option overrides, e.g. `bench/run.sh default --messages 20000
+# --sessions 50`; bench.py --help lists them.
 #
 # Environment: BENCH_BUILD_DIR (default build-bench/ in the source tree),
 # BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_NO_INSTALL=1 (skip apt-get),
@@ -23,10 +25,17 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 mode=default
-case "${1:-}" in
-quick|default) mode=$1; shift ;;
--h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-esac
+steps=""
+i=0
+while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
+	i=$((i + 1))
+	case "$1" in
+	quick|default) mode=$1; shift ;;
+	accept|idle|relay) steps="${steps:+$steps,}$1"; shift ;;
+	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+	*) break ;;
+	esac
+done
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench: run as root (apt-get, the Postfix instance, service users)" >&2
@@ -71,7 +80,8 @@ if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
 		done
 	fi
 fi
-for f in /usr/sbin/smtp-source /usr/sbin/postfix /usr/lib/postfix/sbin/master; do
+for f in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix \
+    /usr/lib/postfix/sbin/master; do
 	[ -x "$f" ] || { echo "bench: $f missing (apt-get install postfix)" >&2; exit 2; }
 done
 if [ -n "$(postfix_masters)" ]; then
@@ -115,7 +125,7 @@ trap 'cleanup' EXIT
 trap 'echo "bench: interrupted" >&2; cleanup; trap - EXIT; exit 130' INT TERM HUP
 
 python3 "$top/bench/bench.py" --mode "$mode" --bindir "$builddir/bin" \
-    --state "$state" "$@" &
+    --state "$state" ${steps:+--steps "$steps"} "$@" &
 pid=$!
 rc=0
 wait "$pid" || rc=$?

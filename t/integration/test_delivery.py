@@ -82,6 +82,20 @@ class TestDelivery(DeliveryCase):
         self.assertIn("event=delivered", log)
         self.assertIn("event=removed", log)
 
+    def test_smart_host_takes_mail_without_a_route(self):
+        sink = self.sink()
+        local = self.sink()
+        self.start_delivery({"routed.test": "127.0.0.1:%d" % local.port},
+                            SmartHost="127.0.0.1:%d" % sink.port)
+        self.submit("alice@sender.test", ["bob@anywhere.example",
+                                          "carol@routed.test"])
+        self.assertEqual(sink.wait_messages(1)[0].rcpt_to,
+                         ["bob@anywhere.example"])
+        # A route still wins over the smart host.
+        self.assertEqual(local.wait_messages(1)[0].rcpt_to,
+                         ["carol@routed.test"])
+        self.assertQueueEmpty()
+
     def test_connection_reuse(self):
         sink = self.sink()
         self.start_delivery({"example.test": "127.0.0.1:%d" % sink.port},
