@@ -1380,7 +1380,10 @@ mta_session_deliver(struct mta_session *s, struct mta_req *req)
 	if (s->state != MTA_S_READY && s->state != MTA_S_PARKED)
 		fatalx("mta_session_deliver: msid=%08x: state %s", s->id,
 		    mta_session_state_names[s->state]);
-	s->state = MTA_S_READY;
+	/*
+	 * A request refused before anything is sent leaves the session as
+	 * it was (parked with its idle timer, or ready), for the next one.
+	 */
 	if ((s->caps.flags & MTA_CAP_SIZE) && s->caps.size > 0 &&
 	    req->size > s->caps.size) {
 		mta_fail_set(&f, MTA_PERMFAIL, "5.3.4", s->remote, "message "
@@ -1400,6 +1403,7 @@ mta_session_deliver(struct mta_session *s, struct mta_req *req)
 		mta_req_done(req);
 		return false;
 	}
+	s->state = MTA_S_READY;
 	s->req = req;
 	s->pipelining = (s->caps.flags & MTA_CAP_PIPELINING) != 0;
 	s->chunking = (s->caps.flags & MTA_CAP_CHUNKING) != 0;
