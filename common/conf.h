@@ -105,6 +105,7 @@ struct conf_imss {
 	/* [logging] */
 	int			 log_level;		/* enum log_level */
 	long long		 max_log_size_mb;	/* seed 36 */
+	long long		 tracking_retention_days;
 };
 
 /* tsmtpd.ini: the SMTP front end and delivery. */

@@ -119,6 +119,9 @@ static const struct conf_key imss_logging[] = {
 	    "Least important level that is logged."),
 	C_INT("max_log_size_mb", "100", 100, 99999, imss.max_log_size_mb,
 	    "Maximum log file size per service, in MB (seed 36)."),
+	C_INT("tracking_retention_days", "90", 1, 3650,
+	    imss.tracking_retention_days,
+	    "Days the message-tracking log keeps its events."),
 };
 
 static const struct conf_section imss_sections[] = {

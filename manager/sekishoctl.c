@@ -37,6 +37,7 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "sekishoctl.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -62,13 +63,18 @@ usage(void)
 	    "       sekishoctl [-c confdir] [--json] queue "
 	    "show|hold|release|delete QID\n"
 	    "       sekishoctl [-c confdir] [--json] queue flush [QID]\n"
+	    "       sekishoctl [-c confdir] [--json] log query [--since T] "
+	    "[--until T]\n"
+	    "           [--from S] [--to S] [--subject S] [--qid Q] [--rule S]"
+	    "\n           [--action S] [--event KINDS] [--limit N] [--oldest] "
+	    "[--messages]\n"
 	    "       sekishoctl version\n");
 	exit(2);
 }
 
-/* load: the configuration, diagnostics to stderr; NULL conf if invalid. */
-static int
-load(const char *confdir, struct sekisho_conf *conf, bool quiet)
+/* ctl_load: the configuration, diagnostics to stderr; -1 if invalid. */
+int
+ctl_load(const char *confdir, struct sekisho_conf *conf, bool quiet)
 {
 	struct diag	 d;
 	int		 rv;
@@ -90,7 +96,7 @@ cmd_config_check(const char *confdir)
 {
 	struct sekisho_conf conf;
 
-	if (load(confdir, &conf, false) == -1)
+	if (ctl_load(confdir, &conf, false) == -1)
 		return 1;
 	printf("%s: configuration OK\n", confdir);
 	conf_free(&conf);
@@ -117,7 +123,7 @@ cmd_config_get(const char *confdir, const char *file, const char *section,
 		    key, section);
 		return 1;
 	}
-	if (load(confdir, &conf, true) == -1)
+	if (ctl_load(confdir, &conf, true) == -1)
 		return 1;
 	buf_init(&b, 1 << 20);
 	conf_value_text(&conf, k, &b);
@@ -545,7 +551,7 @@ ctl_connect(const char *confdir, char *path, size_t len)
 	struct sekisho_conf conf;
 	int	 fd, saved;
 
-	if (load(confdir, &conf, true) == -1)
+	if (ctl_load(confdir, &conf, true) == -1)
 		return NULL;
 	if (!str_printf(path, len, "%s/queue.sock", conf.imss.run_dir)) {
 		fprintf(stderr, "sekishoctl: run_dir too long\n");
@@ -766,6 +772,8 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[0], "config") == 0 &&
 	    strcmp(argv[1], "get") == 0)
 		return cmd_config_get(confdir, argv[2], argv[3], argv[4]);
+	if (argc >= 1 && strcmp(argv[0], "log") == 0)
+		return cmd_log(confdir, argc - 1, argv + 1, json_out);
 	if (argc >= 1 && strcmp(argv[0], "queue") == 0) {
 		/* Our own messages say what failed; not the ipc layer's. */
 		log_setlevel(LOG_LVL_ERR);

@@ -149,13 +149,23 @@ parent_dirs(struct smtpd *env)
 		fatalx("parent_dirs: data_dir too long");
 	if (mkdir(path, 0700) == -1 && errno != EEXIST)
 		fatal("parent_dirs: %s", path);
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		if (!str_printf(path, sizeof(path), "%s/db", c->imss.data_dir) ||
+		    (mkdir(path, 0700) == -1 && errno != EEXIST))
+			fatal("parent_dirs: %s/db", c->imss.data_dir);
 		return;
+	}
 	if ((pw = getpwnam(c->imss.queue_user)) == NULL)
 		fatalx("parent_dirs: queue_user %s does not exist",
 		    c->imss.queue_user);
 	if (chown(path, pw->pw_uid, pw->pw_gid) == -1 ||
 	    chmod(path, 0700) == -1)
+		fatal("parent_dirs: %s", path);
+	/* The tracking log's directory: the queue owns the database. */
+	if (!str_printf(path, sizeof(path), "%s/db", c->imss.data_dir))
+		fatalx("parent_dirs: data_dir too long");
+	if ((mkdir(path, 0700) == -1 && errno != EEXIST) ||
+	    chown(path, pw->pw_uid, pw->pw_gid) == -1 || chmod(path, 0700) == -1)
 		fatal("parent_dirs: %s", path);
 	if (!str_printf(path, sizeof(path), "%s/empty", c->imss.data_dir))
 		fatalx("parent_dirs: data_dir too long");

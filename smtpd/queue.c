@@ -37,6 +37,7 @@
 #include "queue.h"
 #include "smtp.h"
 #include "spool.h"
+#include "track.h"
 #include "xmalloc.h"
 
 /* A message being received: its content file, not yet committed. */
@@ -204,6 +205,32 @@ queue_msg_commit(uint32_t sid, const char *qid, const void *text, size_t len)
 	queue_reply_committed(sid, qid, err);
 }
 
+/* queue_track_received: the tracking record of an accepted message. */
+static void
+queue_track_received(const struct envelope *env)
+{
+	struct track_event ev;
+	char	 detail[512];
+	size_t	 i;
+
+	str_printf(detail, sizeof(detail), "client=%s helo=%s size=%llu "
+	    "nrcpt=%zu%s%s", env->client_ip ? env->client_ip : "-",
+	    env->helo ? env->helo : "-", (unsigned long long)env->size,
+	    env->nrcpt, env->tls ? " tls=" : "", env->tls ? env->tls : "");
+	memset(&ev, 0, sizeof(ev));
+	ev.qid = env->id;
+	ev.kind = TRACK_RECEIVED;
+	ev.sender = env->sender;
+	ev.detail = detail;
+	qtrack_add(&ev);
+	/* One line per recipient, so a recipient query finds the message. */
+	for (i = 0; i < env->nrcpt; i++) {
+		ev.rcpt = env->rcpt[i].addr;
+		ev.detail = NULL;
+		qtrack_add(&ev);
+	}
+}
+
 /*
  * queue_flush: make every staged message durable at once, then answer
  * each session.  A message is acknowledged only if its own publish and
@@ -239,6 +266,7 @@ queue_flush(evutil_socket_t fd, short ev, void *arg)
 			    "nrcpt=%zu state=%s", p->qid,
 			    (unsigned long long)p->env.size, p->env.nrcpt,
 			    spool_state_name(st));
+			queue_track_received(&p->env);
 			if (st == SPOOL_QUEUE)
 				sched_add(&p->env, st);
 			else
@@ -388,6 +416,13 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	    (in.ev_flush = event_new(q.base, -1, 0, queue_flush, NULL)) == NULL)
 		fatalx("queue_main: event_base_new");
 	sched_init();
+	if (!str_printf(path, sizeof(path), "%s/db/track.db",
+	    q.env->conf->imss.data_dir))
+		fatalx("queue_main: data_dir too long");
+	qtrack_open(path);
+	if (!str_printf(path, sizeof(path), "%s/spool",
+	    q.env->conf->imss.data_dir))
+		fatalx("queue_main: spool path too long");
 	if ((n = spool_recover(&q.spool, queue_recovered, NULL)) == -1)
 		fatal("queue_main: spool recovery");
 	log_kv(LOG_LVL_INFO, "event=queue-ready spool=%s recovered=%d "
@@ -410,6 +445,7 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 
 	queue_ctl_free();
 	sched_free();
+	qtrack_close();
 	ipc_chan_free(q.parent);
 	ipc_chan_free(q.smtp);
 	if (q.mta != NULL)

@@ -54,6 +54,12 @@ void	 sched_mta_result(struct ipc_msg_in *);
 void	 sched_mta_lost(void);
 size_t	 sched_count(void);
 
+/* The tracking log (queue_track.c). */
+struct track_event;
+void	 qtrack_open(const char *);
+void	 qtrack_add(const struct track_event *);
+void	 qtrack_close(void);
+
 /* Administration (queue_ctl.c): 0, or -1 with errno-like reason text. */
 typedef void (*sched_visit_fn)(const struct qmsg *, void *);
 void	 sched_foreach(sched_visit_fn, void *);

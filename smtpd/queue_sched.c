@@ -29,6 +29,7 @@
 #include "log.h"
 #include "queue.h"
 #include "smtp.h"
+#include "track.h"
 #include "xmalloc.h"
 
 #define SCHED_MAX_INFLIGHT	256	/* deliveries handed to the mta */
@@ -309,12 +310,47 @@ sched_in_request(const struct delivery *d, uint32_t idx)
 	return false;
 }
 
-/* sched_log_rcpt: the tracking line of one recipient's outcome. */
+/* sched_track: a tracking-log event about message m (rcpt may be NULL). */
+static void
+sched_track(const struct qmsg *m, enum track_kind kind,
+    const struct envelope_rcpt *r, const char *action, const char *detail)
+{
+	struct track_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.qid = m->env.id;
+	ev.kind = kind;
+	ev.sender = m->env.sender;
+	ev.action = action;
+	ev.detail = detail;
+	if (r != NULL) {
+		ev.rcpt = r->addr;
+		ev.relay = r->remote;
+		ev.dsn = r->dsn[0] ? r->dsn : NULL;
+		if (detail == NULL)
+			ev.detail = r->reply;
+	}
+	qtrack_add(&ev);
+}
+
+/* sched_log_rcpt: the log line and tracking record of one outcome. */
 static void
 sched_log_rcpt(const struct qmsg *m, const struct envelope_rcpt *r,
     const char *what)
 {
+	static const struct {
+		const char	*what;
+		enum track_kind	 kind;
+	} kinds[] = {
+		{ "delivered", TRACK_DELIVERED }, { "deferred", TRACK_DEFERRED },
+		{ "bounced", TRACK_BOUNCED }, { "expired", TRACK_EXPIRED },
+	};
 	char	 to[LOG_ESC_MAX], relay[LOG_ESC_MAX], reply[LOG_ESC_MAX];
+	size_t	 i;
+
+	for (i = 0; i < nitems(kinds); i++)
+		if (strcmp(kinds[i].what, what) == 0)
+			sched_track(m, kinds[i].kind, r, NULL, NULL);
 
 	log_kv(LOG_LVL_INFO, "event=%s qid=%s to=%s relay=%s dsn=%s "
 	    "attempts=%u reply=%s", what, m->env.id,
@@ -566,6 +602,9 @@ sched_report(struct qmsg *m, enum bounce_action action, time_t now)
 			log_kv(LOG_LVL_INFO, "event=%s qid=%s report=%s "
 			    "nrcpt=%zu", action == BOUNCE_FAILED ? "ndr" :
 			    "delay-warning", e->id, nenv.id, n);
+			sched_track(m, action == BOUNCE_FAILED ?
+			    TRACK_NDR_SENT : TRACK_DELAY_WARNED, NULL, NULL,
+			    nenv.id);
 			sched_add(&nenv, SPOOL_QUEUE);
 		}
 	}
@@ -610,8 +649,10 @@ sched_remove(struct qmsg *m)
 	if (spool_remove(&q.spool, m->st, m->env.id) == -1)
 		log_kv(LOG_LVL_ERR, "event=remove-failed qid=%s err=\"%s\"",
 		    m->env.id, strerror(errno));
-	else
+	else {
 		log_kv(LOG_LVL_INFO, "event=removed qid=%s", m->env.id);
+		sched_track(m, TRACK_REMOVED, NULL, NULL, NULL);
+	}
 	TAILQ_REMOVE(&s.msgs, m, entry);
 	s.nmsgs--;
 	envelope_clear(&m->env);
@@ -723,6 +764,7 @@ sched_hold(const char *qid, char *err, size_t errlen)
 		return -1;
 	m->st = SPOOL_HOLD;
 	log_kv(LOG_LVL_INFO, "event=held qid=%s by=admin", qid);
+	sched_track(m, TRACK_HELD, NULL, "admin", NULL);
 	return 0;
 }
 
@@ -758,6 +800,7 @@ sched_release(const char *qid, char *err, size_t errlen)
 	m->st = SPOOL_QUEUE;
 	sched_due_now(m);
 	log_kv(LOG_LVL_INFO, "event=released qid=%s by=admin", qid);
+	sched_track(m, TRACK_RELEASED, NULL, "admin", NULL);
 	sched_arm(0);
 	return 0;
 }
@@ -771,6 +814,7 @@ sched_delete(const char *qid, char *err, size_t errlen)
 	if ((m = sched_idle(qid, err, errlen)) == NULL)
 		return -1;
 	log_kv(LOG_LVL_INFO, "event=deleted qid=%s by=admin", qid);
+	sched_track(m, TRACK_DELETED, NULL, "admin", NULL);
 	sched_remove(m);
 	return 0;
 }
