@@ -820,6 +820,33 @@ conf_key_known(const struct conf_section *s, const struct ini *ini,
 	return false;
 }
 
+/*
+ * Sections another module reads from the same file, by name prefix: they
+ * are neither applied nor warned about here.  policy.ini's rules
+ * ([rule "NAME"]) belong to the scan server, which validates them
+ * (scanner/policy.c, docs/policy.md).
+ */
+static const struct {
+	const char	*file;
+	const char	*prefix;
+} conf_foreign[] = {
+	{ "policy.ini", "rule" },
+};
+
+/* conf_section_foreign: section name of file f belongs to another reader. */
+static bool
+conf_section_foreign(const struct conf_file *f, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(conf_foreign); i++)
+		if (strcmp(f->name, conf_foreign[i].file) == 0 &&
+		    strncasecmp(name, conf_foreign[i].prefix,
+		    strlen(conf_foreign[i].prefix)) == 0)
+			return true;
+	return false;
+}
+
 /* conf_warn_unknown: a warning for every section and key not in f. */
 static void
 conf_warn_unknown(const struct conf_file *f, const struct ini *ini,
@@ -831,7 +858,8 @@ conf_warn_unknown(const struct conf_file *f, const struct ini *ini,
 	size_t	 i;
 
 	for (i = 0; i < ini->nsections; i++)
-		if (conf_section_find(f, ini->sections[i].name) == NULL)
+		if (conf_section_find(f, ini->sections[i].name) == NULL &&
+		    !conf_section_foreign(f, ini->sections[i].name))
 			diag_add(d, DIAG_WARNING, ini->file,
 			    ini->sections[i].line, "unknown section [%s]",
 			    ini->sections[i].name);

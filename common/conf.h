@@ -12,8 +12,9 @@
  *
  * Unknown sections and keys are warnings; invalid values, missing list
  * items and missing files are errors.  All of them go to a struct diag as
- * "file:line: message".  policy.ini belongs to the scan server and is not
- * read here.
+ * "file:line: message".  Of policy.ini only [scan] is read here; its
+ * [rule "NAME"] sections belong to the scan server (scanner/policy.c),
+ * which validates them.
  */
 #ifndef SEKISHO_CONF_H
 #define SEKISHO_CONF_H
@@ -165,7 +166,7 @@ struct conf_foxdns {
 	long long		 keep_tempblocked_mins;	/* seed 1 */
 };
 
-/* policy.ini: for now only whether messages are scanned at all. */
+/* policy.ini: whether messages are scanned at all (rules: policy.c). */
 struct conf_policy {
 	/* [scan] */
 	bool			 scan_enabled;

@@ -1,0 +1,78 @@
+/*
+ * scan.h: what the scanner knows about one message, between the MIME
+ * analysis (mime.c: GMime, libmagic, libarchive) and the policy engine
+ * (policy.c: rules, conditions, keyword lists).
+ *
+ * mime.c fills a struct scan_msg from the raw message; policy.c reads it
+ * and never sees GMime.  Every string is UTF-8 (decoded from RFC 2047,
+ * RFC 2231 and the part's charset) and NUL-terminated; lengths are given
+ * where text may hold NULs.  Limits that were hit are recorded, not
+ * fatal: a malformed message is analysed as far as it goes.
+ */
+#ifndef SEKISHO_SCAN_H
+#define SEKISHO_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One header field, as decoded text. */
+struct scan_header {
+	char		*name;		/* as written, e.g. "Subject" */
+	char		*value;		/* RFC 2047 decoded, unfolded, UTF-8 */
+};
+
+/* Why a part (or the whole message) was not analysed completely. */
+#define SCAN_LIMIT_DEPTH	0x01	/* nesting deeper than allowed */
+#define SCAN_LIMIT_COUNT	0x02	/* too many parts or members */
+#define SCAN_LIMIT_SIZE		0x04	/* expanded size over the limit */
+#define SCAN_LIMIT_RATIO	0x08	/* compression ratio over the limit */
+#define SCAN_LIMIT_ENCRYPTED	0x10	/* encrypted archive or member */
+#define SCAN_LIMIT_MALFORMED	0x20	/* could not be parsed (fully) */
+#define SCAN_LIMIT_TIME		0x40	/* the scan's time budget ran out */
+
+/*
+ * One leaf of the MIME tree, or one member of an archive attached to it
+ * (then in_archive is set and parent names the archive's part).
+ */
+struct scan_part {
+	int		 parent;	/* index of the containing part, -1 */
+	int		 depth;		/* 0 for top-level parts */
+	bool		 attachment;	/* a file: has a name or is not text */
+	bool		 body_text;	/* a text/plain or text/html body part */
+	bool		 html;		/* text/html */
+	bool		 in_archive;
+	char		*filename;	/* decoded name, or NULL */
+	char		*content_type;	/* declared, lower case, no params */
+	char		*charset;	/* declared charset, or NULL */
+	char		*true_type;	/* libmagic MIME type, or NULL */
+	uint64_t	 size;		/* decoded bytes */
+	char		*text;		/* UTF-8 text of the part (body text,
+					   or text found in the attachment) */
+	size_t		 textlen;
+	unsigned	 limits;	/* SCAN_LIMIT_* hit for this part */
+};
+
+struct scan_msg {
+	struct scan_header *headers;
+	size_t		 nheaders;
+	char		*subject;	/* decoded, NULL when there is none */
+	struct scan_part *parts;
+	size_t		 nparts;
+	uint64_t	 size;		/* bytes of the raw message */
+	size_t		 nhdr_rcpts;	/* addresses in To: and Cc: */
+	unsigned	 limits;	/* SCAN_LIMIT_* hit anywhere */
+};
+
+/* Limits for the analysis (from the scanner's configuration). */
+struct scan_limits {
+	int		 max_depth;		/* MIME and archive nesting */
+	size_t		 max_parts;		/* parts + archive members */
+	uint64_t	 max_expanded;		/* bytes decoded in total */
+	uint64_t	 max_ratio;		/* expanded / compressed */
+	size_t		 max_text;		/* text kept per part */
+};
+
+void	 scan_msg_free(struct scan_msg *);
+
+#endif
