@@ -1,11 +1,15 @@
 /*
  * util.c: bounded string helpers, strict integer parsing, struct buf.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -96,6 +100,71 @@ str_hexval(char c)
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
+}
+
+/* fd_write_all: write the whole buffer, retrying short writes; 0 or -1. */
+int
+fd_write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = write(fd, c, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * file_read_at: a whole small file relative to dirfd (no symlinks), NUL
+ * terminated; NULL with errno set (EFBIG when over max).
+ */
+char *
+file_read_at(int dirfd, const char *name, size_t max, size_t *lenp)
+{
+	struct stat st;
+	char	*p;
+	ssize_t	 n;
+	size_t	 off = 0;
+	int	 fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	    -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max) {
+		close(fd);
+		errno = EFBIG;
+		return NULL;
+	}
+	p = xmalloc((size_t)st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		if ((n = read(fd, p + off, (size_t)st.st_size - off)) <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	p[off] = '\0';
+	*lenp = off;
+	return p;
+}
+
+/* dir_open_sub: create (if needed, mode 0700) and open a directory below dirfd. */
+int
+dir_open_sub(int dirfd, const char *name)
+{
+	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
 }
 
 /* buf_init: an empty buffer that will never hold more than limit bytes. */

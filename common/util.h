@@ -23,6 +23,10 @@ char	*str_trim(char *);
 bool	 str_to_ll(const char *, long long, long long, long long *);
 int	 str_hexval(char);
 
+int	 fd_write_all(int, const void *, size_t);
+char	*file_read_at(int, const char *, size_t, size_t *);
+int	 dir_open_sub(int, const char *);
+
 /*
  * A growable byte buffer with a hard limit.  buf_add fails (returns false
  * and changes nothing) instead of growing past the limit, so a peer cannot

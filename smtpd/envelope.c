@@ -99,9 +99,9 @@ envelope_rstate_name(int st)
 }
 
 
-/* esc_add: append one escaped value ("-" for NULL). */
-static bool
-esc_add(struct buf *b, const char *v)
+/* envelope_esc: append one escaped value ("-" for NULL). */
+bool
+envelope_esc(struct buf *b, const char *v)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p;
@@ -128,7 +128,7 @@ esc_add(struct buf *b, const char *v)
 static bool
 field(struct buf *b, const char *key, const char *v)
 {
-	return buf_addstr(b, key) && buf_addstr(b, " ") && esc_add(b, v) &&
+	return buf_addstr(b, key) && buf_addstr(b, " ") && envelope_esc(b, v) &&
 	    buf_addstr(b, "\n");
 }
 
@@ -142,9 +142,9 @@ rstate_add(struct buf *b, const struct envelope_rcpt *r, size_t i)
 		return true;
 	return buf_printf(b, "rstate %zu %s %u %lld %d ", i,
 	    rstate_names[r->state], r->attempts, (long long)r->next,
-	    r->reported) && esc_add(b, r->dsn[0] ? r->dsn : NULL) &&
-	    buf_addstr(b, " ") && esc_add(b, r->remote) &&
-	    buf_addstr(b, " ") && esc_add(b, r->reply) && buf_addstr(b, "\n");
+	    r->reported) && envelope_esc(b, r->dsn[0] ? r->dsn : NULL) &&
+	    buf_addstr(b, " ") && envelope_esc(b, r->remote) &&
+	    buf_addstr(b, " ") && envelope_esc(b, r->reply) && buf_addstr(b, "\n");
 }
 
 /* envelope_format: the file's text; false if it would exceed the limit. */
@@ -172,21 +172,21 @@ envelope_format(const struct envelope *env, struct buf *b)
 		ok = buf_addstr(b, "warned 1\n");
 	for (i = 0; ok && i < env->nrcpt; i++)
 		ok = buf_addstr(b, "rcpt ") &&
-		    esc_add(b, env->rcpt[i].addr) &&
+		    envelope_esc(b, env->rcpt[i].addr) &&
 		    buf_printf(b, " %u ", env->rcpt[i].notify) &&
-		    esc_add(b, env->rcpt[i].orcpt) && buf_addstr(b, "\n");
+		    envelope_esc(b, env->rcpt[i].orcpt) && buf_addstr(b, "\n");
 	for (i = 0; ok && i < env->nrcpt; i++)
 		ok = rstate_add(b, &env->rcpt[i], i);
 	return ok && buf_addstr(b, "end\n");
 }
 
 /*
- * unesc: decode one escaped token of len bytes into a new string; *out is
+ * envelope_unesc: decode one escaped token of len bytes into a new string; *out is
  * NULL for "-".  Fails on a bad escape, an escaped NUL, or a raw byte the
  * writer would have escaped.
  */
-static bool
-unesc(const char *s, size_t len, char **out)
+bool
+envelope_unesc(const char *s, size_t len, char **out)
 {
 	char	*d;
 	size_t	 i, o = 0;
@@ -285,11 +285,11 @@ parse_rcpt(struct envelope *env, const char *v, size_t len)
 		return false;
 	if (env->nrcpt >= ENVELOPE_MAX_RCPT)
 		return false;
-	if (!unesc(t[0], tl[0], &addr) || addr == NULL) {
+	if (!envelope_unesc(t[0], tl[0], &addr) || addr == NULL) {
 		free(addr);
 		return false;
 	}
-	if (!unesc(t[2], tl[2], &orcpt)) {
+	if (!envelope_unesc(t[2], tl[2], &orcpt)) {
 		free(addr);
 		return false;
 	}
@@ -332,7 +332,7 @@ parse_rstate(struct envelope *env, struct env_parse *ps, const char *v,
 	r->attempts = (uint32_t)attempts;
 	r->next = (time_t)next;
 	r->reported = reported != 0;
-	if (!unesc(t[5], tl[5], &dsn))
+	if (!envelope_unesc(t[5], tl[5], &dsn))
 		return false;
 	if (dsn != NULL && strlen(dsn) >= sizeof(r->dsn)) {
 		free(dsn);
@@ -340,7 +340,7 @@ parse_rstate(struct envelope *env, struct env_parse *ps, const char *v,
 	}
 	str_lcpy(r->dsn, dsn != NULL ? dsn : "", sizeof(r->dsn));
 	free(dsn);
-	return unesc(t[6], tl[6], &r->remote) && unesc(t[7], tl[7], &r->reply);
+	return envelope_unesc(t[6], tl[6], &r->remote) && envelope_unesc(t[7], tl[7], &r->reply);
 }
 
 /* parse_field: one "key value" line into the envelope. */
@@ -374,10 +374,10 @@ parse_field(struct envelope *env, const char *k, size_t klen, const char *v,
 	if (dup)
 		return false;
 	if (i >= 2 && i <= 8)	/* the sender may be "" but not null */
-		return unesc(v, vlen, strs[i]) && (i != 2 || *strs[i] != NULL);
+		return envelope_unesc(v, vlen, strs[i]) && (i != 2 || *strs[i] != NULL);
 	switch (i) {
 	case 0:
-		if (!unesc(v, vlen, &id) || id == NULL ||
+		if (!envelope_unesc(v, vlen, &id) || id == NULL ||
 		    strlen(id) != SPOOL_ID_LEN ||
 		    strspn(id, "0123456789abcdef") != SPOOL_ID_LEN) {
 			free(id);

@@ -73,6 +73,8 @@ void	 envelope_add_rcpt(struct envelope *, const char *, const char *,
 void	 envelope_rcpt_result(struct envelope_rcpt *, const char *,
 	    const char *, const char *);
 const char *envelope_rstate_name(int);
+bool	 envelope_esc(struct buf *, const char *);
+bool	 envelope_unesc(const char *, size_t, char **);
 bool	 envelope_format(const struct envelope *, struct buf *);
 int	 envelope_parse(struct envelope *, const char *, size_t, char *,
 	    size_t);

@@ -35,15 +35,6 @@ spool_state_name(enum spool_state st)
 	return st < SPOOL_NSTATES ? state_dirs[st] : "?";
 }
 
-/* open_subdir: create (if needed) and open a directory below dirfd. */
-static int
-open_subdir(int dirfd, const char *name)
-{
-	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
 /* spool_open: open (creating) the spool at path and its subdirectories. */
 int
 spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
@@ -58,10 +49,10 @@ spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 		goto fail;
 	if ((sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		goto fail;
-	if ((sp->tmpfd = open_subdir(sp->dirfd, "tmp")) == -1)
+	if ((sp->tmpfd = dir_open_sub(sp->dirfd, "tmp")) == -1)
 		goto fail;
 	for (i = 0; i < SPOOL_NSTATES; i++)
-		if ((sp->statefd[i] = open_subdir(sp->dirfd,
+		if ((sp->statefd[i] = dir_open_sub(sp->dirfd,
 		    state_dirs[i])) == -1)
 			goto fail;
 	/* The new directories themselves must survive a crash. */
@@ -120,12 +111,12 @@ spool_id_new(struct spool *sp, char *id)
 	snprintf(id, SPOOL_ID_LEN + 1, "%016llx", (unsigned long long)v);
 }
 
-/* name_of: "<id><suffix>" into buf. */
-static const char *
-name_of(char *buf, size_t len, const char *id, const char *suffix)
+/* spool_fname: "<id><suffix>" into buf. */
+const char *
+spool_fname(char *buf, size_t len, const char *id, const char *suffix)
 {
 	if (!str_printf(buf, len, "%s%s", id, suffix))
-		fatalx("spool name_of: id too long");
+		fatalx("spool_fname: id too long");
 	return buf;
 }
 
@@ -141,32 +132,13 @@ spool_body_create(struct spool *sp, char *id)
 
 	for (tries = 0; tries < 100; tries++) {
 		spool_id_new(sp, id);
-		fd = openat(sp->tmpfd, name_of(name, sizeof(name), id, ".msg"),
+		fd = openat(sp->tmpfd, spool_fname(name, sizeof(name), id, ".msg"),
 		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
 			return fd;
 	}
 	errno = EEXIST;
 	return -1;
-}
-
-/* write_all: write the whole buffer, retrying short writes. */
-static int
-write_all(int fd, const void *p, size_t len)
-{
-	const char *c = p;
-	ssize_t	 n;
-
-	while (len > 0) {
-		if ((n = write(fd, c, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /*
@@ -196,7 +168,7 @@ spool_stage(struct spool *sp, const struct envelope *env, char *err,
 	int	 fd = -1;
 	const char *step;
 
-	name_of(ename, sizeof(ename), env->id, ".env");
+	spool_fname(ename, sizeof(ename), env->id, ".env");
 	buf_init(&b, ENVELOPE_MAX_SIZE);
 	step = "envelope too large";
 	if (!envelope_format(env, &b)) {
@@ -208,7 +180,7 @@ spool_stage(struct spool *sp, const struct envelope *env, char *err,
 	    O_CLOEXEC, 0600)) == -1)
 		goto fail;
 	step = "write envelope";
-	if (write_all(fd, b.data, b.len) == -1)
+	if (fd_write_all(fd, b.data, b.len) == -1)
 		goto fail;
 	step = "close envelope";
 	if (close(fd) == -1) {
@@ -245,8 +217,8 @@ spool_publish(struct spool *sp, enum spool_state st, const char *id,
 	char	 mname[64], ename[64];
 	int	 dst = sp->statefd[st], saved;
 
-	name_of(mname, sizeof(mname), id, ".msg");
-	name_of(ename, sizeof(ename), id, ".env");
+	spool_fname(mname, sizeof(mname), id, ".msg");
+	spool_fname(ename, sizeof(ename), id, ".env");
 	if (renameat(sp->tmpfd, mname, dst, mname) == -1) {
 		str_printf(err, errlen, "rename content: %s", strerror(errno));
 		return -1;
@@ -269,8 +241,8 @@ spool_unpublish(struct spool *sp, enum spool_state st, const char *id)
 	char	 name[64];
 	int	 dst = sp->statefd[st];
 
-	unlinkat(dst, name_of(name, sizeof(name), id, ".env"), 0);
-	unlinkat(dst, name_of(name, sizeof(name), id, ".msg"), 0);
+	unlinkat(dst, spool_fname(name, sizeof(name), id, ".env"), 0);
+	unlinkat(dst, spool_fname(name, sizeof(name), id, ".msg"), 0);
 }
 
 /* spool_sync_state: make the names in state st durable. */
@@ -323,7 +295,7 @@ spool_rewrite(struct spool *sp, enum spool_state st, const struct envelope *env,
 
 	if (spool_stage(sp, env, err, errlen) == -1)
 		return -1;
-	name_of(ename, sizeof(ename), env->id, ".env");
+	spool_fname(ename, sizeof(ename), env->id, ".env");
 	if ((fd = openat(sp->tmpfd, ename, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fdatasync(fd) == -1) {
 		str_printf(err, errlen, "fsync envelope: %s", strerror(errno));
@@ -354,8 +326,8 @@ spool_move(struct spool *sp, enum spool_state from, enum spool_state to,
 	char	 mname[64], ename[64];
 	int	 f = sp->statefd[from], t = sp->statefd[to];
 
-	name_of(mname, sizeof(mname), id, ".msg");
-	name_of(ename, sizeof(ename), id, ".env");
+	spool_fname(mname, sizeof(mname), id, ".msg");
+	spool_fname(ename, sizeof(ename), id, ".env");
 	unlinkat(t, mname, 0);		/* a leftover of an earlier crash */
 	if (linkat(f, mname, t, mname, 0) == -1) {
 		str_printf(err, errlen, "link content: %s", strerror(errno));
@@ -378,8 +350,8 @@ spool_abort(struct spool *sp, const char *id)
 {
 	char	 name[64];
 
-	unlinkat(sp->tmpfd, name_of(name, sizeof(name), id, ".msg"), 0);
-	unlinkat(sp->tmpfd, name_of(name, sizeof(name), id, ".env"), 0);
+	unlinkat(sp->tmpfd, spool_fname(name, sizeof(name), id, ".msg"), 0);
+	unlinkat(sp->tmpfd, spool_fname(name, sizeof(name), id, ".env"), 0);
 }
 
 /* spool_body_open: open a committed message's content for reading. */
@@ -388,7 +360,7 @@ spool_body_open(struct spool *sp, enum spool_state st, const char *id)
 {
 	char	 name[64];
 
-	return openat(sp->statefd[st], name_of(name, sizeof(name), id, ".msg"),
+	return openat(sp->statefd[st], spool_fname(name, sizeof(name), id, ".msg"),
 	    O_RDONLY | O_CLOEXEC);
 }
 
@@ -399,44 +371,13 @@ spool_remove(struct spool *sp, enum spool_state st, const char *id)
 	char	 name[64];
 	int	 fd = sp->statefd[st];
 
-	if (unlinkat(fd, name_of(name, sizeof(name), id, ".env"), 0) == -1 &&
+	if (unlinkat(fd, spool_fname(name, sizeof(name), id, ".env"), 0) == -1 &&
 	    errno != ENOENT)
 		return -1;
-	if (unlinkat(fd, name_of(name, sizeof(name), id, ".msg"), 0) == -1 &&
+	if (unlinkat(fd, spool_fname(name, sizeof(name), id, ".msg"), 0) == -1 &&
 	    errno != ENOENT)
 		return -1;
 	return fsync(fd);
-}
-
-/* read_file: read a whole (small) file relative to dirfd. */
-static char *
-read_file(int dirfd, const char *name, size_t max, size_t *lenp)
-{
-	struct stat st;
-	char	*p;
-	ssize_t	 n;
-	size_t	 off = 0;
-	int	 fd;
-
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max) {
-		close(fd);
-		errno = EFBIG;
-		return NULL;
-	}
-	p = xmalloc((size_t)st.st_size + 1);
-	while (off < (size_t)st.st_size) {
-		if ((n = read(fd, p + off, (size_t)st.st_size - off)) <= 0) {
-			if (n == -1 && errno == EINTR)
-				continue;
-			break;
-		}
-		off += (size_t)n;
-	}
-	close(fd);
-	*lenp = off;
-	return p;
 }
 
 /* quarantine_corrupt: move an unreadable message aside for the admin. */
@@ -446,14 +387,14 @@ quarantine_corrupt(struct spool *sp, int fromfd, const char *id)
 	char	 name[64];
 	int	 to = sp->statefd[SPOOL_CORRUPT];
 
-	renameat(fromfd, name_of(name, sizeof(name), id, ".msg"), to, name);
-	renameat(fromfd, name_of(name, sizeof(name), id, ".env"), to, name);
+	renameat(fromfd, spool_fname(name, sizeof(name), id, ".msg"), to, name);
+	renameat(fromfd, spool_fname(name, sizeof(name), id, ".env"), to, name);
 	fsync(to);
 }
 
-/* is_id_name: "<16 hex>" followed by exactly suffix. */
-static bool
-is_id_name(const char *name, const char *suffix)
+/* spool_is_fname: "<16 hex>" followed by exactly suffix. */
+bool
+spool_is_fname(const char *name, const char *suffix)
 {
 	return strlen(name) == SPOOL_ID_LEN + strlen(suffix) &&
 	    strspn(name, "0123456789abcdef") == SPOOL_ID_LEN &&
@@ -473,7 +414,7 @@ load_envelope(int dirfd, const char *id, struct envelope *env, char *err,
 	struct stat	 sb;
 	int		 rv;
 
-	text = read_file(dirfd, name_of(name, sizeof(name), id, ".env"),
+	text = file_read_at(dirfd, spool_fname(name, sizeof(name), id, ".env"),
 	    ENVELOPE_MAX_SIZE, &len);
 	if (text == NULL) {
 		str_printf(err, errlen, "%s", strerror(errno));
@@ -488,7 +429,7 @@ load_envelope(int dirfd, const char *id, struct envelope *env, char *err,
 		envelope_clear(env);
 		return -1;
 	}
-	if (fstatat(dirfd, name_of(name, sizeof(name), id, ".msg"), &sb,
+	if (fstatat(dirfd, spool_fname(name, sizeof(name), id, ".msg"), &sb,
 	    0) == -1) {
 		str_printf(err, errlen, "content: %s", strerror(errno));
 		envelope_clear(env);
@@ -513,15 +454,15 @@ recover_state(struct spool *sp, enum spool_state st, spool_recover_cb cb,
 		return -1;
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
-		bool	 is_msg = is_id_name(de->d_name, ".msg");
+		bool	 is_msg = spool_is_fname(de->d_name, ".msg");
 
-		if (!is_msg && !is_id_name(de->d_name, ".env"))
+		if (!is_msg && !spool_is_fname(de->d_name, ".env"))
 			continue;
 		memcpy(id, de->d_name, SPOOL_ID_LEN);
 		id[SPOOL_ID_LEN] = '\0';
 		if (is_msg) {
 			/* Content without envelope: never acknowledged. */
-			if (fstatat(dfd, name_of(name, sizeof(name), id,
+			if (fstatat(dfd, spool_fname(name, sizeof(name), id,
 			    ".env"), &sb, 0) == -1 && errno == ENOENT) {
 				log_kv(LOG_LVL_WARN, "event=spool-orphan "
 				    "qid=%s state=%s action=removed", id,

@@ -36,6 +36,8 @@ struct spool {
 typedef void (*spool_recover_cb)(enum spool_state, struct envelope *, void *);
 
 const char *spool_state_name(enum spool_state);
+const char *spool_fname(char *, size_t, const char *, const char *);
+bool	 spool_is_fname(const char *, const char *);
 int	 spool_open(struct spool *, const char *, char *, size_t);
 void	 spool_close(struct spool *);
 void	 spool_id_new(struct spool *, char *);
