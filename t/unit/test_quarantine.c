@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,32 @@ setup(void)
 	snprintf(dir, sizeof(dir), "/tmp/test_quar.XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(qdir, sizeof(qdir), "%s/quarantine", dir);
+}
+
+/* drop_row: delete one entry's index rows behind the store's back. */
+static void
+drop_row(const char *where, const char *id)
+{
+	static const char *const sql[] = {
+		"DELETE FROM entries WHERE id = ?1",
+		"DELETE FROM entry_rcpt WHERE id = ?1",
+	};
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	char		 p[1024];
+	size_t		 i;
+
+	snprintf(p, sizeof(p), "%s/index.db", where);
+	CHECK(sqlite3_open_v2(p, &db, SQLITE_OPEN_READWRITE, NULL) ==
+	    SQLITE_OK);
+	for (i = 0; i < nitems(sql); i++) {
+		CHECK(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) ==
+		    SQLITE_OK);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		CHECK(sqlite3_step(st) == SQLITE_DONE);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
 }
 
 static void
@@ -296,19 +323,8 @@ t_crash_recovery(void)
 	store1(q, "0000000000000011", "bob@example.com", NULL, 0, "q\r\n",
 	    "virus", "two", b);
 	quar_close(q);
-	{
-		/* Remove b's row only, as if the index commit was lost. */
-		char	 cmd[1024];
-
-		snprintf(cmd, sizeof(cmd), "sqlite3 %s/index.db \"DELETE FROM "
-		    "entries WHERE id='%s'; DELETE FROM entry_rcpt WHERE "
-		    "id='%s'\" 2>/dev/null", qdir, b, b);
-		if (system(cmd) != 0) {
-			/* No sqlite3 tool: lose the whole index instead. */
-			snprintf(p, sizeof(p), "%s/index.db", qdir);
-			unlink(p);
-		}
-	}
+	/* Remove b's row only, as if the index commit was lost. */
+	drop_row(qdir, b);
 	/* Leftovers of an uncommitted store: tmp/ and an orphan .msg. */
 	snprintf(p, sizeof(p), "%s/tmp/1111111111111111.msg", qdir);
 	fd = open(p, O_WRONLY | O_CREAT, 0600);
