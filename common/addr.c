@@ -472,16 +472,6 @@ local_dotstring(const char *s, bool loose)
 	return true;
 }
 
-/* has_8bit: whether a string holds any non-ASCII byte. */
-static bool
-has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((uint8_t)*s >= 0x80)
-			return true;
-	return false;
-}
-
 /* canon_len: octets of the local part as addr_format() writes it. */
 static size_t
 canon_len(const struct addr *a)
@@ -526,7 +516,8 @@ parse_mailbox(struct addr_scan *sc, struct addr *a)
 			return e;
 	} else if (!sc->o->allow_no_domain)
 		return ADDR_E_NO_DOMAIN;
-	if (has_8bit(a->local) || has_8bit(a->domain))
+	if (mem_8bit(a->local, strlen(a->local)) ||
+	    mem_8bit(a->domain, strlen(a->domain)))
 		a->flags |= ADDR_F_UTF8;
 	if (2 + canon_len(a) + (a->domain[0] != '\0' ? 1 : 0) +
 	    strlen(a->domain) > ADDR_PATH_MAX)
@@ -722,7 +713,8 @@ addr_set_domain(struct addr *a, const char *domain, bool utf8)
 		return ADDR_E_PATH_LONG;
 	copy_lower(a->domain, (const uint8_t *)domain, dn);
 	a->flags &= ~(ADDR_F_LITERAL | ADDR_F_UTF8);
-	if (has_8bit(a->local) || has_8bit(a->domain))
+	if (mem_8bit(a->local, strlen(a->local)) ||
+	    mem_8bit(a->domain, strlen(a->domain)))
 		a->flags |= ADDR_F_UTF8;
 	return ADDR_OK;
 }

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -215,4 +217,25 @@ tls_version_cipher(SSL *ssl, char *buf, size_t size)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * tls_bev_error_text: the OpenSSL errors an openssl bufferevent collected,
+ * as one line separated by "; " ("" when there are none).
+ */
+char *
+tls_bev_error_text(struct bufferevent *bev, char *buf, size_t size)
+{
+	unsigned long	 e;
+	char		 one[256];
+
+	if (size > 0)
+		buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		ERR_error_string_n(e, one, sizeof(one));
+		if (buf[0] != '\0')
+			str_lcat(buf, "; ", size);
+		str_lcat(buf, one, size);
+	}
+	return buf;
 }

@@ -41,4 +41,7 @@ SSL	*tls_client_ssl_new(SSL_CTX *, const char *, bool, char *, size_t);
 bool	 tls_version_cipher(SSL *, char *, size_t);
 const char *tls_error_text(char *, size_t);
 
+struct bufferevent;
+char	*tls_bev_error_text(struct bufferevent *, char *, size_t);
+
 #endif

@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "log.h"
 #include "track.h"
 #include "util.h"
 #include "xmalloc.h"
 
 #define TRACK_SQL_VERSION	1	/* the schema this code writes */
-#define TRACK_SQL_BUSY_MS	5000
 #define TRACK_SQL_CACHE		32	/* prepared query shapes kept */
 #define TRACK_SQL_PURGE_BATCH	2000	/* rows per purge transaction */
 
@@ -56,9 +56,7 @@ struct track_sql_shape {
 };
 
 struct track_sql {
-	sqlite3			*db;
-	char			*path;
-	bool			 readonly;
+	struct db		 db;
 	sqlite3_stmt		*begin, *commit, *rollback;
 	sqlite3_stmt		*ins_event, *ins_msg;
 	sqlite3_stmt		*del_event, *del_msg;
@@ -130,220 +128,6 @@ static const char track_sql_del_msg[] =
     " WHERE m.first < :before AND NOT EXISTS (SELECT 1 FROM track_event e"
     " WHERE e.qid = m.qid) LIMIT :n)";
 
-/* track_sql_err: "what: path: sqlite's message" into err. */
-static void
-track_sql_err(struct track_sql *s, const char *what, char *err,
-    size_t errlen)
-{
-	snprintf(err, errlen, "%s: %s: %s", what, s->path,
-	    sqlite3_errmsg(s->db));
-}
-
-/* track_sql_prep: prepare one persistent statement. */
-static bool
-track_sql_prep(struct track_sql *s, const char *sql, sqlite3_stmt **st,
-    char *err, size_t errlen)
-{
-	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    st, NULL) != SQLITE_OK) {
-		track_sql_err(s, "track prepare", err, errlen);
-		return false;
-	}
-	return true;
-}
-
-/* track_sql_run: step a statement without results and reset it. */
-static bool
-track_sql_run(struct track_sql *s, sqlite3_stmt *st, const char *what,
-    char *err, size_t errlen)
-{
-	int	 rc;
-
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		track_sql_err(s, what, err, errlen);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW;
-}
-
-/* track_sql_text: bind text (or NULL) to a named parameter, if present. */
-static void
-track_sql_text(sqlite3_stmt *st, const char *name, const char *v)
-{
-	int	 i;
-
-	if ((i = sqlite3_bind_parameter_index(st, name)) == 0)
-		return;
-	if (v == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
-/* track_sql_int: bind an integer to a named parameter, if present. */
-static void
-track_sql_int(sqlite3_stmt *st, const char *name, int64_t v)
-{
-	int	 i;
-
-	if ((i = sqlite3_bind_parameter_index(st, name)) != 0)
-		sqlite3_bind_int64(st, i, v);
-}
-
-/* track_sql_version: the schema version in the file; 0 for a new file. */
-static bool
-track_sql_version(struct track_sql *s, int *version, char *err,
-    size_t errlen)
-{
-	sqlite3_stmt	*st;
-	int		 rc, ntables = 0, have = 0;
-
-	*version = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT name FROM sqlite_schema WHERE "
-	    "type = 'table'", -1, &st, NULL) != SQLITE_OK) {
-		track_sql_err(s, "track open", err, errlen);
-		return false;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		ntables++;
-		if (strcmp((const char *)sqlite3_column_text(st, 0),
-		    "track_schema") == 0)
-			have = 1;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		track_sql_err(s, "track open", err, errlen);
-		return false;
-	}
-	if (!have && ntables > 0) {
-		snprintf(err, errlen, "track open: %s: not a sekisho tracking "
-		    "log (other tables, no track_schema)", s->path);
-		return false;
-	}
-	if (!have)
-		return true;
-	if (sqlite3_prepare_v2(s->db, "SELECT max(version) FROM track_schema",
-	    -1, &st, NULL) != SQLITE_OK) {
-		track_sql_err(s, "track open", err, errlen);
-		return false;
-	}
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		*version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW || *version <= 0) {
-		snprintf(err, errlen, "track open: %s: unreadable schema "
-		    "version", s->path);
-		return false;
-	}
-	return true;
-}
-
-/*
- * track_sql_schema: check the schema version and bring the file up to
- * ours inside one transaction; a newer version than ours is refused (an
- * older program must not write a layout it does not know).
- */
-static bool
-track_sql_schema(struct track_sql *s, char *err, size_t errlen)
-{
-	int	 v;
-	char	 q[64];
-
-	if (sqlite3_exec(s->db, s->readonly ? "BEGIN" : "BEGIN IMMEDIATE",
-	    NULL, NULL, NULL) != SQLITE_OK) {
-		track_sql_err(s, "track open", err, errlen);
-		return false;
-	}
-	if (!track_sql_version(s, &v, err, errlen))
-		goto fail;
-	if (v > TRACK_SQL_VERSION) {
-		snprintf(err, errlen, "track open: %s: schema version %d is "
-		    "newer than this program supports (%d); use a newer "
-		    "sekisho", s->path, v, TRACK_SQL_VERSION);
-		goto fail;
-	}
-	if (v < TRACK_SQL_VERSION && s->readonly) {
-		snprintf(err, errlen, "track open: %s: %s (version %d, want "
-		    "%d); open it for writing first", s->path, v == 0 ?
-		    "no tracking log here" : "old schema", v,
-		    TRACK_SQL_VERSION);
-		goto fail;
-	}
-	for (; v < TRACK_SQL_VERSION; v++) {
-		if (sqlite3_exec(s->db, track_sql_migrate[v], NULL, NULL,
-		    NULL) != SQLITE_OK) {
-			track_sql_err(s, "track migrate", err, errlen);
-			goto fail;
-		}
-		if (v > 0) {
-			snprintf(q, sizeof(q), "UPDATE track_schema SET "
-			    "version = %d", v + 1);
-			if (sqlite3_exec(s->db, q, NULL, NULL, NULL) !=
-			    SQLITE_OK) {
-				track_sql_err(s, "track migrate", err, errlen);
-				goto fail;
-			}
-		}
-	}
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		return true;
-	track_sql_err(s, "track open", err, errlen);
-fail:
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return false;
-}
-
-/*
- * track_sql_pragmas: connection settings.  WAL: readers and the writer
- * do not block each other.  synchronous=NORMAL: in WAL mode a commit is
- * not fsynced, the WAL is at each checkpoint; the file never corrupts and
- * a killed process loses nothing (the OS has the pages); only an OS crash
- * or power cut may drop the last commits.  The spool, fsynced, is the
- * record of what happened to mail; the log is its audit trail, and one
- * fsync per commit would cost the queue more than the log is worth.
- */
-static bool
-track_sql_pragmas(struct track_sql *s, char *err, size_t errlen)
-{
-	sqlite3_stmt	*st;
-	const char	*mode;
-	bool		 wal;
-
-	sqlite3_busy_timeout(s->db, TRACK_SQL_BUSY_MS);
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	if (s->readonly)
-		return true;
-	/* Only takes effect in a new file: lets purge give space back. */
-	if (sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL,
-	    NULL, NULL) != SQLITE_OK) {
-		track_sql_err(s, "track open", err, errlen);
-		return false;
-	}
-	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st,
-	    NULL) != SQLITE_OK) {
-		track_sql_err(s, "track open", err, errlen);
-		return false;
-	}
-	wal = sqlite3_step(st) == SQLITE_ROW &&
-	    (mode = (const char *)sqlite3_column_text(st, 0)) != NULL &&
-	    strcmp(mode, "wal") == 0;
-	sqlite3_finalize(st);
-	if (!wal) {
-		snprintf(err, errlen, "track open: %s: cannot use WAL mode: "
-		    "%s", s->path, sqlite3_errmsg(s->db));
-		return false;
-	}
-	if (sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL,
-	    NULL) != SQLITE_OK) {
-		track_sql_err(s, "track open", err, errlen);
-		return false;
-	}
-	return true;
-}
-
 /* track_sql_close: finalize every statement and close the database. */
 static void
 track_sql_close(void *h)
@@ -362,48 +146,39 @@ track_sql_close(void *h)
 	sqlite3_finalize(s->del_msg);
 	for (i = 0; i < TRACK_SQL_CACHE; i++)
 		sqlite3_finalize(s->cache[i].st);
-	if (sqlite3_close(s->db) != SQLITE_OK)
-		log_warnx("track_sql_close: %s: %s", s->path,
-		    sqlite3_errmsg(s->db));
-	free(s->path);
+	db_close(&s->db);
 	free(s);
 }
 
-/* track_sql_open: open, configure and check (or create) the database. */
+/*
+ * track_sql_open: open, configure and check (or create) the database.
+ * synchronous=NORMAL (db.c): the spool, fsynced, is the record of what
+ * happened to mail; the log is its audit trail, and one fsync per commit
+ * would cost the queue more than the log is worth.
+ */
 static void *
 track_sql_open(const char *path, bool readonly, char *err, size_t errlen)
 {
+	static const struct db_schema schema = { "track_schema",
+	    "sekisho tracking log", track_sql_migrate, TRACK_SQL_VERSION };
 	struct track_sql	*s;
-	int			 flags;
 
 	s = xcalloc(1, sizeof(*s));
-	s->path = xstrdup(path);
-	s->readonly = readonly;
-	flags = readonly ? SQLITE_OPEN_READONLY :
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOFOLLOW,
-	    NULL) != SQLITE_OK) {
-		if (s->db == NULL)
-			snprintf(err, errlen, "track open: %s: out of memory",
-			    path);
-		else
-			track_sql_err(s, "track open", err, errlen);
-		goto fail;
-	}
-	if (!track_sql_pragmas(s, err, errlen) ||
-	    !track_sql_schema(s, err, errlen))
+	if (!db_open(&s->db, path, "track", readonly ? DB_READONLY :
+	    DB_AUTOVACUUM, err, errlen) ||
+	    !db_schema(&s->db, &schema, err, errlen))
 		goto fail;
 	if (readonly)
 		return s;
-	if (!track_sql_prep(s, "BEGIN IMMEDIATE", &s->begin, err, errlen) ||
-	    !track_sql_prep(s, "COMMIT", &s->commit, err, errlen) ||
-	    !track_sql_prep(s, "ROLLBACK", &s->rollback, err, errlen) ||
-	    !track_sql_prep(s, track_sql_ins_event, &s->ins_event, err,
+	if (!db_prep(&s->db, "BEGIN IMMEDIATE", &s->begin, err, errlen) ||
+	    !db_prep(&s->db, "COMMIT", &s->commit, err, errlen) ||
+	    !db_prep(&s->db, "ROLLBACK", &s->rollback, err, errlen) ||
+	    !db_prep(&s->db, track_sql_ins_event, &s->ins_event, err,
 	    errlen) ||
-	    !track_sql_prep(s, track_sql_ins_msg, &s->ins_msg, err, errlen) ||
-	    !track_sql_prep(s, track_sql_del_event, &s->del_event, err,
+	    !db_prep(&s->db, track_sql_ins_msg, &s->ins_msg, err, errlen) ||
+	    !db_prep(&s->db, track_sql_del_event, &s->del_event, err,
 	    errlen) ||
-	    !track_sql_prep(s, track_sql_del_msg, &s->del_msg, err, errlen))
+	    !db_prep(&s->db, track_sql_del_msg, &s->del_msg, err, errlen))
 		goto fail;
 	return s;
 fail:
@@ -422,19 +197,19 @@ track_sql_add1(struct track_sql *s, const struct track_event *e, char *err,
 	rcpt_f = track_fold(e->rcpt);
 	rule_f = track_fold(e->rule);
 	action_f = track_fold(e->action);
-	track_sql_int(s->ins_event, ":t", e->time);
-	track_sql_text(s->ins_event, ":qid", e->qid);
-	track_sql_int(s->ins_event, ":kind", e->kind);
-	track_sql_text(s->ins_event, ":rcpt", e->rcpt);
-	track_sql_text(s->ins_event, ":rcpt_f", rcpt_f);
-	track_sql_text(s->ins_event, ":rule", e->rule);
-	track_sql_text(s->ins_event, ":rule_f", rule_f);
-	track_sql_text(s->ins_event, ":action", e->action);
-	track_sql_text(s->ins_event, ":action_f", action_f);
-	track_sql_text(s->ins_event, ":relay", e->relay);
-	track_sql_text(s->ins_event, ":dsn", e->dsn);
-	track_sql_text(s->ins_event, ":detail", e->detail);
-	ok = track_sql_run(s, s->ins_event, "track add", err, errlen);
+	db_bind_int(s->ins_event, ":t", e->time);
+	db_bind_text(s->ins_event, ":qid", e->qid);
+	db_bind_int(s->ins_event, ":kind", e->kind);
+	db_bind_text(s->ins_event, ":rcpt", e->rcpt);
+	db_bind_text(s->ins_event, ":rcpt_f", rcpt_f);
+	db_bind_text(s->ins_event, ":rule", e->rule);
+	db_bind_text(s->ins_event, ":rule_f", rule_f);
+	db_bind_text(s->ins_event, ":action", e->action);
+	db_bind_text(s->ins_event, ":action_f", action_f);
+	db_bind_text(s->ins_event, ":relay", e->relay);
+	db_bind_text(s->ins_event, ":dsn", e->dsn);
+	db_bind_text(s->ins_event, ":detail", e->detail);
+	ok = db_run(&s->db, s->ins_event, "track add", err, errlen);
 	free(rcpt_f);
 	free(rule_f);
 	free(action_f);
@@ -442,13 +217,13 @@ track_sql_add1(struct track_sql *s, const struct track_event *e, char *err,
 		return ok;
 	sender_f = track_fold(e->sender);
 	subject_f = track_fold(e->subject);
-	track_sql_text(s->ins_msg, ":qid", e->qid);
-	track_sql_int(s->ins_msg, ":t", e->time);
-	track_sql_text(s->ins_msg, ":sender", e->sender);
-	track_sql_text(s->ins_msg, ":sender_f", sender_f);
-	track_sql_text(s->ins_msg, ":subject", e->subject);
-	track_sql_text(s->ins_msg, ":subject_f", subject_f);
-	ok = track_sql_run(s, s->ins_msg, "track add", err, errlen);
+	db_bind_text(s->ins_msg, ":qid", e->qid);
+	db_bind_int(s->ins_msg, ":t", e->time);
+	db_bind_text(s->ins_msg, ":sender", e->sender);
+	db_bind_text(s->ins_msg, ":sender_f", sender_f);
+	db_bind_text(s->ins_msg, ":subject", e->subject);
+	db_bind_text(s->ins_msg, ":subject_f", subject_f);
+	ok = db_run(&s->db, s->ins_msg, "track add", err, errlen);
 	free(sender_f);
 	free(subject_f);
 	return ok;
@@ -463,20 +238,20 @@ track_sql_add(void *h, const struct track_event *ev, size_t n, char *err,
 	char			 dummy[8];
 	size_t			 i;
 
-	if (s->readonly) {
+	if (s->db.readonly) {
 		snprintf(err, errlen, "track add: %s: opened read-only",
-		    s->path);
+		    s->db.path);
 		return false;
 	}
-	if (!track_sql_run(s, s->begin, "track add: begin", err, errlen))
+	if (!db_run(&s->db, s->begin, "track add: begin", err, errlen))
 		return false;
 	for (i = 0; i < n; i++)
 		if (!track_sql_add1(s, &ev[i], err, errlen))
 			goto fail;
-	if (track_sql_run(s, s->commit, "track add: commit", err, errlen))
+	if (db_run(&s->db, s->commit, "track add: commit", err, errlen))
 		return true;
 fail:
-	track_sql_run(s, s->rollback, "rollback", dummy, sizeof(dummy));
+	db_run(&s->db, s->rollback, "rollback", dummy, sizeof(dummy));
 	return false;
 }
 
@@ -594,7 +369,7 @@ track_sql_shape(struct track_sql *s, uint32_t key, char *err, size_t errlen)
 	s->cache_next = (s->cache_next + 1) % TRACK_SQL_CACHE;
 	sqlite3_finalize(c->st);
 	c->st = NULL;
-	if (!track_sql_prep(s, sql, &c->st, err, errlen))
+	if (!db_prep(&s->db, sql, &c->st, err, errlen))
 		return NULL;
 	c->key = key;
 	return c->st;
@@ -654,18 +429,18 @@ static void
 track_sql_bind(sqlite3_stmt *st, const struct track_filter *f,
     const char *qid_hi)
 {
-	track_sql_int(st, ":since", f->since);
-	track_sql_int(st, ":until", f->until);
-	track_sql_text(st, ":qid", f->qid);
-	track_sql_text(st, ":qid_hi", qid_hi);
-	track_sql_text(st, ":sender", f->sender);
-	track_sql_text(st, ":rcpt", f->rcpt);
-	track_sql_text(st, ":subject", f->subject);
-	track_sql_text(st, ":rule", f->rule);
-	track_sql_text(st, ":action", f->action);
-	track_sql_int(st, ":kinds", (int64_t)f->kinds);
-	track_sql_int(st, ":limit", f->limit != 0 ? (int64_t)f->limit : -1);
-	track_sql_int(st, ":offset", (int64_t)f->offset);
+	db_bind_int(st, ":since", f->since);
+	db_bind_int(st, ":until", f->until);
+	db_bind_text(st, ":qid", f->qid);
+	db_bind_text(st, ":qid_hi", qid_hi);
+	db_bind_text(st, ":sender", f->sender);
+	db_bind_text(st, ":rcpt", f->rcpt);
+	db_bind_text(st, ":subject", f->subject);
+	db_bind_text(st, ":rule", f->rule);
+	db_bind_text(st, ":action", f->action);
+	db_bind_int(st, ":kinds", (int64_t)f->kinds);
+	db_bind_int(st, ":limit", f->limit != 0 ? (int64_t)f->limit : -1);
+	db_bind_int(st, ":offset", (int64_t)f->offset);
 }
 
 /* track_sql_str: column i as text, NULL for SQL NULL. */
@@ -745,7 +520,7 @@ track_sql_select(struct track_sql *s, const struct track_filter *f,
 			break;
 		}
 	if (rc != SQLITE_DONE)
-		track_sql_err(s, "track query", err, errlen);
+		db_err(&s->db, "track query", err, errlen);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	free(qid_hi);
@@ -777,19 +552,19 @@ track_sql_purge_one(struct track_sql *s, sqlite3_stmt *st, int64_t before,
 {
 	char	 dummy[8];
 
-	if (!track_sql_run(s, s->begin, "track purge: begin", err, errlen))
+	if (!db_run(&s->db, s->begin, "track purge: begin", err, errlen))
 		return false;
-	track_sql_int(st, ":before", before);
-	track_sql_int(st, ":n", n);
-	if (!track_sql_run(s, st, "track purge", err, errlen)) {
-		track_sql_run(s, s->rollback, "rollback", dummy,
+	db_bind_int(st, ":before", before);
+	db_bind_int(st, ":n", n);
+	if (!db_run(&s->db, st, "track purge", err, errlen)) {
+		db_run(&s->db, s->rollback, "rollback", dummy,
 		    sizeof(dummy));
 		return false;
 	}
-	*done = (uint64_t)sqlite3_changes(s->db);
-	if (!track_sql_run(s, s->commit, "track purge: commit", err,
+	*done = (uint64_t)sqlite3_changes(s->db.h);
+	if (!db_run(&s->db, s->commit, "track purge: commit", err,
 	    errlen)) {
-		track_sql_run(s, s->rollback, "rollback", dummy,
+		db_run(&s->db, s->rollback, "rollback", dummy,
 		    sizeof(dummy));
 		return false;
 	}
@@ -809,9 +584,9 @@ track_sql_purge(void *h, int64_t before, uint64_t max, uint64_t *removed,
 	uint64_t		 n, want;
 
 	*removed = 0;
-	if (s->readonly) {
+	if (s->db.readonly) {
 		snprintf(err, errlen, "track purge: %s: opened read-only",
-		    s->path);
+		    s->db.path);
 		return false;
 	}
 	do {
@@ -828,9 +603,9 @@ track_sql_purge(void *h, int64_t before, uint64_t max, uint64_t *removed,
 		    TRACK_SQL_PURGE_BATCH, &n, err, errlen))
 			return false;
 	} while (n == TRACK_SQL_PURGE_BATCH);
-	if (sqlite3_exec(s->db, "PRAGMA incremental_vacuum(1000)", NULL, NULL,
+	if (sqlite3_exec(s->db.h, "PRAGMA incremental_vacuum(1000)", NULL, NULL,
 	    NULL) != SQLITE_OK) {
-		track_sql_err(s, "track purge: vacuum", err, errlen);
+		db_err(&s->db, "track purge: vacuum", err, errlen);
 		return false;
 	}
 	return true;

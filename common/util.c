@@ -167,6 +167,49 @@ dir_open_sub(int dirfd, const char *name)
 	    O_CLOEXEC);
 }
 
+/* mem_8bit: whether any of the len bytes has the high bit set. */
+bool
+mem_8bit(const void *p, size_t len)
+{
+	const uint8_t *c = p;
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		if (c[i] & 0x80)
+			return true;
+	return false;
+}
+
+/*
+ * date_rfc5322: an RFC 5322 date-time in local time with its numeric
+ * offset (never GMT for a local zone: seed 2); false if t does not fit.
+ */
+bool
+date_rfc5322(char *dst, size_t size, time_t t)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed",
+	    "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
+	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm	 tm;
+	long		 off;
+	char		 sign = '+';
+
+	if (localtime_r(&t, &tm) == NULL || tm.tm_year < 0 ||
+	    tm.tm_year > 9999 - 1900 || tm.tm_wday < 0 || tm.tm_wday > 6 ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11)
+		return false;
+	off = tm.tm_gmtoff / 60;
+	if (off < 0) {
+		sign = '-';
+		off = -off;
+	}
+	return str_printf(dst, size, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
+	    off / 60 % 100, off % 60);
+}
+
 /* buf_init: an empty buffer that will never hold more than limit bytes. */
 void
 buf_init(struct buf *b, size_t limit)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -22,6 +23,8 @@ bool	 str_printf(char *, size_t, const char *, ...)
 char	*str_trim(char *);
 bool	 str_to_ll(const char *, long long, long long, long long *);
 int	 str_hexval(char);
+bool	 mem_8bit(const void *, size_t);
+bool	 date_rfc5322(char *, size_t, time_t);
 
 int	 fd_write_all(int, const void *, size_t);
 char	*file_read_at(int, const char *, size_t, size_t *);

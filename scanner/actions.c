@@ -141,18 +141,6 @@ act_walk(struct act_walk *w, GMimeObject *obj, GMimeMultipart *mp, int pos,
 		(void)act_add(w, obj, mp, pos, owner, parent);
 }
 
-/* act_8bit: whether any byte has the high bit set. */
-static bool
-act_8bit(const uint8_t *p, size_t len)
-{
-	size_t	 i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] & 0x80)
-			return true;
-	return false;
-}
-
 /* act_long_line: whether a line is longer than SMTP allows. */
 static bool
 act_long_line(const uint8_t *p, size_t len)
@@ -239,7 +227,7 @@ act_set_content(GMimePart *part, const uint8_t *data, size_t len)
 	GMimeContentEncoding	 enc;
 	GMimeDataWrapper	*dw;
 	GMimeStream		*ms;
-	bool			 hi = act_8bit(data, len);
+	bool			 hi = mem_8bit(data, len);
 	bool			 lng = act_long_line(data, len);
 
 	ms = g_mime_stream_mem_new_with_buffer((const char *)data, len);
@@ -393,8 +381,8 @@ act_stamp_plain(GMimePart *part, const GByteArray *ba, const char *top,
 	if ((top != NULL && !act_add_text(&st, top, nl)) ||
 	    (bottom != NULL && !act_add_text(&sb, bottom, nl)))
 		goto done;
-	stamp_hi = act_8bit(st.data, st.len) || act_8bit(sb.data, sb.len);
-	body_ascii = !act_8bit(bd, blen) && memchr(bd, 0x1b, blen) == NULL;
+	stamp_hi = mem_8bit(st.data, st.len) || mem_8bit(sb.data, sb.len);
+	body_ascii = !mem_8bit(bd, blen) && memchr(bd, 0x1b, blen) == NULL;
 	if ((cs = g_mime_object_get_content_type_parameter(obj,
 	    "charset")) != NULL && *cs == '\0')
 		cs = NULL;
@@ -490,7 +478,7 @@ act_note(const char *name)
 		buf_reset(&b);
 		(void)buf_addstr(&b, "An attachment was removed by sekisho.\r\n");
 	}
-	hi = act_8bit(b.data, b.len);
+	hi = mem_8bit(b.data, b.len);
 	np = g_mime_part_new_with_type("text", "plain");
 	g_mime_object_set_content_type_parameter(GMIME_OBJECT(np), "charset",
 	    hi ? "UTF-8" : "us-ascii");
@@ -586,7 +574,7 @@ act_tag(GMimeMessage *gm, const char *tags)
 		(void)buf_addstr(&b, subj);
 	}
 	g_mime_message_set_subject(gm, buf_cstr(&b),
-	    act_8bit(b.data, b.len) ? "UTF-8" : NULL);
+	    mem_8bit(b.data, b.len) ? "UTF-8" : NULL);
 	buf_free(&b);
 }
 

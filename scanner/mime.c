@@ -397,18 +397,6 @@ mime_repair(struct mime_conv *c, size_t max)
 	}
 }
 
-/* mime_8bit: whether any byte has the high bit set. */
-static bool
-mime_8bit(const uint8_t *p, size_t len)
-{
-	size_t	 i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] & 0x80)
-			return true;
-	return false;
-}
-
 /*
  * mime_cs_family: the iconv names to try for a declared charset, in order:
  * the usual superset first where the declared name is often a lie (mail
@@ -496,7 +484,7 @@ mime_text(const uint8_t *in, size_t inlen, const char *cs, size_t max,
 	const char		*cand[16];
 	struct mime_conv	 best = { NULL, 0, SIZE_MAX }, c;
 	size_t			 n = 0, i;
-	bool			 hi = mime_8bit(in, inlen);
+	bool			 hi = mem_8bit(in, inlen);
 
 	if (!hi && (memmem(in, inlen, "\x1b$", 2) != NULL ||
 	    memmem(in, inlen, "\x1b(", 2) != NULL)) {

@@ -421,33 +421,6 @@ qp_add(struct buf *b, const uint8_t *p, size_t n)
 	return ok;
 }
 
-/* bounce_date: RFC 5322 date-time in local time with its offset (seed 2). */
-bool
-bounce_date(char *dst, size_t size, time_t t)
-{
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed",
-	    "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
-	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm	 tm;
-	long		 off;
-	char		 sign = '+';
-
-	if (localtime_r(&t, &tm) == NULL || tm.tm_year < 0 ||
-	    tm.tm_year > 9999 - 1900 || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11)
-		return false;
-	off = tm.tm_gmtoff / 60;
-	if (off < 0) {
-		sign = '-';
-		off = -off;
-	}
-	return str_printf(dst, size, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
-	    off / 60 % 100, off % 60);
-}
-
 /* host_ok: a host name (or address literal) safe to write into a field. */
 static bool
 host_ok(const char *h)
@@ -598,7 +571,7 @@ text_rcpt(struct buf *b, const struct bounce_rcpt *r)
 	ok = ok && buf_printf(&t, "delivery %s, status %s",
 	    r->action == BOUNCE_FAILED ? "failed" : "delayed", rcpt_status(r));
 	if (ok && r->action == BOUNCE_DELAYED && r->retry_until != 0 &&
-	    bounce_date(date, sizeof(date), r->retry_until))
+	    date_rfc5322(date, sizeof(date), r->retry_until))
 		ok = buf_printf(&t, "; will retry until %s", date);
 	ok = ok && buf_addstr(b, CRLF "    ") &&
 	    fold_words(b, buf_cstr(&t), 4, "      ") && buf_addstr(b, CRLF);
@@ -699,7 +672,7 @@ dsn_rcpt(struct buf *b, const struct bounce_rcpt *r)
 		ok = dsn_field(b, "Diagnostic-Code", "smtp; ", r->reply,
 		    r->replylen);
 	if (ok && r->action == BOUNCE_DELAYED && r->retry_until != 0 &&
-	    bounce_date(date, sizeof(date), r->retry_until))
+	    date_rfc5322(date, sizeof(date), r->retry_until))
 		ok = buf_printf(b, "Will-Retry-Until: %s" CRLF, date);
 	return ok;
 }
@@ -722,7 +695,7 @@ dsn_part(struct bounce_ctx *c)
 		ok = dsn_field(b, "Original-Envelope-Id", "", env->envid,
 		    strlen(env->envid));
 	if (ok && env->received > 0 &&
-	    bounce_date(date, sizeof(date), env->received))
+	    date_rfc5322(date, sizeof(date), env->received))
 		ok = buf_printf(b, "Arrival-Date: %s" CRLF, date);
 	for (i = 0; ok && i < c->nrcpt; i++)
 		ok = buf_addstr(b, CRLF) && dsn_rcpt(b, &c->rcpt[i]);
@@ -842,18 +815,6 @@ orig_part(struct bounce_ctx *c, const uint8_t *p, size_t n)
 		ok = add_line(&c->part[2], p + i, e - i, inhdr, &c->eightbit[2]);
 	}
 	return ok;
-}
-
-/* has_8bit: the buffer holds an octet above 0x7f. */
-static bool
-has_8bit(const struct buf *b)
-{
-	size_t	 i;
-
-	for (i = 0; i < b->len; i++)
-		if (b->data[i] >= 0x80)
-			return true;
-	return false;
 }
 
 /* choose_boundary: a random boundary that occurs in none of the parts. */
@@ -980,7 +941,7 @@ check_args(struct bounce_ctx *c)
 		if (c->rcpt[i].action == BOUNCE_FAILED)
 			c->any_failed = true;
 	}
-	if (!bounce_date(c->date, sizeof(c->date), p->now))
+	if (!date_rfc5322(c->date, sizeof(c->date), p->now))
 		return BOUNCE_E_DATE;
 	return BOUNCE_OK;
 }
@@ -1000,7 +961,7 @@ make_parts(struct bounce_ctx *c, size_t limit)
 	if (!text_part(c) || !text_encode(c) || !dsn_part(c) ||
 	    !orig_part(c, orig, origlen))
 		return BOUNCE_E_TOOBIG;
-	c->eightbit[1] = has_8bit(&c->part[1]);
+	c->eightbit[1] = mem_8bit(c->part[1].data, c->part[1].len);
 	random_hex(c->p, hex, sizeof(hex));
 	if (!str_printf(c->msgid, sizeof(c->msgid), "<%lld.%.16s@%s>",
 	    (long long)c->p->now, hex, c->p->hostname))

@@ -108,8 +108,7 @@ enum bounce_err	 bounce_envelope(const struct envelope *,
 		    uint64_t, struct envelope *);
 const char	*bounce_strerror(enum bounce_err);
 
-/* Helpers shared with the other notifications (seeds 23, 39). */
-bool		 bounce_date(char *, size_t, time_t);
+/* Shared with the other notifications (seeds 23, 39; dates: date_rfc5322). */
 bool		 bounce_header_text(struct buf *, const char *, const char *,
 		    size_t);
 

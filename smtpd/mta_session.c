@@ -712,17 +712,10 @@ mta_session_tls_done(struct mta_session *s)
 static void
 mta_session_tls_failed(struct mta_session *s)
 {
-	unsigned long	 e;
 	long		 v;
-	char		 one[256], all[512], why[MTA_REPLY_MAX];
+	char		 all[512], why[MTA_REPLY_MAX];
 
-	all[0] = '\0';
-	while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
-		ERR_error_string_n(e, one, sizeof(one));
-		if (all[0] != '\0')
-			str_lcat(all, "; ", sizeof(all));
-		str_lcat(all, one, sizeof(all));
-	}
+	tls_bev_error_text(s->bev, all, sizeof(all));
 	if (s->ssl != NULL && (v = SSL_get_verify_result(s->ssl)) !=
 	    X509_V_OK) {
 		if (all[0] != '\0')

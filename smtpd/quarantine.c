@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "log.h"
 #include "quarantine.h"
 #include "spool.h"
@@ -32,12 +33,10 @@
 _Static_assert(QUAR_ID_LEN == SPOOL_ID_LEN, "quarantine ids are spool-sized");
 
 #define QUAR_SQL_VERSION	1
-#define QUAR_SQL_BUSY_MS	5000
 
 struct quar {
-	sqlite3		*db;
+	struct db	 db;		/* index.db */
 	char		*path;		/* the store's directory */
-	char		*dbpath;
 	int		 dirfd, msgfd, tmpfd, corruptfd;
 	uint64_t	 last_id;
 	sqlite3_stmt	*begin, *commit, *rollback;
@@ -97,66 +96,6 @@ static const char quar_sql_where[] =
     " AND (:since IS NULL OR t >= :since)"
     " AND (:until IS NULL OR t < :until)"
     " ORDER BY t DESC, id DESC LIMIT :limit OFFSET :offset";
-
-/* quar_sql_err: "what: path: sqlite's message" into err. */
-static void
-quar_sql_err(struct quar *q, const char *what, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "%s: %s: %s", what, q->dbpath,
-	    sqlite3_errmsg(q->db));
-}
-
-/* quar_prep: prepare one persistent statement. */
-static bool
-quar_prep(struct quar *q, const char *sql, sqlite3_stmt **st, char *err,
-    size_t errlen)
-{
-	if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
-	    NULL) != SQLITE_OK) {
-		quar_sql_err(q, "quarantine prepare", err, errlen);
-		return false;
-	}
-	return true;
-}
-
-/* quar_run: step a statement without results, then reset it. */
-static bool
-quar_run(struct quar *q, sqlite3_stmt *st, const char *what, char *err,
-    size_t errlen)
-{
-	int	 rc;
-
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		quar_sql_err(q, what, err, errlen);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW;
-}
-
-/* quar_text: bind text (or NULL) to a named parameter. */
-static void
-quar_text(sqlite3_stmt *st, const char *name, const char *v)
-{
-	int	 i;
-
-	if ((i = sqlite3_bind_parameter_index(st, name)) == 0)
-		return;
-	if (v == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
-/* quar_int: bind an integer to a named parameter. */
-static void
-quar_int(sqlite3_stmt *st, const char *name, int64_t v)
-{
-	int	 i;
-
-	if ((i = sqlite3_bind_parameter_index(st, name)) != 0)
-		sqlite3_bind_int64(st, i, v);
-}
 
 /* quar_col: a text column as a new string, or NULL. */
 static char *
@@ -392,25 +331,25 @@ index_add(struct quar *q, const struct quar_entry *e, char *err,
 	bool	 ok;
 
 	f = track_fold(e->sender);
-	quar_text(q->ins, ":id", e->id);
-	quar_text(q->ins, ":qid", e->qid);
-	quar_int(q->ins, ":t", e->time);
-	quar_text(q->ins, ":area", e->area);
-	quar_text(q->ins, ":sender", e->sender);
-	quar_text(q->ins, ":sender_f", f);
-	quar_text(q->ins, ":subject", e->subject);
-	quar_text(q->ins, ":rule", e->rule);
-	quar_text(q->ins, ":reason", e->reason);
-	quar_int(q->ins, ":size", (int64_t)e->size);
-	ok = quar_run(q, q->ins, "quarantine index", err, errlen);
+	db_bind_text(q->ins, ":id", e->id);
+	db_bind_text(q->ins, ":qid", e->qid);
+	db_bind_int(q->ins, ":t", e->time);
+	db_bind_text(q->ins, ":area", e->area);
+	db_bind_text(q->ins, ":sender", e->sender);
+	db_bind_text(q->ins, ":sender_f", f);
+	db_bind_text(q->ins, ":subject", e->subject);
+	db_bind_text(q->ins, ":rule", e->rule);
+	db_bind_text(q->ins, ":reason", e->reason);
+	db_bind_int(q->ins, ":size", (int64_t)e->size);
+	ok = db_run(&q->db, q->ins, "quarantine index", err, errlen);
 	free(f);
 	for (i = 0; ok && i < e->nrcpt; i++) {
 		f = track_fold(e->rcpt[i]);
-		quar_text(q->ins_rcpt, ":id", e->id);
-		quar_int(q->ins_rcpt, ":n", (int64_t)i);
-		quar_text(q->ins_rcpt, ":rcpt", e->rcpt[i]);
-		quar_text(q->ins_rcpt, ":rcpt_f", f);
-		ok = quar_run(q, q->ins_rcpt, "quarantine index", err, errlen);
+		db_bind_text(q->ins_rcpt, ":id", e->id);
+		db_bind_int(q->ins_rcpt, ":n", (int64_t)i);
+		db_bind_text(q->ins_rcpt, ":rcpt", e->rcpt[i]);
+		db_bind_text(q->ins_rcpt, ":rcpt_f", f);
+		ok = db_run(&q->db, q->ins_rcpt, "quarantine index", err, errlen);
 		free(f);
 	}
 	return ok;
@@ -420,11 +359,11 @@ index_add(struct quar *q, const struct quar_entry *e, char *err,
 static bool
 index_del(struct quar *q, const char *id, char *err, size_t errlen)
 {
-	quar_text(q->del, ":id", id);
-	if (!quar_run(q, q->del, "quarantine index", err, errlen))
+	db_bind_text(q->del, ":id", id);
+	if (!db_run(&q->db, q->del, "quarantine index", err, errlen))
 		return false;
-	quar_text(q->del_rcpt, ":id", id);
-	return quar_run(q, q->del_rcpt, "quarantine index", err, errlen);
+	db_bind_text(q->del_rcpt, ":id", id);
+	return db_run(&q->db, q->del_rcpt, "quarantine index", err, errlen);
 }
 
 /* index_has: 1 if the index has a row for id, 0 if not, -1 on error. */
@@ -433,10 +372,10 @@ index_has(struct quar *q, const char *id, char *err, size_t errlen)
 {
 	int	 rc;
 
-	quar_text(q->has, ":id", id);
+	db_bind_text(q->has, ":id", id);
 	rc = sqlite3_step(q->has);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		quar_sql_err(q, "quarantine index", err, errlen);
+		db_err(&q->db, "quarantine index", err, errlen);
 	sqlite3_reset(q->has);
 	sqlite3_clear_bindings(q->has);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -446,7 +385,7 @@ index_has(struct quar *q, const char *id, char *err, size_t errlen)
 static bool
 tx(struct quar *q, sqlite3_stmt *st, char *err, size_t errlen)
 {
-	return quar_run(q, st, "quarantine transaction", err, errlen);
+	return db_run(&q->db, st, "quarantine transaction", err, errlen);
 }
 
 /* move_corrupt: move the files of an unreadable entry aside. */
@@ -567,7 +506,7 @@ reconcile(struct quar *q, char *err, size_t errlen)
 	}
 	sqlite3_reset(q->ids);
 	if (rc != SQLITE_DONE) {
-		quar_sql_err(q, "quarantine index", err, errlen);
+		db_err(&q->db, "quarantine index", err, errlen);
 		goto out;
 	}
 	for (i = 0; i < ngone; i++) {
@@ -590,129 +529,34 @@ out:
 	return ok;
 }
 
-/* db_schema: create or check the schema; a newer version is refused. */
-static bool
-db_schema(struct quar *q, char *err, size_t errlen)
-{
-	sqlite3_stmt	*st;
-	int		 v = 0, rc, have = 0, ntables = 0;
-
-	if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
-		quar_sql_err(q, "quarantine open", err, errlen);
-		return false;
-	}
-	if (sqlite3_prepare_v2(q->db, "SELECT name FROM sqlite_schema WHERE "
-	    "type = 'table'", -1, &st, NULL) != SQLITE_OK)
-		goto sqlfail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *n = (const char *)sqlite3_column_text(st, 0);
-
-		ntables++;
-		if (n != NULL && strcmp(n, "quar_schema") == 0)
-			have = 1;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto sqlfail;
-	if (!have && ntables > 0) {
-		snprintf(err, errlen, "quarantine open: %s: not a sekisho "
-		    "quarantine index", q->dbpath);
-		goto fail;
-	}
-	if (have) {
-		if (sqlite3_prepare_v2(q->db, "SELECT max(version) FROM "
-		    "quar_schema", -1, &st, NULL) != SQLITE_OK)
-			goto sqlfail;
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			v = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_ROW || v <= 0) {
-			snprintf(err, errlen, "quarantine open: %s: unreadable "
-			    "schema version", q->dbpath);
-			goto fail;
-		}
-	}
-	if (v > QUAR_SQL_VERSION) {
-		snprintf(err, errlen, "quarantine open: %s: schema version %d "
-		    "is newer than this program supports (%d)", q->dbpath, v,
-		    QUAR_SQL_VERSION);
-		goto fail;
-	}
-	/* Later versions: run quar_sql_migrate[v] and bump the version. */
-	for (; v < QUAR_SQL_VERSION; v++)
-		if (sqlite3_exec(q->db, quar_sql_migrate[v], NULL, NULL,
-		    NULL) != SQLITE_OK)
-			goto sqlfail;
-	if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		return true;
-sqlfail:
-	quar_sql_err(q, "quarantine open", err, errlen);
-fail:
-	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-	return false;
-}
-
 /*
- * db_open: open the index.  synchronous=NORMAL: the index is a cache of
- * fsynced files, rebuilt from them at open, so a lost last commit costs
- * nothing.
+ * index_open: open the index.  synchronous=NORMAL (db.c): the index is a
+ * cache of fsynced files, rebuilt from them at open, so a lost last
+ * commit costs nothing.
  */
 static bool
-db_open(struct quar *q, char *err, size_t errlen)
+index_open(struct quar *q, const char *path, char *err, size_t errlen)
 {
-	sqlite3_stmt	*st;
-	const char	*mode;
-	bool		 wal;
+	static const struct db_schema schema = { "quar_schema",
+	    "sekisho quarantine index", quar_sql_migrate, QUAR_SQL_VERSION };
 
-	if (sqlite3_open_v2(q->dbpath, &q->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		if (q->db == NULL)
-			snprintf(err, errlen, "quarantine open: %s: out of "
-			    "memory", q->dbpath);
-		else
-			quar_sql_err(q, "quarantine open", err, errlen);
-		return false;
-	}
-	sqlite3_busy_timeout(q->db, QUAR_SQL_BUSY_MS);
-	sqlite3_extended_result_codes(q->db, 1);
-	sqlite3_db_config(q->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(q->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &st,
-	    NULL) != SQLITE_OK) {
-		quar_sql_err(q, "quarantine open", err, errlen);
-		return false;
-	}
-	wal = sqlite3_step(st) == SQLITE_ROW &&
-	    (mode = (const char *)sqlite3_column_text(st, 0)) != NULL &&
-	    strcmp(mode, "wal") == 0;
-	sqlite3_finalize(st);
-	if (!wal) {
-		snprintf(err, errlen, "quarantine open: %s: cannot use WAL "
-		    "mode: %s", q->dbpath, sqlite3_errmsg(q->db));
-		return false;
-	}
-	if (sqlite3_exec(q->db, "PRAGMA synchronous = NORMAL", NULL, NULL,
-	    NULL) != SQLITE_OK) {
-		quar_sql_err(q, "quarantine open", err, errlen);
-		return false;
-	}
-	return db_schema(q, err, errlen) &&
-	    quar_prep(q, "BEGIN IMMEDIATE", &q->begin, err, errlen) &&
-	    quar_prep(q, "COMMIT", &q->commit, err, errlen) &&
-	    quar_prep(q, "ROLLBACK", &q->rollback, err, errlen) &&
-	    quar_prep(q, quar_sql_ins, &q->ins, err, errlen) &&
-	    quar_prep(q, quar_sql_ins_rcpt, &q->ins_rcpt, err, errlen) &&
-	    quar_prep(q, quar_sql_del, &q->del, err, errlen) &&
-	    quar_prep(q, quar_sql_del_rcpt, &q->del_rcpt, err, errlen) &&
-	    quar_prep(q, quar_sql_sel_rcpt, &q->sel_rcpt, err, errlen) &&
-	    quar_prep(q, quar_sql_has, &q->has, err, errlen) &&
-	    quar_prep(q, quar_sql_ids, &q->ids, err, errlen);
+	return db_open(&q->db, path, "quarantine", 0, err, errlen) &&
+	    db_schema(&q->db, &schema, err, errlen) &&
+	    db_prep(&q->db, "BEGIN IMMEDIATE", &q->begin, err, errlen) &&
+	    db_prep(&q->db, "COMMIT", &q->commit, err, errlen) &&
+	    db_prep(&q->db, "ROLLBACK", &q->rollback, err, errlen) &&
+	    db_prep(&q->db, quar_sql_ins, &q->ins, err, errlen) &&
+	    db_prep(&q->db, quar_sql_ins_rcpt, &q->ins_rcpt, err, errlen) &&
+	    db_prep(&q->db, quar_sql_del, &q->del, err, errlen) &&
+	    db_prep(&q->db, quar_sql_del_rcpt, &q->del_rcpt, err, errlen) &&
+	    db_prep(&q->db, quar_sql_sel_rcpt, &q->sel_rcpt, err, errlen) &&
+	    db_prep(&q->db, quar_sql_has, &q->has, err, errlen) &&
+	    db_prep(&q->db, quar_sql_ids, &q->ids, err, errlen);
 }
 
-/* db_close: finalize every statement and close the index. */
+/* index_close: finalize every statement and close the index. */
 static void
-db_close(struct quar *q)
+index_close(struct quar *q)
 {
 	sqlite3_stmt	**sts[] = { &q->begin, &q->commit, &q->rollback,
 	    &q->ins, &q->ins_rcpt, &q->del, &q->del_rcpt, &q->sel,
@@ -723,10 +567,7 @@ db_close(struct quar *q)
 		sqlite3_finalize(*sts[i]);
 		*sts[i] = NULL;
 	}
-	if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
-		log_warnx("quarantine close: %s: %s", q->dbpath,
-		    sqlite3_errmsg(q->db));
-	q->db = NULL;
+	db_close(&q->db);
 }
 
 /* quar_close: close the index and the directories. */
@@ -735,7 +576,7 @@ quar_close(struct quar *q)
 {
 	if (q == NULL)
 		return;
-	db_close(q);
+	index_close(q);
 	if (q->dirfd >= 0)
 		close(q->dirfd);
 	if (q->msgfd >= 0)
@@ -745,7 +586,6 @@ quar_close(struct quar *q)
 	if (q->corruptfd >= 0)
 		close(q->corruptfd);
 	free(q->path);
-	free(q->dbpath);
 	free(q);
 }
 
@@ -758,13 +598,13 @@ struct quar *
 quar_open(const char *dir, char *err, size_t errlen)
 {
 	struct quar	*q;
-	char		 bad[4096];
+	char		 bad[4096], *dbpath;
 	int		 code;
 
 	q = xcalloc(1, sizeof(*q));
 	q->dirfd = q->msgfd = q->tmpfd = q->corruptfd = -1;
 	q->path = xstrdup(dir);
-	q->dbpath = xasprintf("%s/index.db", dir);
+	dbpath = xasprintf("%s/index.db", dir);
 	if ((mkdir(dir, 0700) == -1 && errno != EEXIST) ||
 	    (q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
 	    (q->msgfd = dir_open_sub(q->dirfd, "msg")) == -1 ||
@@ -776,29 +616,31 @@ quar_open(const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	clear_tmp(q);
-	if (!db_open(q, err, errlen)) {
-		code = q->db != NULL ? sqlite3_errcode(q->db) & 0xff : 0;
+	if (!index_open(q, dbpath, err, errlen)) {
+		code = q->db.h != NULL ? sqlite3_errcode(q->db.h) & 0xff : 0;
 		if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB)
 			goto fail;
 		log_kv(LOG_LVL_ERR, "event=quarantine-index-bad action=rebuild");
-		db_close(q);
-		if (!str_printf(bad, sizeof(bad), "%s.bad", q->dbpath) ||
-		    rename(q->dbpath, bad) == -1) {
+		index_close(q);
+		if (!str_printf(bad, sizeof(bad), "%s.bad", dbpath) ||
+		    rename(dbpath, bad) == -1) {
 			snprintf(err, errlen, "quarantine %s: cannot move the "
-			    "bad index aside", q->dbpath);
+			    "bad index aside", dbpath);
 			goto fail;
 		}
-		if (str_printf(bad, sizeof(bad), "%s-wal", q->dbpath))
+		if (str_printf(bad, sizeof(bad), "%s-wal", dbpath))
 			unlink(bad);
-		if (str_printf(bad, sizeof(bad), "%s-shm", q->dbpath))
+		if (str_printf(bad, sizeof(bad), "%s-shm", dbpath))
 			unlink(bad);
-		if (!db_open(q, err, errlen))
+		if (!index_open(q, dbpath, err, errlen))
 			goto fail;
 	}
 	if (!reconcile(q, err, errlen))
 		goto fail;
+	free(dbpath);
 	return q;
 fail:
+	free(dbpath);
 	quar_close(q);
 	return NULL;
 }
@@ -1016,7 +858,7 @@ row_entry(struct quar *q, sqlite3_stmt *st, struct quar_entry *e, char *err,
 	e->rule = quar_col(st, 6);
 	e->reason = quar_col(st, 7);
 	e->size = (uint64_t)sqlite3_column_int64(st, 8);
-	quar_text(q->sel_rcpt, ":id", e->id);
+	db_bind_text(q->sel_rcpt, ":id", e->id);
 	while ((rc = sqlite3_step(q->sel_rcpt)) == SQLITE_ROW) {
 		e->rcpt = xreallocarray(e->rcpt, e->nrcpt + 1,
 		    sizeof(*e->rcpt));
@@ -1026,7 +868,7 @@ row_entry(struct quar *q, sqlite3_stmt *st, struct quar_entry *e, char *err,
 		e->nrcpt++;
 	}
 	if (rc != SQLITE_DONE)
-		quar_sql_err(q, "quarantine index", err, errlen);
+		db_err(&q->db, "quarantine index", err, errlen);
 	sqlite3_reset(q->sel_rcpt);
 	sqlite3_clear_bindings(q->sel_rcpt);
 	if (rc != SQLITE_DONE) {
@@ -1046,12 +888,12 @@ prep_select(struct quar *q, char *err, size_t errlen)
 	if (q->list != NULL && q->sel != NULL)
 		return true;
 	sql = xasprintf("%s%s", quar_sql_cols, quar_sql_where);
-	ok = q->list != NULL || quar_prep(q, sql, &q->list, err, errlen);
+	ok = q->list != NULL || db_prep(&q->db, sql, &q->list, err, errlen);
 	free(sql);
 	if (!ok)
 		return false;
 	sql = xasprintf("%s WHERE id = :id", quar_sql_cols);
-	ok = quar_prep(q, sql, &q->sel, err, errlen);
+	ok = db_prep(&q->db, sql, &q->sel, err, errlen);
 	free(sql);
 	return ok;
 }
@@ -1073,17 +915,17 @@ quar_list(struct quar *q, const struct quar_filter *f, quar_list_cb cb,
 		return -1;
 	sender_f = track_fold(f->sender);
 	rcpt_f = track_fold(f->rcpt);
-	quar_text(q->list, ":area", f->area);
-	quar_text(q->list, ":sender", sender_f);
-	quar_text(q->list, ":rcpt", f->rcpt_exact ? NULL : rcpt_f);
-	quar_text(q->list, ":rcpt_eq", f->rcpt_exact ? rcpt_f : NULL);
+	db_bind_text(q->list, ":area", f->area);
+	db_bind_text(q->list, ":sender", sender_f);
+	db_bind_text(q->list, ":rcpt", f->rcpt_exact ? NULL : rcpt_f);
+	db_bind_text(q->list, ":rcpt_eq", f->rcpt_exact ? rcpt_f : NULL);
 	if (f->since != 0)
-		quar_int(q->list, ":since", f->since);
+		db_bind_int(q->list, ":since", f->since);
 	if (f->until != 0)
-		quar_int(q->list, ":until", f->until);
-	quar_int(q->list, ":limit", f->limit == 0 || f->limit > INT64_MAX ?
+		db_bind_int(q->list, ":until", f->until);
+	db_bind_int(q->list, ":limit", f->limit == 0 || f->limit > INT64_MAX ?
 	    -1 : (int64_t)f->limit);
-	quar_int(q->list, ":offset", f->offset > INT64_MAX ? INT64_MAX :
+	db_bind_int(q->list, ":offset", f->offset > INT64_MAX ? INT64_MAX :
 	    (int64_t)f->offset);
 	while ((rc = sqlite3_step(q->list)) == SQLITE_ROW) {
 		bool	 more;
@@ -1101,7 +943,7 @@ quar_list(struct quar *q, const struct quar_filter *f, quar_list_cb cb,
 		}
 	}
 	if (n != -1 && rc != SQLITE_DONE) {
-		quar_sql_err(q, "quarantine list", err, errlen);
+		db_err(&q->db, "quarantine list", err, errlen);
 		n = -1;
 	}
 	sqlite3_reset(q->list);
@@ -1123,11 +965,11 @@ quar_get(struct quar *q, const char *id, struct quar_entry *e, char *err,
 		return 0;
 	if (!prep_select(q, err, errlen))
 		return -1;
-	quar_text(q->sel, ":id", id);
+	db_bind_text(q->sel, ":id", id);
 	if ((rc = sqlite3_step(q->sel)) == SQLITE_ROW)
 		found = row_entry(q, q->sel, e, err, errlen) ? 1 : -1;
 	else if (rc != SQLITE_DONE) {
-		quar_sql_err(q, "quarantine get", err, errlen);
+		db_err(&q->db, "quarantine get", err, errlen);
 		found = -1;
 	}
 	sqlite3_reset(q->sel);

@@ -184,16 +184,6 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* has_8bit: whether s contains a byte >= 0x80. */
-static bool
-has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 /* utf8_valid: s is well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 static bool
 utf8_valid(const char *str)
@@ -480,7 +470,7 @@ parse_one_param(struct smtp_cmd *cmd, char *tok, unsigned int *seen)
 			if (*s == '=' || (unsigned char)*s < 33 ||
 			    (unsigned char)*s == 127)
 				return &r_param;
-		if (has_8bit(eq + 1)) {
+		if (mem_8bit(eq + 1, strlen(eq + 1))) {
 			if (!utf8_valid(eq + 1))
 				return &r_badutf8;
 			cmd->utf8 = true;
@@ -562,7 +552,7 @@ parse_mailrcpt(struct smtp_cmd *cmd, char *arg, int flags)
 	if (*end != '\0')
 		*end++ = '\0';
 	cmd->path = p;
-	if (has_8bit(p)) {
+	if (mem_8bit(p, strlen(p))) {
 		if (!utf8_valid(p))
 			return &r_badutf8;
 		cmd->utf8 = true;
@@ -664,7 +654,7 @@ parse_args(struct smtp_cmd *cmd, char *arg, int flags)
 	default:
 		break;
 	}
-	if (has_8bit(arg))
+	if (mem_8bit(arg, strlen(arg)))
 		return &r_8bit;
 	switch (cmd->verb) {
 	case SMTP_VERB_HELO:

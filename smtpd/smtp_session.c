@@ -175,37 +175,6 @@ smtp_helo_sanitize(char *dst, size_t size, const char *helo)
 }
 
 /*
- * smtp_date_format: an RFC 5322 date-time in local time with its numeric
- * offset ("Tue, 3 Jun 2025 14:05:09 +0900"), independent of the locale.
- */
-bool
-smtp_date_format(char *dst, size_t size, time_t t)
-{
-	static const char *const days[] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
-		"Oct", "Nov", "Dec" };
-	struct tm	 tm;
-	long		 off;
-	char		 sign = '+';
-
-	if (size > 0)
-		dst[0] = '\0';
-	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11)
-		return false;
-	off = tm.tm_gmtoff / 60;
-	if (off < 0) {
-		sign = '-';
-		off = -off;
-	}
-	return str_printf(dst, size, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
-}
-
-/*
  * smtp_received_with: the RFC 3848 / RFC 6531 "with" keyword.  A HELO
  * session over TLS says "SMTPS" as Postfix does (no registered keyword).
  */
@@ -239,7 +208,7 @@ smtp_received_format(struct buf *b, const struct smtp_received *r)
 	bool		 ok;
 
 	smtp_helo_sanitize(helo, sizeof(helo), r->helo);
-	if (!smtp_date_format(date, sizeof(date), r->when))
+	if (!date_rfc5322(date, sizeof(date), r->when))
 		return false;
 	ok = buf_printf(b, "Received: from %s ([%s%s])\r\n"
 	    "\tby %s (sekisho) with %s id %s", helo,
@@ -1238,16 +1207,9 @@ smtp_session_write_cb(struct bufferevent *bev, void *arg)
 static void
 smtp_session_tls_error(struct smtp_session *s)
 {
-	unsigned long	 e;
-	char		 one[256], all[512], esc[LOG_ESC_MAX];
+	char		 all[512], esc[LOG_ESC_MAX];
 
-	all[0] = '\0';
-	while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
-		ERR_error_string_n(e, one, sizeof(one));
-		if (all[0] != '\0')
-			str_lcat(all, "; ", sizeof(all));
-		str_lcat(all, one, sizeof(all));
-	}
+	tls_bev_error_text(s->bev, all, sizeof(all));
 	if (all[0] == '\0')
 		str_lcpy(all, errno != 0 ? strerror(errno) : "unknown",
 		    sizeof(all));

@@ -62,6 +62,5 @@ struct smtp_received {
 bool	 smtp_received_format(struct buf *, const struct smtp_received *);
 const char *smtp_received_with(bool, bool, bool);
 void	 smtp_helo_sanitize(char *, size_t, const char *);
-bool	 smtp_date_format(char *, size_t, time_t);
 
 #endif

@@ -815,7 +815,7 @@ t_seed02_date_offsets(void)
 	ctest_env(&env);
 	for (i = 0; i < nitems(cases); i++) {
 		set_tz(cases[i].zone, cases[i].posix);
-		CHECK(bounce_date(d, sizeof(d), cases[i].t));
+		CHECK(date_rfc5322(d, sizeof(d), cases[i].t));
 		CHECK_STREQ(d, cases[i].want);
 		ctest_params(&p, &ctr);
 		p.now = cases[i].t;
@@ -825,7 +825,7 @@ t_seed02_date_offsets(void)
 		CHECK_STREQ(field_of(&mc, "Date"), want);
 		buf_free(&out);
 	}
-	CHECK(!bounce_date(d, 10, T_NOW));	/* too small: refused */
+	CHECK(!date_rfc5322(d, 10, T_NOW));	/* too small: refused */
 	envelope_clear(&env);
 	set_tz("Asia/Tokyo", "JST-9");
 }

@@ -78,10 +78,10 @@ t_date(void)
 
 	for (i = 0; i < nitems(cases); i++) {
 		set_tz(cases[i].tz);
-		CHECK(smtp_date_format(buf, sizeof(buf), cases[i].t));
+		CHECK(date_rfc5322(buf, sizeof(buf), cases[i].t));
 		CHECK_STREQ(buf, cases[i].want);
 	}
-	CHECK(!smtp_date_format(buf, 10, 0));
+	CHECK(!date_rfc5322(buf, 10, 0));
 	set_tz("UTC0");
 }
 
