@@ -170,6 +170,19 @@ struct conf_foxdns {
 struct conf_policy {
 	/* [scan] */
 	bool			 scan_enabled;
+	long long		 workers;		/* 0 = one per core */
+	long long		 scan_timeout;		/* seconds, wall */
+	long long		 scan_cpu_seconds;
+	long long		 worker_memory_mb;
+	long long		 max_scan_failures;
+	long long		 scan_retry_seconds;
+	char			*failure_area;
+	char			*archive_area;
+	long long		 max_depth;
+	long long		 max_parts;
+	long long		 max_expanded_mb;
+	long long		 max_ratio;
+	long long		 max_text_kb;
 };
 
 struct sekisho_conf {

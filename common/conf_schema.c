@@ -310,11 +310,47 @@ static const struct conf_key policy_scan[] = {
 	    "1: every message is scanned before delivery (it waits in the "
 	    "queue while no scanner runs); 0: messages are delivered "
 	    "without scanning."),
+	C_INT("workers", "0", 0, 256, policy.workers,
+	    "Scan worker processes, each scanning one message at a time; "
+	    "0: one per CPU core."),
+	C_INT("scan_timeout", "120", 1, 3600, policy.scan_timeout,
+	    "Wall-clock seconds one scan may take; a worker still busy then "
+	    "is killed and the scan counts as failed (seed 27)."),
+	C_INT("scan_cpu_seconds", "60", 1, 3600, policy.scan_cpu_seconds,
+	    "CPU seconds one scan may use (seed 27)."),
+	C_INT("worker_memory_mb", "1024", 64, 65536, policy.worker_memory_mb,
+	    "Address space limit of a scan worker in MiB (seed 27); not "
+	    "applied in sanitizer builds."),
+	C_INT("max_scan_failures", "3", 1, 100, policy.max_scan_failures,
+	    "Failed scans of one message (worker crashed or hit a limit) "
+	    "before it is held in the failure_area quarantine and the "
+	    "administrator is notified."),
+	C_INT("scan_retry_seconds", "30", 1, 86400, policy.scan_retry_seconds,
+	    "Seconds before a message whose scan failed is scanned again."),
+	C_STR("failure_area", "scan-failure", 64, 0, policy.failure_area,
+	    "Quarantine area of messages that failed max_scan_failures "
+	    "scans (letters, digits, '_', '-')."),
+	C_STR("archive_area", "archive", 64, 0, policy.archive_area,
+	    "Quarantine area that the archive action saves copies into "
+	    "(seed 9; letters, digits, '_', '-')."),
+	C_INT("max_depth", "8", 1, 64, policy.max_depth,
+	    "MIME and archive nesting analysed (seed 15); deeper is the "
+	    "scan_limits condition's \"depth\"."),
+	C_INT("max_parts", "1000", 1, 100000, policy.max_parts,
+	    "MIME parts plus archive members analysed (\"count\")."),
+	C_INT("max_expanded_mb", "100", 1, 4096, policy.max_expanded_mb,
+	    "MiB decoded from parts and archives in total (\"size\")."),
+	C_INT("max_ratio", "100", 2, 100000, policy.max_ratio,
+	    "Expanded to compressed size ratio of an archive member "
+	    "(\"ratio\")."),
+	C_INT("max_text_kb", "1024", 1, 65536, policy.max_text_kb,
+	    "KiB of text kept per part for content conditions."),
 };
 
 static const struct conf_section policy_sections[] = {
-	SECTION("scan", "Whether messages are scanned; the rules themselves "
-	    "come with the scan server.", policy_scan),
+	SECTION("scan", "Whether and how messages are scanned (the "
+	    "sekisho-scanner service); the rules are [rule \"NAME\"] "
+	    "sections (docs/policy.md).", policy_scan),
 };
 
 /* conf_check_port_pair: error if two port keys of one section collide. */
@@ -362,8 +398,8 @@ const struct conf_file conf_files[] = {
 	    nitems(tsmtpd_sections), tsmtpd_check },
 	{ "foxdns.ini", "The IP profiler.", true, foxdns_sections,
 	    nitems(foxdns_sections), NULL },
-	{ "policy.ini", "The scanning policy (the rules come with the scan "
-	    "server).", false, policy_sections, nitems(policy_sections),
+	{ "policy.ini", "The scanning policy: the scan server's settings "
+	    "and the rules.", false, policy_sections, nitems(policy_sections),
 	    NULL },
 };
 const size_t conf_nfiles = nitems(conf_files);

@@ -212,6 +212,21 @@ ipc_add_data(struct ipc_msg *m, const void *p, size_t len)
 		msg_add(m, p, len);
 }
 
+/*
+ * ipc_add_raw: bytes as they are, no length (a relay copies the rest of
+ * a received payload with it).
+ */
+void
+ipc_add_raw(struct ipc_msg *m, const void *p, size_t len)
+{
+	if (len > IPC_MAX_PAYLOAD_LIMIT) {
+		m->err = true;
+		return;
+	}
+	if (len > 0)
+		msg_add(m, p, len);
+}
+
 /* ipc_add_str: a string, encoded as a blob without terminator. */
 void
 ipc_add_str(struct ipc_msg *m, const char *s)

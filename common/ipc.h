@@ -121,6 +121,7 @@ void		 ipc_add_u32(struct ipc_msg *, uint32_t);
 void		 ipc_add_u64(struct ipc_msg *, uint64_t);
 void		 ipc_add_str(struct ipc_msg *, const char *);
 void		 ipc_add_data(struct ipc_msg *, const void *, size_t);
+void		 ipc_add_raw(struct ipc_msg *, const void *, size_t);
 void		 ipc_add_fd(struct ipc_msg *, int);
 size_t		 ipc_msg_len(const struct ipc_msg *);
 

@@ -54,6 +54,19 @@
 	X(IMSG_QUEUE_CTL_DELETE) /* u64 reqid, str qid */		\
 	X(IMSG_QUEUE_CTL_FLUSH)	/* u64 reqid, str qid ("" all); each */ \
 				/* request ends with IMSG_CTL_RESULT */	\
+	/* The quarantine (docs/quarantine.md); entries come as */	\
+	/* IMSG_QUEUE_CTL_ENTRY, each request ends with CTL_RESULT. */	\
+	X(IMSG_QUEUE_CTL_QLIST)	/* u64 reqid, str area, str sender, */	\
+				/* str rcpt ("" any), u64 since µs, */	\
+				/* u64 until µs (0 open), u64 limit */	\
+				/* (0 all) */				\
+	X(IMSG_QUEUE_CTL_QSHOW)	/* u64 reqid, str id */			\
+	X(IMSG_QUEUE_CTL_QRELEASE) /* u64 reqid, str id */		\
+	X(IMSG_QUEUE_CTL_QDELETE) /* u64 reqid, str id */		\
+	X(IMSG_QUEUE_CTL_QEXPORT) /* u64 reqid, str id */		\
+	X(IMSG_QUEUE_CTL_QCONTENT) /* u64 reqid, u64 size; fd the */	\
+				/* content (read only), before the */	\
+				/* result of an IMSG_QUEUE_CTL_QEXPORT */ \
 	/* queue <-> mta (docs/delivery.md). */				\
 	X(IMSG_MTA_DELIVER)	/* u64 reqid, str qid, str sender, u8 */ \
 				/* flags, u64 size, str domain, u32 n, */ \
@@ -61,6 +74,16 @@
 	X(IMSG_MTA_RESULT)	/* u64 reqid, u32 n, n * (u32 index, */	\
 				/* u8 class, str dsn, str remote, */	\
 				/* str reply) */			\
+	/* queue <-> scanner (run/scanner.sock, docs/scanner.md); the */ \
+	/* scanner parent relays the same messages to its workers.  */ \
+	X(IMSG_SCAN_OUTPUT)	/* u64 reqid; fd: an empty file (read */	\
+				/* and write) for the modified copies */ \
+				/* and notifications; sent just before */ \
+				/* the IMSG_SCAN_REQUEST of that reqid */ \
+	X(IMSG_SCAN_REQUEST)	/* u64 reqid, data envelope text; fd */	\
+				/* the message content (read) */	\
+	X(IMSG_SCAN_RESULT)	/* u64 reqid, then scan_reply_encode() */ \
+				/* (common/scan_proto.h) */		\
 	/* New areas below this line. */
 
 enum imsg_type {

@@ -122,6 +122,45 @@ fd_write_all(int fd, const void *p, size_t len)
 }
 
 /*
+ * fd_copy_range: copy up to len bytes of from, starting at offset off,
+ * to the current position of to (len UINT64_MAX: to the end of from).
+ * The bytes copied go to *copied when it is not NULL.  0, or -1 with
+ * errno (EIO when from ends before len bytes).
+ */
+int
+fd_copy_range(int from, uint64_t off, uint64_t len, int to,
+    uint64_t *copied)
+{
+	char	 b[65536];
+	ssize_t	 n;
+	uint64_t done = 0;
+	size_t	 want;
+
+	while (done < len) {
+		want = len - done < sizeof(b) ? (size_t)(len - done) :
+		    sizeof(b);
+		if ((n = pread(from, b, want, (off_t)(off + done))) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			if (len != UINT64_MAX) {
+				errno = EIO;
+				return -1;
+			}
+			break;
+		}
+		if (fd_write_all(to, b, (size_t)n) == -1)
+			return -1;
+		done += (uint64_t)n;
+	}
+	if (copied != NULL)
+		*copied = done;
+	return 0;
+}
+
+/*
  * file_read_at: a whole small file relative to dirfd (no symlinks), NUL
  * terminated; NULL with errno set (EFBIG when over max).
  */

@@ -17,6 +17,13 @@
  *	sekishoctl [-c DIR] [--json] queue show|hold|release|delete QID
  *	sekishoctl [-c DIR] [--json] queue flush [QID]
  *
+ * The quarantine, over the same socket (ctl_quar.c):
+ *
+ *	sekishoctl [-c DIR] [--json] quarantine list [--area A] [--sender S]
+ *	    [--rcpt R] [--since T] [--until T] [--limit N]
+ *	sekishoctl [-c DIR] [--json] quarantine show|release|delete ID
+ *	sekishoctl [-c DIR] quarantine export ID [-o FILE]
+ *
  * Human-readable output by default, JSON with --json.  Exit codes: 0
  * success, 1 failure (invalid configuration, unknown key, no such
  * message, refused, daemon not running, malformed reply), 2 usage.
@@ -45,11 +52,6 @@
 #define SEKISHO_VERSION	"unknown"
 #endif
 
-/* Must be at least the queue's QUEUE_CTL_MAX_PAYLOAD (smtpd/queue.h). */
-#define CTL_MAX_PAYLOAD		(1024 * 1024)
-#define CTL_TIMEOUT_MS		30000	/* per reply message */
-#define CTL_REQID		1	/* one request per connection */
-
 static bool	 json_out;		/* --json */
 
 static void __attribute__((noreturn))
@@ -63,6 +65,13 @@ usage(void)
 	    "       sekishoctl [-c confdir] [--json] queue "
 	    "show|hold|release|delete QID\n"
 	    "       sekishoctl [-c confdir] [--json] queue flush [QID]\n"
+	    "       sekishoctl [-c confdir] [--json] quarantine list "
+	    "[--area A] [--sender S]\n"
+	    "           [--rcpt R] [--since T] [--until T] [--limit N]\n"
+	    "       sekishoctl [-c confdir] [--json] quarantine "
+	    "show|release|delete ID\n"
+	    "       sekishoctl [-c confdir] quarantine export ID "
+	    "[-o FILE]\n"
 	    "       sekishoctl [-c confdir] [--json] log query [--since T] "
 	    "[--until T]\n"
 	    "           [--from S] [--to S] [--subject S] [--qid Q] [--rule S]"
@@ -158,7 +167,7 @@ ctl_jmalloc(size_t n)
 }
 
 /* ctl_safe: s for a terminal: control bytes become '?', cut at len. */
-static const char *
+const char *
 ctl_safe(char *buf, size_t len, const char *s)
 {
 	size_t	 i;
@@ -192,7 +201,7 @@ ctl_age(char *buf, size_t len, long long secs)
 }
 
 /* ctl_size: bytes as 512, 1.2K, 3.4M or 1.1G. */
-static const char *
+const char *
 ctl_size(char *buf, size_t len, long long n)
 {
 	if (n < 1024)
@@ -207,7 +216,7 @@ ctl_size(char *buf, size_t len, long long n)
 }
 
 /* ctl_time: a unix time in local time with its offset. */
-static const char *
+const char *
 ctl_time(char *buf, size_t len, time_t t)
 {
 	struct tm tm;
@@ -219,7 +228,7 @@ ctl_time(char *buf, size_t len, time_t t)
 }
 
 /* ctl_jhas: whether o[key] exists with the type (or null if nullable). */
-static bool
+bool
 ctl_jhas(const json_t *o, const char *key, int type, bool nullable)
 {
 	const json_t *v = json_object_get(o, key);
@@ -283,14 +292,14 @@ ctl_entry_check(const json_t *o, const struct qcmd *c)
 }
 
 /* ctl_jstr: o[key] as a C string, NULL for null. */
-static const char *
+const char *
 ctl_jstr(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
 }
 
 /* ctl_jint: o[key] as an integer. */
-static long long
+long long
 ctl_jint(const json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));
@@ -545,7 +554,7 @@ ctl_result(struct qcmd *c, struct ipc_msg_in *m)
 }
 
 /* ctl_connect: a channel to the queue's control socket, or NULL (said). */
-static struct ipc_chan *
+struct ipc_chan *
 ctl_connect(const char *confdir, char *path, size_t len)
 {
 	struct sekisho_conf conf;
@@ -778,6 +787,10 @@ main(int argc, char **argv)
 		/* Our own messages say what failed; not the ipc layer's. */
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_queue(confdir, argc - 1, argv + 1);
+	}
+	if (argc >= 1 && strcmp(argv[0], "quarantine") == 0) {
+		log_setlevel(LOG_LVL_ERR);
+		return cmd_quarantine(confdir, argc - 1, argv + 1, json_out);
 	}
 	usage();
 }

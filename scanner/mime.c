@@ -45,6 +45,9 @@
 #define MIME_RATIO_GRACE	(1024 * 1024)
 /* Bytes libmagic looks at. */
 #define MIME_MAGIC_BYTES	(1024 * 1024)
+/* A multi-byte charset with at most one bad byte in this many 8-bit ones
+ * is the text's charset (mime_text). */
+#define MIME_BAD_RATIO		20
 
 /* Decompression filters we allow, only when built into libarchive. */
 static const struct {
@@ -475,7 +478,11 @@ mime_unix(char *s, size_t len)
  * its escapes; UTF-8 when cs is single-byte but the bytes are valid UTF-8;
  * the declared charset (and its usual superset); then UTF-8, EUC-JP, CP932,
  * Windows-1252, Latin-1.  The first clean conversion wins, else the one
- * with the fewest bad bytes.  Line ends become LF.  Never fails.
+ * with the fewest bad bytes.  A multi-byte candidate that reads all but a
+ * few of the 8-bit bytes (at most one in MIME_BAD_RATIO) also wins: a
+ * single-byte charset converts any bytes "cleanly", and one stray byte
+ * must not turn a Japanese text into mojibake that no keyword matches.
+ * Line ends become LF.  Never fails.
  */
 static char *
 mime_text(const uint8_t *in, size_t inlen, const char *cs, size_t max,
@@ -483,8 +490,8 @@ mime_text(const uint8_t *in, size_t inlen, const char *cs, size_t max,
 {
 	const char		*cand[16];
 	struct mime_conv	 best = { NULL, 0, SIZE_MAX }, c;
-	size_t			 n = 0, i;
-	bool			 hi = mem_8bit(in, inlen);
+	size_t			 n = 0, i, nhi = 0;
+	bool			 hi = mem_8bit(in, inlen), good;
 
 	if (!hi && (memmem(in, inlen, "\x1b$", 2) != NULL ||
 	    memmem(in, inlen, "\x1b(", 2) != NULL)) {
@@ -501,16 +508,21 @@ mime_text(const uint8_t *in, size_t inlen, const char *cs, size_t max,
 	for (i = 0; i < nitems(mime_guess); i++)
 		cand[n++] = mime_guess[i];
 
+	for (i = 0; i < inlen; i++)
+		if (in[i] >= 0x80 || in[i] == 0x1b)
+			nhi++;
 	for (i = 0; i < n; i++) {
 		if (!mime_iconv(cand[i], in, inlen, max, &c))
 			continue;
 		mime_repair(&c, max);
-		if (c.nerr < best.nerr) {
+		good = c.nerr == 0 || (!mime_single_byte(cand[i]) &&
+		    c.nerr <= nhi / MIME_BAD_RATIO);
+		if (good || c.nerr < best.nerr) {
 			free(best.s);
 			best = c;
 		} else
 			free(c.s);
-		if (best.nerr == 0)
+		if (good)
 			break;
 	}
 	if (best.s == NULL) {

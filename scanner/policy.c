@@ -1911,6 +1911,7 @@ policy_applies(const struct policy_rule *r, const struct policy_env *env,
 	const char *snd = env->sender != NULL ? env->sender : "";
 
 	return r->enabled && (r->dirs & env->dirs[i]) != 0 &&
+	    (env->skip_rule == NULL || strcmp(r->name, env->skip_rule) != 0) &&
 	    policy_addrs_match(&r->senders, snd, true) &&
 	    !policy_addrs_match(&r->except_senders, snd, false) &&
 	    policy_addrs_match(&r->rcpts, env->rcpts[i], true) &&

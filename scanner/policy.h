@@ -43,6 +43,9 @@ struct policy_env {
 	const char *const	*rcpts;		/* bare addresses */
 	const enum policy_dir	*dirs;		/* per recipient */
 	size_t			 nrcpts;
+	const char		*skip_rule;	/* a released message is not
+						   subject to this rule, or
+						   NULL */
 };
 
 /* Intercept actions: exactly one per group. */

@@ -5,8 +5,9 @@
  * the texts and a descriptor of the original message, and spools what
  * comes back.
  *
- * Encoding (seed 7).  ASCII subject and text go out as they are: a raw
- * Subject: and a text/plain; charset=us-ascii part in 7bit, never base64.
+ * Encoding (seed 7, with the helpers of common/mimeenc.c).  ASCII subject
+ * and text go out as they are: a raw Subject: and a text/plain;
+ * charset=us-ascii part in 7bit, never base64.
  * Non-ASCII (e.g. Japanese UTF-8): the subject as RFC 2047 "B"
  * encoded-words of at most 42 octets of UTF-8 each (68 characters, under
  * the 75 limit; a character is never split), one per folded line; the
@@ -35,19 +36,12 @@
 #include "addr.h"
 #include "bounce.h"
 #include "log.h"
+#include "mimeenc.h"
 #include "xmalloc.h"
 
 #define CRLF		"\r\n"
-#define FOLD_WIDTH	76	/* preferred line length when folding */
-#define EW_OCTETS	42	/* UTF-8 octets per encoded-word (56 base64) */
-#define QP_WIDTH	75	/* quoted-printable line, before the soft "=" */
 #define BOUNDARY_TRIES	8
 #define RANDOM_OCTETS	16
-
-enum clean_mode {
-	CLEAN_LINE,		/* one header line: white space collapsed */
-	CLEAN_TEXT,		/* body text: line breaks kept as CRLF */
-};
 
 struct bounce_ctx {
 	const struct envelope	 *env;
@@ -121,102 +115,6 @@ bounce_rcpt_wanted(const struct envelope_rcpt *r, enum bounce_action a)
 	    ENV_NOTIFY_DELAY)) != 0;
 }
 
-/* utf8_len: octets of the well-formed UTF-8 character at p, 0 if none. */
-static size_t
-utf8_len(const uint8_t *p, size_t n)
-{
-	size_t		 len, i;
-	uint32_t	 c;
-
-	if (n == 0)
-		return 0;
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		c = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		c = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		c = p[0] & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-/* is_ctl: the character (k octets at c) is a C0, DEL or C1 control. */
-static bool
-is_ctl(const uint8_t *c, size_t k)
-{
-	if (k == 1)
-		return c[0] < 0x20 || c[0] == 0x7f;
-	return k == 2 && c[0] == 0xc2 && c[1] < 0xa0;
-}
-
-/*
- * clean_utf8: append at most max octets of s as well-formed UTF-8 (a byte
- * that starts no valid character becomes '?').  CLEAN_LINE: controls and
- * runs of white space become one space, none at either end.  CLEAN_TEXT:
- * CR, LF and CRLF become CRLF, tab stays, other controls go, and a line
- * is cut before it passes BOUNCE_LINE_MAX octets.
- */
-static bool
-clean_utf8(struct buf *b, const uint8_t *s, size_t n, size_t max,
-    enum clean_mode m)
-{
-	static const uint8_t q = '?';
-	const uint8_t	*c;
-	size_t		 i, k, w, col = 0, start = b->len;
-	bool		 sp = false, ok = true;
-
-	for (i = 0; ok && i < n; i += k) {
-		c = s + i;
-		if ((k = w = utf8_len(c, n - i)) == 0) {
-			k = w = 1;
-			c = &q;
-		}
-		if (m == CLEAN_TEXT && (*c == '\r' || *c == '\n')) {
-			if (*c == '\r' && i + 1 < n && s[i + 1] == '\n')
-				k = 2;
-			if (b->len - start + 2 > max)
-				break;
-			ok = buf_addstr(b, CRLF);
-			col = 0;
-			continue;
-		}
-		if (m == CLEAN_LINE && (*c == ' ' || is_ctl(c, w))) {
-			sp = true;
-			continue;
-		}
-		if (m == CLEAN_TEXT && *c != '\t' && is_ctl(c, w))
-			continue;
-		if (b->len - start + w + (sp ? 1 : 0) > max)
-			break;
-		if (sp && b->len > start)
-			ok = buf_addstr(b, " ");
-		sp = false;
-		if (m == CLEAN_TEXT && col + w > BOUNCE_LINE_MAX) {
-			ok = ok && buf_addstr(b, CRLF);
-			col = 0;
-		}
-		ok = ok && buf_add(b, c, w);
-		col += w;
-	}
-	return ok;
-}
-
 /*
  * clean_ascii: append s reduced to printable US-ASCII: controls and runs
  * of white space become one space (none at either end), each non-ASCII
@@ -233,7 +131,7 @@ clean_ascii(struct buf *b, const uint8_t *s, size_t n, size_t max)
 		c = s[i];
 		k = 1;
 		if (c >= 0x80) {
-			if ((k = utf8_len(s + i, n - i)) == 0)
+			if ((k = mimeenc_utf8_len(s + i, n - i)) == 0)
 				k = 1;
 			c = '?';
 		} else if (c <= ' ' || c == 0x7f) {
@@ -251,174 +149,13 @@ clean_ascii(struct buf *b, const uint8_t *s, size_t n, size_t max)
 }
 
 /*
- * fold_words: append s (words separated by single spaces) from column
- * col: a word that would pass FOLD_WIDTH goes on a new line (CRLF plus
- * indent, in place of the space), a word that alone would pass
- * BOUNCE_LINE_MAX is cut between characters.  No CRLF at the end.
- */
-static bool
-fold_words(struct buf *b, const char *s, size_t col, const char *indent)
-{
-	size_t	 ilen = strlen(indent), wlen, n;
-	bool	 ok = true, first = true;
-
-	while (ok && *s != '\0') {
-		wlen = strcspn(s, " ");
-		if (!first && col + 1 + wlen > FOLD_WIDTH) {
-			ok = buf_addstr(b, CRLF) && buf_addstr(b, indent);
-			col = ilen;
-		} else if (!first) {
-			ok = buf_addstr(b, " ");
-			col++;
-		}
-		first = false;
-		while (ok && col + wlen > BOUNCE_LINE_MAX) {
-			n = BOUNCE_LINE_MAX - col;
-			while (n > 1 && ((uint8_t)s[n] & 0xc0) == 0x80)
-				n--;
-			ok = buf_add(b, s, n) && buf_addstr(b, CRLF) &&
-			    buf_addstr(b, indent);
-			col = ilen;
-			s += n;
-			wlen -= n;
-		}
-		ok = ok && buf_add(b, s, wlen);
-		col += wlen;
-		s += wlen;
-		if (*s == ' ')
-			s++;
-	}
-	return ok;
-}
-
-/* b64_add: append n octets in base64 (RFC 4648), padded. */
-static bool
-b64_add(struct buf *b, const uint8_t *p, size_t n)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char		 q[4];
-	uint32_t	 v;
-	size_t		 i;
-
-	for (i = 0; i < n; i += 3) {
-		v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		q[0] = tab[(v >> 18) & 63];
-		q[1] = tab[(v >> 12) & 63];
-		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? tab[v & 63] : '=';
-		if (!buf_add(b, q, sizeof(q)))
-			return false;
-	}
-	return true;
-}
-
-/*
- * encode_words: append well-formed UTF-8 s as RFC 2047 encoded-words, one
- * per line (the first after a space, the others after CRLF SP), each of at
- * most EW_OCTETS octets and never splitting a character.
- */
-static bool
-encode_words(struct buf *b, const uint8_t *s, size_t n)
-{
-	size_t	 i, k, c;
-	bool	 ok = true;
-
-	for (i = 0; ok && i < n; i += k) {
-		for (k = 0; i + k < n; k += c) {
-			if ((c = utf8_len(s + i + k, n - i - k)) == 0)
-				c = 1;
-			if (k + c > EW_OCTETS)
-				break;
-		}
-		ok = buf_addstr(b, i == 0 ? " " : CRLF " ") &&
-		    buf_addstr(b, "=?UTF-8?B?") && b64_add(b, s + i, k) &&
-		    buf_addstr(b, "?=");
-	}
-	return ok;
-}
-
-/* raw_ok: a cleaned header value may go out as it is (printable ASCII). */
-static bool
-raw_ok(const char *s, size_t namelen)
-{
-	size_t	 i, w = 0;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if ((uint8_t)s[i] < ' ' || (uint8_t)s[i] > '~')
-			return false;
-		if (s[i] == '=' && s[i + 1] == '?')
-			return false;	/* would read as an encoded-word */
-		w = s[i] == ' ' ? 0 : w + 1;
-		if (namelen + 2 + w > BOUNCE_LINE_MAX)
-			return false;
-	}
-	return true;
-}
-
-/*
  * bounce_header_text: append "Name: value" CRLF for an unstructured field
- * (Subject:) from UTF-8 text: cleaned to one line of at most
- * BOUNCE_SUBJECT_MAX octets, raw and folded when it is ASCII, RFC 2047
- * encoded-words otherwise.
+ * from UTF-8 text of at most BOUNCE_SUBJECT_MAX octets (mimeenc.c).
  */
 bool
 bounce_header_text(struct buf *b, const char *name, const char *v, size_t n)
 {
-	struct buf	 t;
-	size_t		 nlen = strlen(name);
-	bool		 ok;
-
-	buf_init(&t, BOUNCE_SUBJECT_MAX + 1);
-	ok = clean_utf8(&t, (const uint8_t *)v, n, BOUNCE_SUBJECT_MAX,
-	    CLEAN_LINE) && buf_printf(b, "%s:", name);
-	if (ok && t.len > 0 && raw_ok(buf_cstr(&t), nlen))
-		ok = buf_addstr(b, " ") &&
-		    fold_words(b, buf_cstr(&t), nlen + 2, " ");
-	else if (ok && t.len > 0)
-		ok = encode_words(b, t.data, t.len);
-	buf_free(&t);
-	return ok && buf_addstr(b, CRLF);
-}
-
-/*
- * qp_add: append CRLF-separated text as quoted-printable (RFC 2045 6.7),
- * soft line breaks only between characters.
- */
-static bool
-qp_add(struct buf *b, const uint8_t *p, size_t n)
-{
-	size_t	 i, j, k, col = 0, w;
-	bool	 lit, ok = true;
-
-	for (i = 0; ok && i < n; i += k) {
-		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') {
-			ok = buf_addstr(b, CRLF);
-			col = 0;
-			k = 2;
-			continue;
-		}
-		if ((k = utf8_len(p + i, n - i)) == 0)
-			k = 1;
-		lit = k == 1 && ((p[i] >= '!' && p[i] <= '~' && p[i] != '=') ||
-		    ((p[i] == ' ' || p[i] == '\t') && i + 1 < n &&
-		    p[i + 1] != '\r'));
-		w = lit ? 1 : 3 * k;
-		if (col + w > QP_WIDTH) {
-			ok = buf_addstr(b, "=" CRLF);
-			col = 0;
-		}
-		if (lit)
-			ok = ok && buf_add(b, p + i, 1);
-		for (j = 0; !lit && ok && j < k; j++)
-			ok = buf_printf(b, "=%02X", p[i + j]);
-		col += w;
-	}
-	return ok;
+	return mimeenc_header_text(b, name, v, n, BOUNCE_SUBJECT_MAX);
 }
 
 /* host_ok: a host name (or address literal) safe to write into a field. */
@@ -447,8 +184,8 @@ addr_ok(const char *s, bool *utf8)
 	if (s == NULL || (n = strlen(s)) == 0 || n > ADDR_PATH_MAX)
 		return false;
 	for (i = 0; i < n; i += k) {
-		if ((k = utf8_len(p + i, n - i)) == 0 || is_ctl(p + i, k) ||
-		    p[i] == '<' || p[i] == '>')
+		if ((k = mimeenc_utf8_len(p + i, n - i)) == 0 ||
+		    mimeenc_is_ctl(p + i, k) || p[i] == '<' || p[i] == '>')
 			return false;
 		if (k > 1 && utf8 != NULL)
 			*utf8 = true;
@@ -574,11 +311,12 @@ text_rcpt(struct buf *b, const struct bounce_rcpt *r)
 	    date_rfc5322(date, sizeof(date), r->retry_until))
 		ok = buf_printf(&t, "; will retry until %s", date);
 	ok = ok && buf_addstr(b, CRLF "    ") &&
-	    fold_words(b, buf_cstr(&t), 4, "      ") && buf_addstr(b, CRLF);
+	    mimeenc_fold_words(b, buf_cstr(&t), 4, "      ") &&
+	    buf_addstr(b, CRLF);
 	buf_reset(&t);
 	if (ok && reply_text(&t, r) && t.len > 0)
 		ok = buf_addstr(b, "    ") &&
-		    fold_words(b, buf_cstr(&t), 4, "      ") &&
+		    mimeenc_fold_words(b, buf_cstr(&t), 4, "      ") &&
 		    buf_addstr(b, CRLF);
 	buf_free(&t);
 	return ok;
@@ -599,8 +337,8 @@ text_part(struct bounce_ctx *c)
 
 	if (text == NULL)
 		text = c->any_failed ? deffail : defdelay;
-	ok = clean_utf8(b, (const uint8_t *)text, strlen(text),
-	    BOUNCE_TEXT_MAX, CLEAN_TEXT);
+	ok = mimeenc_clean_utf8(b, (const uint8_t *)text, strlen(text),
+	    BOUNCE_TEXT_MAX, MIMEENC_TEXT);
 	while (b->len > 0 && (b->data[b->len - 1] == '\n' ||
 	    b->data[b->len - 1] == '\r' || b->data[b->len - 1] == ' ' ||
 	    b->data[b->len - 1] == '\t'))
@@ -625,7 +363,7 @@ text_encode(struct bounce_ctx *c)
 	if (c->text_ascii)
 		return true;
 	buf_init(&q, c->part[0].limit);
-	if (!qp_add(&q, c->part[0].data, c->part[0].len)) {
+	if (!mimeenc_qp(&q, c->part[0].data, c->part[0].len)) {
 		buf_free(&q);
 		return false;
 	}
@@ -646,8 +384,9 @@ dsn_field(struct buf *b, const char *name, const char *type, const void *v,
 	ok = clean_ascii(&t, v, n, BOUNCE_REPLY_MAX);
 	if (ok && t.len > 0)
 		ok = buf_printf(b, "%s: %s", name, type) &&
-		    fold_words(b, buf_cstr(&t), strlen(name) + 2 + strlen(type),
-		    " ") && buf_addstr(b, CRLF);
+		    mimeenc_fold_words(b, buf_cstr(&t),
+		    strlen(name) + 2 + strlen(type), " ") &&
+		    buf_addstr(b, CRLF);
 	buf_free(&t);
 	return ok;
 }

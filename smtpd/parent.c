@@ -118,6 +118,7 @@ static void
 parent_names(struct smtpd *env)
 {
 	const struct sekisho_conf *c = env->conf;
+	struct passwd	*pw;
 
 	if (c->imss.hostname[0] != '\0')
 		str_lcpy(env->hostname, c->imss.hostname,
@@ -129,6 +130,8 @@ parent_names(struct smtpd *env)
 	str_lcpy(env->default_domain, c->tsmtpd.default_domain[0] != '\0' ?
 	    c->tsmtpd.default_domain : env->hostname,
 	    sizeof(env->default_domain));
+	pw = getpwnam(c->imss.scanner_user);
+	env->scanner_uid = pw != NULL ? pw->pw_uid : (uid_t)-1;
 }
 
 /*
@@ -163,6 +166,12 @@ parent_dirs(struct smtpd *env)
 		fatal("parent_dirs: %s", path);
 	/* The tracking log's directory: the queue owns the database. */
 	if (!str_printf(path, sizeof(path), "%s/db", c->imss.data_dir))
+		fatalx("parent_dirs: data_dir too long");
+	if ((mkdir(path, 0700) == -1 && errno != EEXIST) ||
+	    chown(path, pw->pw_uid, pw->pw_gid) == -1 || chmod(path, 0700) == -1)
+		fatal("parent_dirs: %s", path);
+	/* The quarantine store: the queue owns it too. */
+	if (!str_printf(path, sizeof(path), "%s/quarantine", c->imss.data_dir))
 		fatalx("parent_dirs: data_dir too long");
 	if ((mkdir(path, 0700) == -1 && errno != EEXIST) ||
 	    chown(path, pw->pw_uid, pw->pw_gid) == -1 || chmod(path, 0700) == -1)

@@ -124,31 +124,6 @@ now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* copy_fd: copy all of from (from offset 0) to to; bytes in *lenp. */
-static int
-copy_fd(int from, int to, uint64_t *lenp)
-{
-	char	 b[65536];
-	ssize_t	 n;
-	off_t	 off = 0;
-
-	for (;;) {
-		if ((n = pread(from, b, sizeof(b), off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		if (fd_write_all(to, b, (size_t)n) == -1)
-			return -1;
-		off += n;
-	}
-	if (lenp != NULL)
-		*lenp = (uint64_t)off;
-	return 0;
-}
-
 /* quar_entry_clear: free what the entry owns; it is empty again. */
 void
 quar_entry_clear(struct quar_entry *e)
@@ -702,6 +677,17 @@ quar_store(struct quar *q, const struct envelope *env,
     const char *const *rcpts, size_t nrcpt, int content,
     const struct quar_meta *m, char *id, char *err, size_t errlen)
 {
+	return quar_store_range(q, env, rcpts, nrcpt, content, 0, UINT64_MAX,
+	    m, id, err, errlen);
+}
+
+/* quar_store_range: quar_store of len bytes of content from off. */
+int
+quar_store_range(struct quar *q, const struct envelope *env,
+    const char *const *rcpts, size_t nrcpt, int content, uint64_t off,
+    uint64_t len, const struct quar_meta *m, char *id, char *err,
+    size_t errlen)
+{
 	struct envelope	 sub;
 	struct quar_entry e;
 	struct buf	 b;
@@ -764,7 +750,7 @@ quar_store(struct quar *q, const struct envelope *env,
 	if (fd == -1)
 		goto syserr;
 	memcpy(e.id, id, sizeof(e.id));
-	if (copy_fd(content, fd, &e.size) == -1 || fsync(fd) == -1)
+	if (fd_copy_range(content, off, len, fd, &e.size) == -1 || fsync(fd) == -1)
 		goto syserr;
 	close(fd);
 	fd = -1;
@@ -1003,7 +989,7 @@ quar_export(struct quar *q, const char *id, int out, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	if ((rv = copy_fd(fd, out, NULL)) == -1)
+	if ((rv = fd_copy_range(fd, 0, UINT64_MAX, out, NULL)) == -1)
 		snprintf(err, errlen, "quarantine export %s: %s", id,
 		    strerror(errno));
 	close(fd);

@@ -72,6 +72,9 @@ void		 quar_close(struct quar *);
 int		 quar_store(struct quar *, const struct envelope *,
 		    const char *const *, size_t, int, const struct quar_meta *,
 		    char *, char *, size_t);
+int		 quar_store_range(struct quar *, const struct envelope *,
+		    const char *const *, size_t, int, uint64_t, uint64_t,
+		    const struct quar_meta *, char *, char *, size_t);
 long long	 quar_list(struct quar *, const struct quar_filter *,
 		    quar_list_cb, void *, char *, size_t);
 int		 quar_get(struct quar *, const char *, struct quar_entry *,

@@ -34,6 +34,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "mta.h"
+#include "quarantine.h"
 #include "queue.h"
 #include "smtp.h"
 #include "spool.h"
@@ -60,11 +61,10 @@ static struct {
 	struct pending_list	 batch;		/* staged, to flush */
 	struct event		*ev_flush;
 	size_t			 npending;
-	size_t			 nincoming;	/* messages in incoming/ */
 } in;
 
 /* queue_target: where committed messages go (docs/delivery.md). */
-static enum spool_state
+enum spool_state
 queue_target(void)
 {
 	return q.env->conf->policy.scan_enabled ? SPOOL_INCOMING :
@@ -270,7 +270,7 @@ queue_flush(evutil_socket_t fd, short ev, void *arg)
 			if (st == SPOOL_QUEUE)
 				sched_add(&p->env, st);
 			else
-				in.nincoming++;
+				qscan_add(&p->env);
 		} else
 			log_kv(LOG_LVL_ERR, "event=queue-commit-failed qid=%s "
 			    "err=\"%s\"", p->qid, why);
@@ -344,7 +344,7 @@ queue_closed(struct ipc_chan *c, enum ipc_close why, void *arg)
 
 	log_kv(LOG_LVL_INFO, "event=queue-exit peer=%s why=%s pending=%zu "
 	    "incoming=%zu", ipc_chan_name(c), ipc_close_name(why), in.npending,
-	    in.nincoming);
+	    qscan_count());
 	if (c == q.mta)
 		sched_mta_lost();
 	while ((p = TAILQ_FIRST(&in.pending)) != NULL)
@@ -357,7 +357,9 @@ queue_closed(struct ipc_chan *c, enum ipc_close why, void *arg)
 
 /*
  * queue_recovered: one whole message found in the spool at start.  With
- * scanning off, what waited in incoming/ goes on to queue/.
+ * scanning off, what waited in incoming/ goes on to queue/.  A message in
+ * incoming/ that is also in queue/ or hold/ was carried out after its
+ * scan (it kept its id) and only its removal was lost: drop the copy.
  */
 static void
 queue_recovered(enum spool_state st, struct envelope *env, void *arg)
@@ -366,20 +368,72 @@ queue_recovered(enum spool_state st, struct envelope *env, void *arg)
 
 	log_kv(LOG_LVL_DEBUG, "event=recovered qid=%s state=%s nrcpt=%zu",
 	    env->id, spool_state_name(st), env->nrcpt);
+	if (st == SPOOL_INCOMING && (spool_exists(&q.spool, SPOOL_QUEUE,
+	    env->id) || spool_exists(&q.spool, SPOOL_HOLD, env->id))) {
+		log_kv(LOG_LVL_INFO, "event=recovered-scanned qid=%s", env->id);
+		if (spool_remove(&q.spool, st, env->id) == -1)
+			log_kv(LOG_LVL_ERR, "event=incoming-remove-failed "
+			    "qid=%s err=\"%s\"", env->id, strerror(errno));
+		return;
+	}
 	if (st == SPOOL_INCOMING && queue_target() == SPOOL_QUEUE) {
 		if (spool_move(&q.spool, st, SPOOL_QUEUE, env->id, err,
 		    sizeof(err)) == -1) {
 			log_kv(LOG_LVL_ERR, "event=move-failed qid=%s err=\"%s\"",
 			    env->id, err);
-			in.nincoming++;
 			return;
 		}
 		st = SPOOL_QUEUE;
 	}
 	if (st == SPOOL_INCOMING)
-		in.nincoming++;
+		qscan_add(env);
 	else
 		sched_add(env, st);
+}
+
+/*
+ * queue_inject: a new message from inside the gateway (a release from
+ * the quarantine): a fresh queue id goes into env->id, the content is
+ * copied from fd's current offset to its end, the message is durably
+ * committed into state st and then scheduled or queued for scanning.
+ * On success env's contents are taken (env is left empty but for its new
+ * id); on failure the caller still owns them.  0, or -1 with the reason
+ * in err.
+ */
+int
+queue_inject(struct envelope *env, int fd, enum spool_state st, char *err,
+    size_t errlen)
+{
+	char	 id[SPOOL_ID_LEN + 1];
+	off_t	 off;
+	int	 out;
+
+	if ((off = lseek(fd, 0, SEEK_CUR)) == -1)
+		off = 0;
+	if ((out = spool_body_create(&q.spool, env->id)) == -1) {
+		str_printf(err, errlen, "spool: %s", strerror(errno));
+		return -1;
+	}
+	if (fd_copy_range(fd, (uint64_t)off, UINT64_MAX, out,
+	    &env->size) == -1) {
+		str_printf(err, errlen, "copy: %s", strerror(errno));
+		close(out);
+		spool_abort(&q.spool, env->id);
+		return -1;
+	}
+	close(out);
+	if (spool_commit(&q.spool, st, env, err, errlen) == -1)
+		return -1;
+	log_kv(LOG_LVL_INFO, "event=injected qid=%s size=%llu nrcpt=%zu "
+	    "state=%s", env->id, (unsigned long long)env->size, env->nrcpt,
+	    spool_state_name(st));
+	memcpy(id, env->id, sizeof(id));
+	if (st == SPOOL_INCOMING)
+		qscan_add(env);
+	else
+		sched_add(env, st);
+	memcpy(env->id, id, sizeof(id));
+	return 0;
 }
 
 /* queue_mta_dispatch: the mta reports delivery results. */
@@ -416,6 +470,12 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	    (in.ev_flush = event_new(q.base, -1, 0, queue_flush, NULL)) == NULL)
 		fatalx("queue_main: event_base_new");
 	sched_init();
+	qscan_init();
+	if (!str_printf(path, sizeof(path), "%s/quarantine",
+	    q.env->conf->imss.data_dir))
+		fatalx("queue_main: data_dir too long");
+	if ((q.quar = quar_open(path, err, sizeof(err))) == NULL)
+		fatalx("queue_main: quarantine: %s", err);
 	if (!str_printf(path, sizeof(path), "%s/db/track.db",
 	    q.env->conf->imss.data_dir))
 		fatalx("queue_main: data_dir too long");
@@ -426,7 +486,7 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	if ((n = spool_recover(&q.spool, queue_recovered, NULL)) == -1)
 		fatal("queue_main: spool recovery");
 	log_kv(LOG_LVL_INFO, "event=queue-ready spool=%s recovered=%d "
-	    "incoming=%zu queue=%zu scan=%d", path, n, in.nincoming,
+	    "incoming=%zu queue=%zu scan=%d", path, n, qscan_count(),
 	    sched_count(), q.env->conf->policy.scan_enabled);
 
 	q.parent = ipc_chan_new(q.base, fds[SMTPD_PROC_PARENT], 0,
@@ -444,7 +504,9 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	event_base_dispatch(q.base);
 
 	queue_ctl_free();
+	qscan_free();
 	sched_free();
+	quar_close(q.quar);
 	qtrack_close();
 	ipc_chan_free(q.parent);
 	ipc_chan_free(q.smtp);

@@ -20,6 +20,7 @@
 #include "spool.h"
 
 struct event_base;
+struct quar;
 struct smtpd;
 
 /* A message in queue/ or hold/ and its delivery bookkeeping. */
@@ -41,11 +42,15 @@ struct queue {
 	struct ipc_chan		*parent;
 	struct ipc_chan		*smtp;
 	struct ipc_chan		*mta;		/* NULL: no delivery */
+	struct quar		*quar;		/* <data_dir>/quarantine */
 };
 
 extern struct queue q;
 
 int	 queue_main(const struct proc_def *, const int *, void *);
+enum spool_state queue_target(void);
+int	 queue_inject(struct envelope *, int, enum spool_state, char *,
+	    size_t);
 
 void	 sched_init(void);
 void	 sched_free(void);
@@ -53,6 +58,12 @@ void	 sched_add(struct envelope *, enum spool_state);
 void	 sched_mta_result(struct ipc_msg_in *);
 void	 sched_mta_lost(void);
 size_t	 sched_count(void);
+
+/* Messages in incoming/ and the scanner (queue_scan.c). */
+void	 qscan_init(void);
+void	 qscan_free(void);
+void	 qscan_add(struct envelope *);
+size_t	 qscan_count(void);
 
 /* The tracking log (queue_track.c). */
 struct track_event;

@@ -6,10 +6,11 @@
  * hands the listening descriptor over (IMSG_QUEUE_CTL_LISTENER); this
  * module accepts clients on it, checks their credentials (root and the
  * queue user only) and answers the IMSG_QUEUE_CTL_* requests: list, show,
- * hold, release, delete, flush.  Every request ends with exactly one
- * IMSG_CTL_RESULT carrying its request id.  The messages of queue/ and
- * hold/ come from the scheduler (queue_sched.c); those of incoming/ are
- * not in memory and are read from the spool directory.
+ * hold, release, delete, flush; the quarantine requests (QLIST, QSHOW,
+ * QRELEASE, QDELETE, QEXPORT) go to queue_ctl_quar.c.  Every request ends
+ * with exactly one IMSG_CTL_RESULT carrying its request id.  The messages
+ * of queue/ and hold/ come from the scheduler (queue_sched.c); those of
+ * incoming/ are not in memory and are read from the spool directory.
  *
  * A listing is streamed: entries go out in batches, in queue-id order
  * (arrival order), only while the client's output queue is short, so a
@@ -37,28 +38,17 @@
 #include "ipc.h"
 #include "log.h"
 #include "queue.h"
+#include "queue_ctl.h"
 #include "spool.h"
 #include "xmalloc.h"
 
 #define QUEUE_CTL_MAX_CLIENTS	16
 #define QUEUE_CTL_IDLE_SECS	300	/* a silent client is dropped */
-#define QUEUE_CTL_STR_MAX	1024	/* any request string */
-#define QUEUE_CTL_BATCH		256	/* entries per turn of the loop */
 #define QUEUE_CTL_LOADS		256	/* incoming/ envelopes read per turn */
-#define QUEUE_CTL_OUTQ_WATER	(512 * 1024)	/* pause the stream above */
-#define QUEUE_CTL_PAUSE_MS	5
 #define QUEUE_CTL_MAX_INCOMING	1000000	/* names of incoming/ per listing */
 #define QUEUE_CTL_MAX_LINGER	16	/* refused connections kept open */
 #define QUEUE_CTL_LINGER_SECS	2
 #define QUEUE_CTL_LINGER_BYTES	(64 * 1024)	/* discarded, at most */
-/* JSON bytes of recipients in one entry; the rest is well below 64 KiB. */
-#define QUEUE_CTL_RCPT_BUDGET	(QUEUE_CTL_MAX_PAYLOAD - 128 * 1024)
-
-enum queue_ctl_status {
-	QUEUE_CTL_OK = 0,
-	QUEUE_CTL_REFUSED = 1,		/* not found, or refused */
-	QUEUE_CTL_BADREQ = 2,
-};
 
 /* What a listing selects. */
 struct queue_ctl_filter {
@@ -79,16 +69,6 @@ struct queue_ctl_list {
 	bool		 inc_truncated;
 	uint64_t	 count;
 	struct event	*ev;
-};
-
-struct queue_ctl_client {
-	TAILQ_ENTRY(queue_ctl_client) entry;
-	uint32_t	 id;
-	uid_t		 uid;
-	pid_t		 pid;
-	struct ipc_chan	*chan;
-	struct event	*ev_idle;
-	struct queue_ctl_list *list;	/* streaming, or NULL */
 };
 
 /* A refused connection, open until its client has read why. */
@@ -165,7 +145,7 @@ queue_ctl_utf8(const char *s)
 }
 
 /* queue_ctl_jstr: a JSON string of s (any bytes), or null for NULL. */
-static json_t *
+json_t *
 queue_ctl_jstr(const char *s)
 {
 	json_t	*j;
@@ -184,7 +164,7 @@ queue_ctl_jstr(const char *s)
 }
 
 /* queue_ctl_jlen: an upper bound of the JSON text of string s. */
-static size_t
+size_t
 queue_ctl_jlen(const char *s)
 {
 	size_t	 n = 2;
@@ -196,7 +176,7 @@ queue_ctl_jlen(const char *s)
 }
 
 /* queue_ctl_set: obj[key] = v (which it takes). */
-static void
+void
 queue_ctl_set(json_t *obj, const char *key, json_t *v)
 {
 	if (v == NULL || json_object_set_new(obj, key, v) == -1)
@@ -268,7 +248,7 @@ queue_ctl_entry_json(const struct envelope *e, enum spool_state st,
 }
 
 /* queue_ctl_send_result: the one IMSG_CTL_RESULT that ends a request. */
-static bool
+bool
 queue_ctl_send_result(struct queue_ctl_client *cl, uint64_t reqid,
     enum queue_ctl_status status, const char *text)
 {
@@ -280,15 +260,33 @@ queue_ctl_send_result(struct queue_ctl_client *cl, uint64_t reqid,
 	return ipc_chan_send(cl->chan, m);
 }
 
+/*
+ * queue_ctl_send_json: one IMSG_QUEUE_CTL_ENTRY carrying the JSON text of
+ * an object; false if the client is gone.
+ */
+bool
+queue_ctl_send_json(struct queue_ctl_client *cl, uint64_t reqid,
+    const char *text)
+{
+	struct ipc_msg	*m;
+
+	if (strlen(text) + 64 > QUEUE_CTL_MAX_PAYLOAD)
+		fatalx("queue_ctl_send_json: reqid %llu: entry too large",
+		    (unsigned long long)reqid);
+	m = ipc_msg_new(IMSG_QUEUE_CTL_ENTRY, 0);
+	ipc_add_u64(m, reqid);
+	ipc_add_str(m, text);
+	return ipc_chan_send(cl->chan, m);
+}
+
 /* queue_ctl_send_entry: one IMSG_QUEUE_CTL_ENTRY; false if the client is gone. */
 static bool
 queue_ctl_send_entry(struct queue_ctl_client *cl, uint64_t reqid,
     const struct envelope *e, enum spool_state st, time_t now)
 {
-	struct ipc_msg	*m;
 	json_t		*o;
 	char		*text;
-	bool		 rcpts = true;
+	bool		 rcpts = true, ok;
 
 	for (;;) {
 		o = queue_ctl_entry_json(e, st, now, rcpts);
@@ -302,13 +300,9 @@ queue_ctl_send_entry(struct queue_ctl_client *cl, uint64_t reqid,
 		free(text);
 		rcpts = false;
 	}
-	if (strlen(text) + 64 > QUEUE_CTL_MAX_PAYLOAD)
-		fatalx("queue_ctl_send_entry: qid %s: entry too large", e->id);
-	m = ipc_msg_new(IMSG_QUEUE_CTL_ENTRY, 0);
-	ipc_add_u64(m, reqid);
-	ipc_add_str(m, text);
+	ok = queue_ctl_send_json(cl, reqid, text);
 	free(text);
-	return ipc_chan_send(cl->chan, m);
+	return ok;
 }
 
 /*
@@ -618,6 +612,7 @@ queue_ctl_list_start(struct queue_ctl_client *cl, struct ipc_msg_in *msg)
 	struct queue_ctl_list *l;
 	char	 state[16], esc[3][LOG_ESC_MAX];
 	uint64_t reqid;
+	bool	 busy;
 
 	l = xcalloc(1, sizeof(*l));
 	if (!ipc_get_u64(msg, &reqid) ||
@@ -636,13 +631,12 @@ queue_ctl_list_start(struct queue_ctl_client *cl, struct ipc_msg_in *msg)
 	    log_esc(esc[1], sizeof(esc[1]), l->f.sender),
 	    log_esc(esc[2], sizeof(esc[2]), l->f.rcpt),
 	    (unsigned long long)l->f.min_age);
-	if ((l->f.state = queue_ctl_state_parse(state)) == -2 ||
-	    cl->list != NULL) {
+	busy = cl->list != NULL || cl->qlist != NULL;
+	if ((l->f.state = queue_ctl_state_parse(state)) == -2 || busy) {
 		queue_ctl_list_free(l);
 		(void)queue_ctl_send_result(cl, reqid, QUEUE_CTL_BADREQ,
-		    cl->list != NULL ? "a listing is already in progress on "
-		    "this connection" : "unknown state (queue, hold, "
-		    "incoming)");
+		    busy ? "a listing is already in progress on this "
+		    "connection" : "unknown state (queue, hold, incoming)");
 		return true;
 	}
 	l->f.now = time(NULL);
@@ -810,6 +804,13 @@ queue_ctl_dispatch(struct ipc_chan *c, struct ipc_msg_in *msg, void *arg)
 	case IMSG_QUEUE_CTL_FLUSH:
 		ok = queue_ctl_request(cl, msg);
 		break;
+	case IMSG_QUEUE_CTL_QLIST:
+	case IMSG_QUEUE_CTL_QSHOW:
+	case IMSG_QUEUE_CTL_QRELEASE:
+	case IMSG_QUEUE_CTL_QDELETE:
+	case IMSG_QUEUE_CTL_QEXPORT:
+		ok = queue_ctl_quar_request(cl, msg);
+		break;
 	default:
 		bad = "unexpected message type";
 		ok = false;
@@ -832,7 +833,7 @@ queue_ctl_idle(evutil_socket_t fd, short ev, void *arg)
 {
 	struct queue_ctl_client	*cl = arg;
 
-	if (cl->list != NULL) {
+	if (cl->list != NULL || cl->qlist != NULL) {
 		struct timeval	 tv = { QUEUE_CTL_IDLE_SECS, 0 };
 
 		evtimer_add(cl->ev_idle, &tv);	/* still streaming */
@@ -848,6 +849,7 @@ queue_ctl_client_free(struct queue_ctl_client *cl)
 	TAILQ_REMOVE(&ctl.clients, cl, entry);
 	ctl.nclients--;
 	queue_ctl_list_free(cl->list);
+	queue_ctl_qlist_free(cl->qlist);
 	event_free(cl->ev_idle);
 	ipc_chan_free(cl->chan);
 	free(cl);

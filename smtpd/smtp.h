@@ -11,6 +11,8 @@
 #ifndef SEKISHO_SMTP_H
 #define SEKISHO_SMTP_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +51,7 @@ struct smtpd {
 	char			 hostname[256];	/* imss hostname or the system's */
 	char			 default_domain[256];	/* DefaultDomain or hostname */
 	struct netaddr_list	 relay_networks;	/* parsed from conf */
+	uid_t			 scanner_uid;	/* scanner_user, or -1 */
 };
 
 int	 smtp_main(const struct proc_def *, const int *, void *);

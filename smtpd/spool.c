@@ -142,6 +142,45 @@ spool_body_create(struct spool *sp, char *id)
 }
 
 /*
+ * spool_body_create_as: create the content file of a known id in tmp/
+ * (a message that keeps its queue id across a state change with new
+ * content).  Returns a read-write descriptor or -1.
+ */
+int
+spool_body_create_as(struct spool *sp, const char *id)
+{
+	char	 name[64];
+
+	return openat(sp->tmpfd, spool_fname(name, sizeof(name), id, ".msg"),
+	    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+/*
+ * spool_body_link: give the content of id in state st a second name,
+ * tmp/<newid>.msg, for a copy of the message with the same content (the
+ * content of a spooled message never changes).  0 or -1 with errno.
+ */
+int
+spool_body_link(struct spool *sp, enum spool_state st, const char *id,
+    const char *newid)
+{
+	char	 from[64], to[64];
+
+	return linkat(sp->statefd[st], spool_fname(from, sizeof(from), id,
+	    ".msg"), sp->tmpfd, spool_fname(to, sizeof(to), newid, ".msg"), 0);
+}
+
+/* spool_exists: whether message id is in state st (its envelope is). */
+bool
+spool_exists(struct spool *sp, enum spool_state st, const char *id)
+{
+	char	 name[64];
+
+	return faccessat(sp->statefd[st], spool_fname(name, sizeof(name), id,
+	    ".env"), F_OK, 0) == 0;
+}
+
+/*
  * Committing a message is four steps, so that the queue can do the two
  * expensive ones once for a whole batch of messages (group commit):
  *

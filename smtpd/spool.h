@@ -42,6 +42,10 @@ int	 spool_open(struct spool *, const char *, char *, size_t);
 void	 spool_close(struct spool *);
 void	 spool_id_new(struct spool *, char *);
 int	 spool_body_create(struct spool *, char *);
+int	 spool_body_create_as(struct spool *, const char *);
+int	 spool_body_link(struct spool *, enum spool_state, const char *,
+	    const char *);
+bool	 spool_exists(struct spool *, enum spool_state, const char *);
 int	 spool_stage(struct spool *, const struct envelope *, char *, size_t);
 int	 spool_sync(struct spool *, char *, size_t);
 int	 spool_publish(struct spool *, enum spool_state, const char *, char *,

@@ -43,7 +43,7 @@ fuzz_eval(const struct policy *p, const char *text)
 	    "a@example.com" };
 	static const enum policy_dir dirs[] = { POLICY_INBOUND,
 	    POLICY_OUTBOUND, POLICY_INBOUND };
-	struct policy_env env = { "s@example.net", rcpts, dirs, 3 };
+	struct policy_env env = { "s@example.net", rcpts, dirs, 3, NULL };
 	struct scan_header hdr[2];
 	struct scan_part parts[3];
 	struct policy_result res;

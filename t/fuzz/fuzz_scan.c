@@ -108,7 +108,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "carol@example.net", "dave@example.org" };
 	static const enum policy_dir dirs[] = { POLICY_INBOUND,
 	    POLICY_OUTBOUND, POLICY_INBOUND };
-	struct policy_env	 env = { "alice@example.org", rcpts, dirs, 3 };
+	struct policy_env	 env = { "alice@example.org", rcpts, dirs, 3,
+	    NULL };
 	struct policy_result	 r;
 	struct scan_msg		 m;
 	char			 err[256];

@@ -571,11 +571,16 @@ class Suite:
                               capture_output=True, text=True,
                               timeout=timeout, input=input)
 
-    def start(self, prog, *args):
-        """Start a daemon in the foreground with this configuration."""
+    def start(self, prog, *args, env=None):
+        """Start a daemon in the foreground with this configuration; env
+        adds variables to its environment."""
         log = os.path.join(self.log_dir, "%s.log" % prog)
+        full = None
+        if env:
+            full = dict(os.environ)
+            full.update(env)
         d = Daemon(prog, [self.bin(prog), "-f", "-c", self.confdir] +
-                   list(args), log)
+                   list(args), log, env=full)
         self.daemons.append(d)
         return d
 
@@ -670,6 +675,40 @@ class Suite:
         """{comm: pid} of the running daemon's children."""
         d = d or self.smtpd
         return {k: v[0] for k, v in proc_children(d.pid).items()}
+
+    # --- sekisho-scanner --------------------------------------------------
+
+    scanner = None
+
+    def start_scanner(self, wait=True, env=None, **settings):
+        """Start sekisho-scanner; settings are policy.ini [scan] keys.
+        With wait, returns once its workers run and the socket listens."""
+        for k, v in settings.items():
+            self.set("policy.ini", "scan", k, str(v))
+        d = self.start("sekisho-scanner", env=env)
+        self.scanner = d
+        if wait:
+            def ready():
+                if not d.running():
+                    raise AssertionError("sekisho-scanner exited (%s) "
+                                         "while starting; log:\n%s"
+                                         % (d.proc.returncode, d.log()))
+                return "event=scanner-ready" in d.log()
+            wait_for(ready, 15.0, what="scanner ready")
+        return d
+
+    def scan_workers(self):
+        """Pids of the scanner's workers."""
+        return proc_children(self.scanner.pid).get("scanner.worker", [])
+
+    def set_rules(self, rules):
+        """Replace the [rule "..."] sections of policy.ini with rules
+        (policy.ini text); [scan] stays as it is."""
+        text = self.read("policy.ini")
+        cut = text.find("\n[rule ")
+        if cut != -1:
+            text = text[:cut + 1]
+        self.write("policy.ini", text + "\n" + rules)
 
     def spool(self, *sub):
         return os.path.join(self.data_dir, "spool", *sub)

@@ -131,7 +131,8 @@ static const struct policy_group *
 eval1(const struct policy *p, const struct scan_msg *m,
     struct policy_result *res)
 {
-	struct policy_env env = { "alice@example.org", two_rcpts, two_in, 2 };
+	struct policy_env env = { "alice@example.org", two_rcpts, two_in, 2,
+	    NULL };
 
 	if (policy_eval(p, m, &env, res) != 0 || res->ngroups != 1)
 		return NULL;
@@ -618,7 +619,7 @@ test_seed09_every_recipient_one_outcome(void)
 		POLICY_INBOUND, POLICY_INBOUND, POLICY_INBOUND, POLICY_INBOUND,
 		POLICY_OUTBOUND,
 	};
-	struct policy_env env = { "s@sender.example", rcpts, dirs, 5 };
+	struct policy_env env = { "s@sender.example", rcpts, dirs, 5, NULL };
 	struct policy_result res;
 	struct scan_part body;
 	struct scan_msg	 m;
@@ -792,7 +793,7 @@ test_seed42_header_vs_envelope_count(void)
 		{ "recipient_count = envelope >= 5", 10, true },
 		{ "recipient_count = HEADER = 10", 10, true },
 	};
-	struct policy_env env = { "s@y.example", rc, dirs, 5 };
+	struct policy_env env = { "s@y.example", rc, dirs, 5, NULL };
 	struct policy_result res;
 	struct scan_part body;
 	struct scan_msg	 m;
@@ -1033,7 +1034,7 @@ t_decision(void)
 	policy_result_free(&res);
 	{
 		struct policy_env env = { "x@elsewhere.example", two_rcpts,
-		    two_in, 2 };
+		    two_in, 2, NULL };
 
 		CHECK(p != NULL && policy_eval(p, &m, &env, &res) == 0);
 		CHECK(res.ngroups == 1 && res.groups[0].intercept ==
@@ -1175,7 +1176,7 @@ t_conf_tolerates_rules(void)
 static void
 t_env(void)
 {
-	struct policy_env env = { "a@b.example", NULL, NULL, 1 };
+	struct policy_env env = { "a@b.example", NULL, NULL, 1, NULL };
 	struct policy_result res;
 	struct scan_msg	 m;
 	struct policy	*p;

@@ -62,6 +62,9 @@ struct envelope {
 	bool		 body_8bit;	/* BODY=8BITMIME */
 	bool		 ret_hdrs;	/* RET=HDRS */
 	bool		 warned;	/* delay warning sent */
+	uint32_t	 scanfail;	/* failed scan attempts so far */
+	char		*skiprule;	/* released from quarantine: the rule
+					   that quarantined it is skipped */
 	struct envelope_rcpt *rcpt;
 	size_t		 nrcpt;
 };

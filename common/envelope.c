@@ -20,7 +20,10 @@
  * "rstate INDEX STATE ATTEMPTS NEXT REPORTED DSN REMOTE REPLY" gives the
  * delivery state of recipient INDEX (0-based, after its rcpt line); it is
  * written only once a recipient was attempted, so a fresh envelope has
- * none.  "warned 1" says the delay warning was sent.
+ * none.  "warned 1" says the delay warning was sent.  "scanfail N" counts
+ * scan attempts that failed (a worker crashed or hit a limit);
+ * "skiprule NAME" names the rule a message released from quarantine is
+ * no longer subject to.  Both are written only when set.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,7 @@ envelope_clear(struct envelope *env)
 	free(env->tls);
 	free(env->envid);
 	free(env->auth);
+	free(env->skiprule);
 	for (i = 0; i < env->nrcpt; i++) {
 		free(env->rcpt[i].addr);
 		free(env->rcpt[i].orcpt);
@@ -170,6 +174,10 @@ envelope_format(const struct envelope *env, struct buf *b)
 	    buf_printf(b, "ret %s\n", env->ret_hdrs ? "hdrs" : "full");
 	if (ok && env->warned)
 		ok = buf_addstr(b, "warned 1\n");
+	if (ok && env->scanfail > 0)
+		ok = buf_printf(b, "scanfail %u\n", env->scanfail);
+	if (ok && env->skiprule != NULL)
+		ok = field(b, "skiprule", env->skiprule);
 	for (i = 0; ok && i < env->nrcpt; i++)
 		ok = buf_addstr(b, "rcpt ") &&
 		    envelope_esc(b, env->rcpt[i].addr) &&
@@ -350,7 +358,8 @@ parse_field(struct envelope *env, const char *k, size_t klen, const char *v,
 {
 	static const char *const keys[] = { "id", "received", "sender", "helo",
 	    "client-ip", "client-name", "tls", "envid", "auth", "size",
-	    "smtputf8", "body", "ret", "rcpt", "warned", "rstate" };
+	    "smtputf8", "body", "ret", "rcpt", "warned", "rstate", "scanfail",
+	    "skiprule" };
 	char	**strs[] = { NULL, NULL, &env->sender, &env->helo,
 	    &env->client_ip, &env->client_name, &env->tls, &env->envid,
 	    &env->auth };
@@ -415,6 +424,14 @@ parse_field(struct envelope *env, const char *k, size_t klen, const char *v,
 			return false;
 		env->warned = true;
 		return true;
+	case 16:
+		if (!parse_u64(v, vlen, UINT32_MAX, &n) || n == 0)
+			return false;
+		env->scanfail = (uint32_t)n;
+		return true;
+	case 17:
+		return envelope_unesc(v, vlen, &env->skiprule) &&
+		    env->skiprule != NULL && env->skiprule[0] != '\0';
 	}
 	return false;
 }

@@ -1,0 +1,847 @@
+/*
+ * scannerd.c: sekisho-scanner, the scan server (DESIGN.md section 1,
+ * docs/scanner.md).
+ *
+ * The parent loads the configuration, the policy and the MIME engines
+ * once, listens on <run_dir>/scanner.sock for the queue, drops to
+ * scanner_user and forks the workers (one per core by default), which
+ * share what it loaded.  It hands each request to an idle worker and
+ * relays the answer.  A worker scans one message at a time under a CPU
+ * limit (RLIMIT_CPU, reset before each scan), an address-space limit
+ * (RLIMIT_AS) and the parent's wall-clock timer; a worker that dies or is
+ * killed yields SCAN_STATUS_FAILED with the reason, and a new worker
+ * takes its place (seed 27).  Workers run with NoNewPrivs and a seccomp
+ * filter: no exec, no network sockets, no ptrace, no mounts.
+ */
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <seccomp.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "diag.h"
+#include "envelope.h"
+#include "ipc.h"
+#include "log.h"
+#include "mime.h"
+#include "policy.h"
+#include "privsep.h"
+#include "scan_proto.h"
+#include "scanjob.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SCANNERD_ASAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SCANNERD_ASAN	1
+#endif
+#endif
+
+#define SCANNERD_MAX_REQUEST	(ENVELOPE_MAX_SIZE + 1024)
+#define SCANNERD_MAX_CLIENTS	16
+#define SCANNERD_MAX_QUEUED	4096	/* requests waiting for a worker */
+
+/* A request from the queue. */
+struct sjob {
+	TAILQ_ENTRY(sjob)	 entry;
+	struct client		*client;	/* NULL: the client left */
+	uint64_t		 reqid;		/* the client's */
+	uint64_t		 id;		/* ours, towards the worker */
+	int			 outfd, infd;
+	void			*env;
+	size_t			 envlen;
+};
+TAILQ_HEAD(sjob_list, sjob);
+
+/* A connected queue. */
+struct client {
+	TAILQ_ENTRY(client)	 entry;
+	struct ipc_chan		*chan;
+	int			 fd;
+	uint64_t		 out_reqid;	/* IMSG_SCAN_OUTPUT waiting */
+	int			 out_fd;	/* for its request, or -1 */
+};
+TAILQ_HEAD(client_list, client);
+
+struct worker {
+	pid_t			 pid;		/* 0: slot empty */
+	struct ipc_chan		*chan;
+	int			 fd;
+	struct sjob		*job;
+	struct event		*ev_timeout;
+	bool			 timed_out;
+	bool			 retire;	/* reload: stop after this job */
+	time_t			 started;
+};
+
+static struct {
+	struct sekisho_conf	*conf;
+	struct policy		*policy;
+	struct scanjob_ctx	 cx;
+	struct event_base	*base;
+	int			 listen_fd;
+	struct event		*ev_listen;
+	struct event		*ev_sig[4];
+	struct event		*ev_respawn;
+	struct client_list	 clients;
+	size_t			 nclients;
+	struct sjob_list	 pending;
+	size_t			 npending;
+	struct worker		*workers;
+	size_t			 nworkers;
+	uint64_t		 next_id;
+	uid_t			 queue_uid;
+	int			 tmpl_fd;
+	bool			 conf_heap;	/* s.conf from a reload */
+	bool			 stopping;
+} s;
+
+static void	worker_spawn(struct worker *);
+static void	dispatch(void);
+
+/* job_free: a request and its descriptors. */
+static void
+job_free(struct sjob *j)
+{
+	if (j->outfd != -1)
+		close(j->outfd);
+	if (j->infd != -1)
+		close(j->infd);
+	free(j->env);
+	free(j);
+}
+
+/* reply_failed: tell the client that its request failed, and why. */
+static void
+reply_failed(struct sjob *j, const char *why)
+{
+	struct scan_reply r;
+	struct ipc_msg	*m;
+
+	if (j->client == NULL)
+		return;
+	memset(&r, 0, sizeof(r));
+	scan_reply_fail(&r, why);
+	m = ipc_msg_new(IMSG_SCAN_RESULT, 0);
+	ipc_add_u64(m, j->reqid);
+	scan_reply_encode(m, &r);
+	ipc_chan_send(j->client->chan, m);
+	scan_reply_clear(&r);
+}
+
+/* client_free: a queue went away; its queued requests go with it. */
+static void
+client_free(struct client *c)
+{
+	struct sjob	*j, *next;
+	size_t		 i;
+
+	for (j = TAILQ_FIRST(&s.pending); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		if (j->client == c) {
+			TAILQ_REMOVE(&s.pending, j, entry);
+			s.npending--;
+			job_free(j);
+		}
+	}
+	for (i = 0; i < s.nworkers; i++)
+		if (s.workers[i].job != NULL && s.workers[i].job->client == c)
+			s.workers[i].job->client = NULL;
+	if (c->out_fd != -1)
+		close(c->out_fd);
+	TAILQ_REMOVE(&s.clients, c, entry);
+	s.nclients--;
+	ipc_chan_free(c->chan);
+	free(c);
+}
+
+/* client_closed: ipc_closed_cb of a queue's connection. */
+static void
+client_closed(struct ipc_chan *ch, enum ipc_close why, void *arg)
+{
+	struct client *c = arg;
+
+	log_kv(why == IPC_CLOSE_EOF ? LOG_LVL_INFO : LOG_LVL_WARN,
+	    "event=client-closed why=%s", ipc_close_name(why));
+	client_free(c);
+}
+
+/* client_dispatch: IMSG_SCAN_OUTPUT and IMSG_SCAN_REQUEST from a queue. */
+static void
+client_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
+{
+	struct client	*c = arg;
+	struct sjob	*j;
+	const void	*env;
+	uint64_t	 reqid;
+	size_t		 envlen;
+
+	switch (m->type) {
+	case IMSG_SCAN_OUTPUT:
+		if (!ipc_get_u64(m, &reqid) || !ipc_end(m) || m->fd == -1 ||
+		    c->out_fd != -1)
+			break;
+		c->out_reqid = reqid;
+		c->out_fd = ipc_msg_take_fd(m);
+		return;
+	case IMSG_SCAN_REQUEST:
+		if (!ipc_get_u64(m, &reqid) ||
+		    !ipc_get_data(m, &env, &envlen, ENVELOPE_MAX_SIZE) ||
+		    !ipc_end(m) || m->fd == -1 || c->out_fd == -1 ||
+		    c->out_reqid != reqid)
+			break;
+		j = xcalloc(1, sizeof(*j));
+		j->client = c;
+		j->reqid = reqid;
+		j->id = ++s.next_id;
+		j->outfd = c->out_fd;
+		c->out_fd = -1;
+		j->infd = ipc_msg_take_fd(m);
+		j->env = xmalloc(envlen ? envlen : 1);
+		memcpy(j->env, env, envlen);
+		j->envlen = envlen;
+		if (s.npending >= SCANNERD_MAX_QUEUED) {
+			reply_failed(j, "scanner overloaded");
+			job_free(j);
+			return;
+		}
+		TAILQ_INSERT_TAIL(&s.pending, j, entry);
+		s.npending++;
+		dispatch();
+		return;
+	}
+	log_kv(LOG_LVL_ERR, "event=client-protocol type=%s",
+	    ipc_type_name(m->type));
+	client_free(c);
+}
+
+/* listen_cb: a queue connects. */
+static void
+listen_cb(evutil_socket_t lfd, short ev, void *arg)
+{
+	struct client	*c;
+	uid_t		 uid;
+	gid_t		 gid;
+	pid_t		 pid;
+	int		 fd;
+
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
+	    -1) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_kv(LOG_LVL_WARN, "event=accept-failed err=\"%s\"",
+			    strerror(errno));
+		return;
+	}
+	if (ipc_peer_cred(fd, &uid, &gid, &pid) == -1 ||
+	    (uid != 0 && uid != geteuid() && uid != s.queue_uid) ||
+	    s.nclients >= SCANNERD_MAX_CLIENTS) {
+		log_kv(LOG_LVL_WARN, "event=client-refused uid=%ld pid=%ld",
+		    (long)uid, (long)pid);
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->out_fd = -1;
+	c->chan = ipc_chan_new(s.base, fd, SCANNERD_MAX_REQUEST,
+	    client_dispatch, client_closed, c);
+	ipc_chan_set_name(c->chan, "queue");
+	TAILQ_INSERT_TAIL(&s.clients, c, entry);
+	s.nclients++;
+	log_kv(LOG_LVL_INFO, "event=client-connected uid=%ld pid=%ld",
+	    (long)uid, (long)pid);
+}
+
+/* worker_timeout: a scan ran out of wall-clock time: kill its worker. */
+static void
+worker_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->pid == 0 || w->job == NULL)
+		return;
+	log_kv(LOG_LVL_WARN, "event=scan-timeout worker=%ld seconds=%lld",
+	    (long)w->pid, s.conf->policy.scan_timeout);
+	w->timed_out = true;
+	kill(w->pid, SIGKILL);
+}
+
+/* worker_closed: a worker's channel ended; SIGCHLD tells why. */
+static void
+worker_closed(struct ipc_chan *ch, enum ipc_close why, void *arg)
+{
+	struct worker *w = arg;
+
+	ipc_chan_free(w->chan);
+	w->chan = NULL;
+	/* A worker that speaks nonsense is not trusted to go on. */
+	if (why != IPC_CLOSE_EOF && w->pid != 0)
+		kill(w->pid, SIGKILL);
+}
+
+/* worker_dispatch: the answer of a worker, relayed to its client. */
+static void
+worker_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
+{
+	struct worker	*w = arg;
+	struct sjob	*j = w->job;
+	struct ipc_msg	*out;
+	uint64_t	 id;
+
+	if (m->type != IMSG_SCAN_RESULT || !ipc_get_u64(m, &id) || j == NULL ||
+	    id != j->id) {
+		log_kv(LOG_LVL_ERR, "event=worker-protocol worker=%ld type=%s",
+		    (long)w->pid, ipc_type_name(m->type));
+		kill(w->pid, SIGKILL);
+		return;
+	}
+	if (j->client != NULL) {
+		out = ipc_msg_new(IMSG_SCAN_RESULT, 0);
+		ipc_add_u64(out, j->reqid);
+		ipc_add_raw(out, m->data + m->pos, m->len - m->pos);
+		ipc_chan_send(j->client->chan, out);
+	}
+	evtimer_del(w->ev_timeout);
+	w->job = NULL;
+	job_free(j);
+	if (w->retire)
+		kill(w->pid, SIGTERM);
+	dispatch();
+}
+
+/* dispatch: give waiting requests to idle workers. */
+static void
+dispatch(void)
+{
+	struct timeval	 tv = { 0, 0 };
+	struct worker	*w;
+	struct ipc_msg	*m;
+	struct sjob	*j;
+	size_t		 i;
+
+	for (i = 0; i < s.nworkers && !TAILQ_EMPTY(&s.pending); i++) {
+		w = &s.workers[i];
+		if (w->pid == 0 || w->chan == NULL || w->job != NULL ||
+		    w->retire)
+			continue;
+		j = TAILQ_FIRST(&s.pending);
+		TAILQ_REMOVE(&s.pending, j, entry);
+		s.npending--;
+		m = ipc_msg_new(IMSG_SCAN_OUTPUT, 0);
+		ipc_add_u64(m, j->id);
+		ipc_add_fd(m, j->outfd);
+		j->outfd = -1;
+		ipc_chan_send(w->chan, m);
+		m = ipc_msg_new(IMSG_SCAN_REQUEST, 0);
+		ipc_add_u64(m, j->id);
+		ipc_add_data(m, j->env, j->envlen);
+		ipc_add_fd(m, j->infd);
+		j->infd = -1;
+		ipc_chan_send(w->chan, m);
+		w->job = j;
+		w->timed_out = false;
+		tv.tv_sec = s.conf->policy.scan_timeout;
+		evtimer_add(w->ev_timeout, &tv);
+	}
+}
+
+/* death_reason: why a worker ended, for the log and the queue. */
+static void
+death_reason(struct worker *w, int status, char *buf, size_t len)
+{
+	int	 sig;
+
+	if (WIFEXITED(status)) {
+		str_printf(buf, len, "scan worker exited with status %d",
+		    WEXITSTATUS(status));
+		return;
+	}
+	sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	if (sig == SIGKILL && w->timed_out)
+		str_printf(buf, len, "scan took longer than scan_timeout "
+		    "(%lld s)", s.conf->policy.scan_timeout);
+	else if (sig == SIGXCPU)
+		str_printf(buf, len, "scan used more than scan_cpu_seconds "
+		    "(%lld s) of CPU", s.conf->policy.scan_cpu_seconds);
+	else
+		str_printf(buf, len, "scan worker killed by signal %d (%s)",
+		    sig, strsignal(sig));
+}
+
+/* respawn_cb: refill the empty worker slots. */
+static void
+respawn_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	size_t	 i;
+
+	for (i = 0; i < s.nworkers && !s.stopping; i++)
+		if (s.workers[i].pid == 0)
+			worker_spawn(&s.workers[i]);
+	dispatch();
+}
+
+/* reap: collect dead workers; their scans fail, new workers start. */
+static void
+reap(void)
+{
+	struct timeval	 tv = { 1, 0 };
+	struct worker	*w;
+	char		 why[256];
+	pid_t		 pid;
+	size_t		 i;
+	int		 status;
+	bool		 early = false;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < s.nworkers; i++)
+			if (s.workers[i].pid == pid)
+				break;
+		if (i == s.nworkers)
+			continue;
+		w = &s.workers[i];
+		death_reason(w, status, why, sizeof(why));
+		if (w->job != NULL) {
+			log_kv(LOG_LVL_WARN, "event=scan-failed worker=%ld "
+			    "reason=\"%s\"", (long)pid, why);
+			reply_failed(w->job, why);
+			job_free(w->job);
+			w->job = NULL;
+		} else if (!s.stopping && !w->retire) {
+			log_kv(LOG_LVL_WARN, "event=worker-died worker=%ld "
+			    "reason=\"%s\"", (long)pid, why);
+			if (time(NULL) - w->started < 2)
+				early = true;
+		}
+		w->retire = false;
+		evtimer_del(w->ev_timeout);
+		if (w->chan != NULL) {
+			ipc_chan_free(w->chan);
+			w->chan = NULL;
+		}
+		w->pid = 0;
+	}
+	if (s.stopping)
+		return;
+	/* A worker that cannot even start is not restarted in a loop. */
+	if (early)
+		evtimer_add(s.ev_respawn, &tv);
+	else
+		event_active(s.ev_respawn, EV_TIMEOUT, 0);
+}
+
+/*
+ * reload: read the configuration and the policy again.  When both are
+ * valid they replace the old ones and every worker is replaced: idle ones
+ * at once, busy ones after their scan (a scan finishes under the policy
+ * it started with).  An invalid configuration changes nothing.
+ */
+static void
+reload(void)
+{
+	struct sekisho_conf	*nc;
+	struct policy		*np = NULL;
+	struct diag		 d;
+	char			 esc[LOG_ESC_MAX];
+	size_t			 i;
+
+	nc = xcalloc(1, sizeof(*nc));
+	diag_init(&d);
+	if (conf_load(s.conf->confdir, nc, &d) == -1 || d.nerrors > 0 ||
+	    (np = policy_load(nc->confdir, &d)) == NULL || d.nerrors > 0) {
+		for (i = 0; i < d.nitems; i++)
+			if (d.items[i].sev == DIAG_ERROR)
+				log_kv(LOG_LVL_ERR, "event=reload-error err=%s",
+				    log_esc(esc, sizeof(esc), d.items[i].text));
+		log_kv(LOG_LVL_ERR, "event=reload-failed errors=%zu "
+		    "detail=\"the running policy stays\"", d.nerrors);
+		if (np != NULL)
+			policy_free(np);
+		conf_free(nc);
+		free(nc);
+		diag_free(&d);
+		return;
+	}
+	diag_free(&d);
+	if (nc->policy.workers != s.conf->policy.workers ||
+	    strcmp(nc->imss.run_dir, s.conf->imss.run_dir) != 0 ||
+	    strcmp(nc->imss.scanner_user, s.conf->imss.scanner_user) != 0)
+		log_kv(LOG_LVL_WARN, "event=reload-partial detail=\"workers, "
+		    "run_dir and scanner_user change at the next start\"");
+	/* Workers hold their own copies: the old ones can go now. */
+	policy_free(s.policy);
+	conf_free(s.conf);
+	if (s.conf_heap)
+		free(s.conf);
+	s.conf = nc;
+	s.conf_heap = true;
+	s.policy = np;
+	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.tmpl_fd);
+	for (i = 0; i < s.nworkers; i++) {
+		if (s.workers[i].pid == 0)
+			continue;
+		s.workers[i].retire = true;
+		if (s.workers[i].job == NULL)
+			kill(s.workers[i].pid, SIGTERM);
+	}
+	log_kv(LOG_LVL_INFO, "event=reloaded rules=%zu", policy_nrules(np));
+}
+
+/* signal_cb: SIGCHLD reaps; SIGHUP reloads; SIGTERM/SIGINT stop. */
+static void
+signal_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	size_t	 i;
+
+	switch (sig) {
+	case SIGCHLD:
+		reap();
+		break;
+	case SIGHUP:
+		reload();
+		break;
+	default:
+		log_kv(LOG_LVL_INFO, "event=stopping signal=%d", (int)sig);
+		s.stopping = true;
+		for (i = 0; i < s.nworkers; i++)
+			if (s.workers[i].pid != 0)
+				kill(s.workers[i].pid, SIGTERM);
+		event_base_loopexit(s.base, NULL);
+		break;
+	}
+}
+
+/* worker_seccomp: what a worker may not do, whatever it parses. */
+static void
+worker_seccomp(void)
+{
+	static const int deny[] = {
+		SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(ptrace),
+		SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev),
+		SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(chroot),
+		SCMP_SYS(pivot_root), SCMP_SYS(unshare), SCMP_SYS(setns),
+		SCMP_SYS(bpf), SCMP_SYS(perf_event_open), SCMP_SYS(keyctl),
+		SCMP_SYS(add_key), SCMP_SYS(request_key),
+		SCMP_SYS(init_module), SCMP_SYS(finit_module),
+		SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
+		SCMP_SYS(open_by_handle_at), SCMP_SYS(bind), SCMP_SYS(listen),
+		SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(setuid),
+		SCMP_SYS(setgid), SCMP_SYS(setreuid), SCMP_SYS(setregid),
+		SCMP_SYS(setresuid), SCMP_SYS(setresgid), SCMP_SYS(setgroups),
+	};
+	struct scmp_arg_cmp unix_only = { .arg = 0, .op = SCMP_CMP_NE,
+	    .datum_a = AF_UNIX, .datum_b = 0 };
+	scmp_filter_ctx	 ctx;
+	size_t		 i;
+	int		 rc = 0;
+
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
+		fatalx("worker_seccomp: seccomp_init");
+	for (i = 0; rc == 0 && i < nitems(deny); i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), deny[i], 0);
+	/* Local sockets only (syslog); no network at all. */
+	if (rc == 0)
+		rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM),
+		    SCMP_SYS(socket), 1, &unix_only);
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (rc != 0)
+		log_kv(LOG_LVL_WARN, "event=seccomp-unavailable err=\"%s\"",
+		    strerror(-rc));
+}
+
+/* worker_limits: the address-space limit of a worker (seed 27). */
+static void
+worker_limits(void)
+{
+#ifndef SCANNERD_ASAN
+	struct rlimit	 rl;
+
+	rl.rlim_cur = rl.rlim_max =
+	    (rlim_t)s.conf->policy.worker_memory_mb * 1024 * 1024;
+	if (setrlimit(RLIMIT_AS, &rl) == -1)
+		fatal("worker_limits: RLIMIT_AS");
+#endif
+}
+
+/* worker_cpu: allow the next scan scan_cpu_seconds more CPU time. */
+static void
+worker_cpu(void)
+{
+	struct rusage	 ru;
+	struct rlimit	 rl;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1 ||
+	    getrlimit(RLIMIT_CPU, &rl) == -1)
+		fatal("worker_cpu");
+	rl.rlim_cur = (rlim_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1 +
+	    s.conf->policy.scan_cpu_seconds);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+		rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_CPU, &rl) == -1)
+		fatal("worker_cpu: RLIMIT_CPU");
+}
+
+/* worker_main: the worker's loop: one request, one answer. */
+static void __attribute__((noreturn))
+worker_main(int fd)
+{
+	struct ipc_chan		*ch;
+	struct ipc_msg_in	*m;
+	struct ipc_msg		*out;
+	struct scan_reply	 r;
+	const void		*env;
+	uint64_t		 id, out_id = 0;
+	size_t			 envlen;
+	int			 outfd = -1, infd;
+
+	/* libevent's handlers belong to the parent's loop. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	prctl(PR_SET_NAME, "scanner.worker");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	worker_limits();
+	worker_seccomp();
+	ch = ipc_chan_new(NULL, fd, SCANNERD_MAX_REQUEST, NULL, NULL, NULL);
+	for (;;) {
+		if ((m = ipc_recv_sync(ch, -1)) == NULL)
+			_exit(0);
+		if (m->type == IMSG_SCAN_OUTPUT) {
+			if (!ipc_get_u64(m, &out_id) || !ipc_end(m) ||
+			    m->fd == -1 || outfd != -1)
+				fatalx("worker: bad IMSG_SCAN_OUTPUT");
+			outfd = ipc_msg_take_fd(m);
+			continue;
+		}
+		if (m->type != IMSG_SCAN_REQUEST || !ipc_get_u64(m, &id) ||
+		    !ipc_get_data(m, &env, &envlen, ENVELOPE_MAX_SIZE) ||
+		    !ipc_end(m) || m->fd == -1 || outfd == -1 || id != out_id)
+			fatalx("worker: bad %s", ipc_type_name(m->type));
+		infd = ipc_msg_take_fd(m);
+		worker_cpu();
+		scanjob_run(&s.cx, env, envlen, infd, outfd, &r);
+		close(infd);
+		close(outfd);
+		outfd = -1;
+		out = ipc_msg_new(IMSG_SCAN_RESULT, 0);
+		ipc_add_u64(out, id);
+		scan_reply_encode(out, &r);
+		scan_reply_clear(&r);
+		if (ipc_msg_len(out) > SCAN_PROTO_MAX_PAYLOAD) {
+			ipc_msg_free(out);
+			scan_reply_fail(&r, "scan result too large");
+			out = ipc_msg_new(IMSG_SCAN_RESULT, 0);
+			ipc_add_u64(out, id);
+			scan_reply_encode(out, &r);
+			scan_reply_clear(&r);
+		}
+		if (!ipc_send_sync(ch, out, -1))
+			_exit(1);
+	}
+}
+
+/* worker_spawn: start the worker of slot w. */
+static void
+worker_spawn(struct worker *w)
+{
+	struct client	*c;
+	size_t		 i;
+	int		 sv[2];
+	pid_t		 pid;
+
+	if (ipc_socketpair(sv) == -1) {
+		log_kv(LOG_LVL_ERR, "event=worker-spawn-failed err=\"%s\"",
+		    strerror(errno));
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		log_kv(LOG_LVL_ERR, "event=worker-spawn-failed err=\"%s\"",
+		    strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	if (pid == 0) {
+		/* Nothing of the parent's connections stays open here. */
+		close(sv[0]);
+		close(s.listen_fd);
+		TAILQ_FOREACH(c, &s.clients, entry) {
+			close(c->fd);
+			if (c->out_fd != -1)
+				close(c->out_fd);
+		}
+		for (i = 0; i < s.nworkers; i++)
+			if (s.workers[i].chan != NULL)
+				close(s.workers[i].fd);
+		worker_main(sv[1]);
+	}
+	close(sv[1]);
+	w->pid = pid;
+	w->fd = sv[0];
+	w->started = time(NULL);
+	w->chan = ipc_chan_new(s.base, sv[0], SCAN_PROTO_MAX_PAYLOAD,
+	    worker_dispatch, worker_closed, w);
+	ipc_chan_set_name(w->chan, "worker");
+	log_kv(LOG_LVL_DEBUG, "event=worker-started worker=%ld", (long)pid);
+}
+
+/* scanner_check: daemon_check_fn: the policy must load (-n too). */
+static int
+scanner_check(const struct sekisho_conf *conf, struct diag *d)
+{
+	struct policy *p;
+
+	if ((p = policy_load(conf->confdir, d)) == NULL)
+		return -1;
+	policy_free(p);
+	return 0;
+}
+
+/* scanner_socket: <run_dir>/scanner.sock for the queue's user. */
+static void
+scanner_socket(void)
+{
+	const struct sekisho_conf *c = s.conf;
+	struct passwd	*pw;
+	char		 path[4096];
+	uid_t		 uid = geteuid();
+	gid_t		 gid = getegid();
+
+	s.queue_uid = (uid_t)-1;
+	if ((pw = getpwnam(c->imss.queue_user)) != NULL)
+		s.queue_uid = pw->pw_uid;
+	if (!str_printf(path, sizeof(path), "%s/scanner.sock",
+	    c->imss.run_dir))
+		fatalx("scanner_socket: run_dir too long");
+	if (uid == 0) {
+		if ((pw = getpwnam(c->imss.scanner_user)) == NULL)
+			fatalx("scanner_socket: no user %s",
+			    c->imss.scanner_user);
+		uid = pw->pw_uid;
+		if (s.queue_uid == (uid_t)-1)
+			fatalx("scanner_socket: no user %s",
+			    c->imss.queue_user);
+		gid = getpwuid(s.queue_uid)->pw_gid;
+	}
+	/* Owner the scanner, group the queue's: 0660 lets both in. */
+	if ((s.listen_fd = ipc_listen_unix(path, uid, gid, 0660)) == -1)
+		fatal("scanner_socket: %s", path);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct sekisho_conf conf;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	struct daemon_opts	 opts;
+	struct diag		 d;
+	char			 err[512], path[4096];
+	size_t			 i;
+	long			 n;
+
+	daemon_getopt(argc, argv, "sekisho-scanner", &opts);
+	daemon_config(&opts, &conf, scanner_check);
+	s.conf = &conf;
+	TAILQ_INIT(&s.clients);
+	TAILQ_INIT(&s.pending);
+
+	daemon_start(&opts, &conf);
+	tzset();	/* notification dates in local time */
+	if (mime_init(err, sizeof(err)) == -1)
+		fatalx("main: %s", err);
+	diag_init(&d);
+	if ((s.policy = policy_load(conf.confdir, &d)) == NULL)
+		fatalx("main: policy.ini does not load");
+	diag_free(&d);
+	if (!str_printf(path, sizeof(path), "%s/templates", conf.confdir))
+		fatalx("main: confdir too long");
+	if ((s.tmpl_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		log_kv(LOG_LVL_WARN, "event=no-templates dir=%s err=\"%s\" "
+		    "detail=\"notifications and template stamps will fail\"",
+		    path, strerror(errno));
+	scanjob_ctx_init(&s.cx, &conf, s.policy, s.tmpl_fd);
+	scanner_socket();
+	privsep_drop(conf.imss.scanner_user, NULL);
+
+	n = conf.policy.workers;
+	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		n = 1;
+	s.nworkers = (size_t)n;
+	s.workers = xcalloc(s.nworkers, sizeof(*s.workers));
+	signal(SIGPIPE, SIG_IGN);
+	if ((s.base = event_base_new()) == NULL)
+		fatalx("main: event_base_new");
+	for (i = 0; i < nitems(sigs); i++) {
+		s.ev_sig[i] = evsignal_new(s.base, sigs[i], signal_cb, NULL);
+		if (s.ev_sig[i] == NULL || evsignal_add(s.ev_sig[i], NULL))
+			fatalx("main: signal %d", sigs[i]);
+	}
+	s.ev_respawn = evtimer_new(s.base, respawn_cb, NULL);
+	s.ev_listen = event_new(s.base, s.listen_fd, EV_READ | EV_PERSIST,
+	    listen_cb, NULL);
+	if (s.ev_respawn == NULL || s.ev_listen == NULL ||
+	    event_add(s.ev_listen, NULL) == -1)
+		fatalx("main: events");
+	for (i = 0; i < s.nworkers; i++) {
+		if ((s.workers[i].ev_timeout = evtimer_new(s.base,
+		    worker_timeout, &s.workers[i])) == NULL)
+			fatalx("main: evtimer_new");
+		worker_spawn(&s.workers[i]);
+	}
+	log_kv(LOG_LVL_INFO, "event=scanner-ready workers=%zu rules=%zu",
+	    s.nworkers, policy_nrules(s.policy));
+	event_base_dispatch(s.base);
+
+	/* Stopping: the queue scans what was in flight again. */
+	while (!TAILQ_EMPTY(&s.clients))
+		client_free(TAILQ_FIRST(&s.clients));
+	for (i = 0; i < s.nworkers; i++) {
+		if (s.workers[i].pid != 0)
+			waitpid(s.workers[i].pid, NULL, 0);
+		if (s.workers[i].chan != NULL)
+			ipc_chan_free(s.workers[i].chan);
+		if (s.workers[i].job != NULL)
+			job_free(s.workers[i].job);
+		event_free(s.workers[i].ev_timeout);
+	}
+	free(s.workers);
+	for (i = 0; i < nitems(s.ev_sig); i++)
+		event_free(s.ev_sig[i]);
+	event_free(s.ev_listen);
+	event_free(s.ev_respawn);
+	event_base_free(s.base);
+	close(s.listen_fd);
+	if (str_printf(path, sizeof(path), "%s/scanner.sock",
+	    s.conf->imss.run_dir))
+		unlink(path);
+	conf_free(s.conf);
+	if (s.conf_heap)
+		free(s.conf);
+	policy_free(s.policy);
+	if (s.tmpl_fd != -1)
+		close(s.tmpl_fd);
+	mime_shutdown();
+	log_kv(LOG_LVL_INFO, "event=exit status=0");
+	daemon_pidfile_remove();
+	return 0;
+}

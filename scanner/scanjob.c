@@ -1,0 +1,465 @@
+/*
+ * scanjob.c: one message through the whole scan (scanjob.h): MIME
+ * analysis, the policy's decision per group of recipients, the modified
+ * copy of each group that needs one, and the notifications.
+ *
+ * The output file is shared with the queue; it is written with pwrite()
+ * at offsets counted here, so the descriptor's position does not matter.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "actions.h"
+#include "envelope.h"
+#include "log.h"
+#include "mime.h"
+#include "notify.h"
+#include "scanjob.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define SCANJOB_OUT_SLACK	(16 * 1024 * 1024)	/* copy > original */
+
+/* One scan in progress. */
+struct job {
+	const struct scanjob_ctx *cx;
+	struct envelope		 env;
+	const char		*raw;
+	size_t			 len;
+	struct scan_msg		 msg;
+	int			 outfd;
+	uint64_t		 outpos;
+	char			**tmpl;		/* stamp texts loaded */
+	size_t			 ntmpl;
+};
+
+/* scanjob_ctx_init: the shared context from the configuration. */
+void
+scanjob_ctx_init(struct scanjob_ctx *cx, const struct sekisho_conf *conf,
+    const struct policy *policy, int tmpl_fd)
+{
+	const struct conf_policy *c = &conf->policy;
+	const char *a = conf->imss.admin_email;
+
+	memset(cx, 0, sizeof(*cx));
+	cx->conf = conf;
+	cx->policy = policy;
+	cx->tmpl_fd = tmpl_fd;
+	mime_limits_default(&cx->limits);
+	cx->limits.max_depth = (int)c->max_depth;
+	cx->limits.max_parts = (size_t)c->max_parts;
+	cx->limits.max_expanded = (uint64_t)c->max_expanded_mb * 1024 * 1024;
+	cx->limits.max_ratio = (uint64_t)c->max_ratio;
+	cx->limits.max_text = (size_t)c->max_text_kb * 1024;
+	if (conf->imss.hostname[0] != '\0')
+		str_lcpy(cx->hostname, conf->imss.hostname,
+		    sizeof(cx->hostname));
+	else if (gethostname(cx->hostname, sizeof(cx->hostname)) == -1 ||
+	    cx->hostname[0] == '\0')
+		str_lcpy(cx->hostname, "localhost", sizeof(cx->hostname));
+	cx->hostname[sizeof(cx->hostname) - 1] = '\0';
+	if (strchr(a, '@') != NULL)
+		str_lcpy(cx->admin, a, sizeof(cx->admin));
+	else if (!str_printf(cx->admin, sizeof(cx->admin), "%s@%s", a,
+	    conf->tsmtpd.default_domain[0] != '\0' ?
+	    conf->tsmtpd.default_domain : cx->hostname))
+		str_lcpy(cx->admin, "postmaster", sizeof(cx->admin));
+}
+
+/* job_out: append len bytes to the output file; the slice in sl. */
+static int
+job_out(struct job *j, const void *p, size_t len, struct scan_slice *sl)
+{
+	const char *c = p;
+	size_t	 done = 0;
+	ssize_t	 n;
+
+	sl->off = j->outpos;
+	while (done < len) {
+		n = pwrite(j->outfd, c + done, len - done,
+		    (off_t)(j->outpos + done));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	j->outpos += len;
+	sl->len = len;
+	return 0;
+}
+
+/* job_stamp: the text of stamp template name (actions_template_fn). */
+static const char *
+job_stamp(const char *name, void *arg)
+{
+	struct job *j = arg;
+	char	*t;
+	size_t	 len;
+
+	if (j->cx->tmpl_fd == -1 || !notify_name_valid(name) ||
+	    (t = file_read_at(j->cx->tmpl_fd, name, NOTIFY_TEMPLATE_MAX,
+	    &len)) == NULL)
+		return NULL;
+	j->tmpl = xreallocarray(j->tmpl, j->ntmpl + 1, sizeof(*j->tmpl));
+	j->tmpl[j->ntmpl++] = t;
+	return t;
+}
+
+/* rcpt_dir: inbound when the recipient's domain is one we accept. */
+static enum policy_dir
+rcpt_dir(const struct sekisho_conf *conf, const char *rcpt)
+{
+	const struct conf_strlist *l = &conf->tsmtpd.accepted_domains;
+	const char *at = strrchr(rcpt, '@');
+	size_t	 i;
+
+	for (i = 0; at != NULL && i < l->n; i++)
+		if (addr_domain_match(l->v[i], at + 1))
+			return POLICY_INBOUND;
+	return POLICY_OUTBOUND;
+}
+
+/* hit_action: what rule h did in group g, for the tracking log. */
+static char *
+hit_action(const struct policy_group *g, size_t h)
+{
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b, SCAN_PROTO_MAX_TEXT);
+	if (g->intercept_hit == h) {
+		buf_addstr(&b, policy_intercept_name(g->intercept));
+		if (g->intercept_arg != NULL)
+			buf_printf(&b, " %s", g->intercept_arg);
+	}
+	for (i = 0; i < g->nactions; i++)
+		if (g->actions[i].hit == h)
+			buf_printf(&b, "%s%s", b.len ? ", " : "",
+			    policy_action_name(g->actions[i].kind));
+	if (b.len == 0)
+		buf_addstr(&b, "matched");
+	return xstrdup(buf_cstr(&b));
+}
+
+/* limits_text: what the analysis or the patterns could not do. */
+static char *
+limits_text(const struct scan_msg *m, const struct policy_group *g)
+{
+	static const struct { unsigned bit; const char *name; } names[] = {
+		{ SCAN_LIMIT_DEPTH, "depth" }, { SCAN_LIMIT_COUNT, "count" },
+		{ SCAN_LIMIT_SIZE, "size" }, { SCAN_LIMIT_RATIO, "ratio" },
+		{ SCAN_LIMIT_ENCRYPTED, "encrypted" },
+		{ SCAN_LIMIT_MALFORMED, "malformed" },
+		{ SCAN_LIMIT_TIME, "time" },
+	};
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b, SCAN_PROTO_MAX_TEXT);
+	for (i = 0; i < nitems(names); i++)
+		if (m->limits & names[i].bit)
+			buf_printf(&b, "%s%s", b.len ? "," : "limits=",
+			    names[i].name);
+	if (g->limits != 0)
+		buf_printf(&b, "%spattern limit in rule \"%s\" %s (%s:%u)",
+		    b.len ? "; " : "", g->limit.rule, g->limit.key,
+		    g->limit.file, g->limit.line);
+	return xstrdup(buf_cstr(&b));
+}
+
+/* join: the strings v[0..n) separated by ", ". */
+static char *
+join(const char *const *v, size_t n)
+{
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b, NOTIFY_VALUE_MAX);
+	for (i = 0; i < n; i++)
+		if (v[i] != NULL && !buf_printf(&b, "%s%s", i ? ", " : "",
+		    v[i]))
+			break;
+	return xstrdup(buf_cstr(&b));
+}
+
+/*
+ * job_notify: build the notification of action a of group g and add it
+ * to r.  A notification that cannot be built is logged and left out:
+ * the message itself is still carried out.
+ */
+static void
+job_notify(struct job *j, const struct policy_group *g,
+    const struct policy_action *a, struct scan_reply *r)
+{
+	char			 esc[3][LOG_ESC_MAX];
+	const struct policy_hit	*h = &g->hits[a->hit];
+	struct notify_template	*t = NULL;
+	struct notify_tokens	 tok;
+	struct scan_notif	*n;
+	struct scan_slice	 sl;
+	struct buf		 b;
+	const char		**to, **names;
+	char			*rcpts, *atts, err[256];
+	size_t			 i, nto = 0;
+
+	to = xcalloc(g->nrcpts + 1, sizeof(*to));
+	names = xcalloc(h->nparts + 1, sizeof(*names));
+	for (i = 0; i < g->nrcpts; i++)
+		to[i] = j->env.rcpt[g->rcpts[i]].addr;
+	rcpts = join(to, g->nrcpts);
+	for (i = 0; i < h->nparts; i++)
+		names[i] = j->msg.parts[h->parts[i]].filename;
+	atts = join(names, h->nparts);
+	switch (a->kind) {
+	case POLICY_A_NOTIFY_SENDER:
+		/* Never to the null sender (seed 11). */
+		if (j->env.sender[0] != '\0')
+			to[nto++] = j->env.sender;
+		break;
+	case POLICY_A_NOTIFY_RCPTS:
+		nto = g->nrcpts;
+		break;
+	default:
+		to[nto++] = j->cx->admin;
+		break;
+	}
+	buf_init(&b, NOTIFY_TEMPLATE_MAX * 4 + NOTIFY_VALUE_MAX * 8);
+	if (nto == 0) {
+		log_kv(LOG_LVL_INFO, "event=notification-skipped qid=%s rule=%s "
+		    "reason=\"null sender\"", j->env.id,
+		    log_esc(esc[0], LOG_ESC_MAX, h->rule));
+		goto done;
+	}
+	memset(&tok, 0, sizeof(tok));
+	tok.sender = j->env.sender;
+	tok.recipients = rcpts;
+	tok.subject = j->msg.subject;
+	tok.rule_name = h->rule;
+	tok.attachment = atts;
+	tok.client_ip = j->env.client_ip;
+	tok.qid = j->env.id;
+	tok.action = g->final_text;
+	tok.area = g->intercept == POLICY_QUARANTINE ? g->intercept_arg : NULL;
+	tok.date = j->env.received;
+	if (j->cx->tmpl_fd == -1) {
+		str_lcpy(err, "no templates directory", sizeof(err));
+		goto fail;
+	}
+	if ((t = notify_template_load(j->cx->tmpl_fd, a->arg, err,
+	    sizeof(err))) == NULL ||
+	    notify_build(t, &tok, j->cx->admin, to, nto, j->cx->hostname, &b,
+	    err, sizeof(err)) == -1)
+		goto fail;
+	if (job_out(j, b.data, b.len, &sl) == -1) {
+		str_printf(err, sizeof(err), "output: %s", strerror(errno));
+		goto fail;
+	}
+	r->notifs = xreallocarray(r->notifs, r->nnotifs + 1,
+	    sizeof(*r->notifs));
+	n = &r->notifs[r->nnotifs++];
+	memset(n, 0, sizeof(*n));
+	n->kind = a->kind == POLICY_A_NOTIFY_SENDER ? SCAN_NOTIFY_SENDER :
+	    a->kind == POLICY_A_NOTIFY_RCPTS ? SCAN_NOTIFY_RCPTS :
+	    SCAN_NOTIFY_ADMIN;
+	n->rule = xstrdup(h->rule);
+	n->to = xcalloc(nto, sizeof(*n->to));
+	for (i = 0; i < nto; i++)
+		n->to[i] = xstrdup(to[i]);
+	n->nto = nto;
+	n->body = sl;
+	goto done;
+fail:
+	log_kv(LOG_LVL_WARN, "event=notification-failed qid=%s rule=%s "
+	    "template=%s err=%s", j->env.id, log_esc(esc[0], LOG_ESC_MAX, h->rule),
+	    log_esc(esc[1], LOG_ESC_MAX, a->arg), log_esc(esc[2], LOG_ESC_MAX, err));
+done:
+	if (t != NULL)
+		notify_template_free(t);
+	buf_free(&b);
+	free(rcpts);
+	free(atts);
+	free(names);
+	free(to);
+}
+
+/* job_group: the answer for one group; -1 with err when it failed. */
+static int
+job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
+    struct scan_reply *r, char *err, size_t errlen)
+{
+	struct buf	 b;
+	size_t		 i;
+	int		 rv;
+
+	g->rcpts = xcalloc(pg->nrcpts, sizeof(*g->rcpts));
+	for (i = 0; i < pg->nrcpts; i++)
+		g->rcpts[i] = (uint32_t)pg->rcpts[i];
+	g->nrcpts = pg->nrcpts;
+	g->intercept = (uint8_t)pg->intercept;
+	g->intercept_arg = xstrdup(pg->intercept_arg ? pg->intercept_arg : "");
+	g->intercept_rule = xstrdup(pg->intercept_hit < pg->nhits ?
+	    pg->hits[pg->intercept_hit].rule : "");
+	g->final_text = xstrdup(pg->final_text);
+	g->limits = limits_text(&j->msg, pg);
+	g->hits = xcalloc(pg->nhits + 1, sizeof(*g->hits));
+	for (i = 0; i < pg->nhits; i++) {
+		g->hits[i].rule = xstrdup(pg->hits[i].rule);
+		g->hits[i].action = hit_action(pg, i);
+		g->nhits++;
+	}
+	g->bcc = xcalloc(pg->nactions + 1, sizeof(*g->bcc));
+	for (i = 0; i < pg->nactions; i++) {
+		if (pg->actions[i].kind == POLICY_A_BCC)
+			g->bcc[g->nbcc++] = xstrdup(pg->actions[i].arg);
+		if (pg->actions[i].kind == POLICY_A_ARCHIVE)
+			g->archive = true;
+	}
+	/* A copy is made only when it will be delivered or archived. */
+	if (actions_modifies(pg) && (g->archive || g->nbcc > 0 ||
+	    pg->intercept == POLICY_DELIVER ||
+	    pg->intercept == POLICY_CHANGE_RCPT)) {
+		buf_init(&b, j->len * 2 + SCANJOB_OUT_SLACK);
+		rv = actions_apply(j->raw, j->len, &j->msg, pg, job_stamp, j,
+		    &b, err, errlen);
+		if (rv == 0 && job_out(j, b.data, b.len, &g->content) == -1) {
+			str_printf(err, errlen, "output: %s", strerror(errno));
+			rv = -1;
+		}
+		buf_free(&b);
+		if (rv == -1)
+			return -1;
+		g->modified = true;
+	}
+	for (i = 0; i < pg->nactions; i++)
+		if (pg->actions[i].kind == POLICY_A_NOTIFY_SENDER ||
+		    pg->actions[i].kind == POLICY_A_NOTIFY_RCPTS ||
+		    pg->actions[i].kind == POLICY_A_NOTIFY_ADMIN)
+			job_notify(j, pg, &pg->actions[i], r);
+	return 0;
+}
+
+/* job_eval: analyse, evaluate and answer; -1 with err on failure. */
+static int
+job_eval(struct job *j, struct scan_reply *r, char *err, size_t errlen)
+{
+	struct policy_result	 res;
+	struct policy_env	 penv;
+	const char		**rcpts;
+	enum policy_dir		*dirs;
+	size_t			 i;
+	int			 rv = -1;
+
+	if (mime_analyse(j->raw, j->len, &j->cx->limits, &j->msg, err,
+	    errlen) == -1)
+		return -1;
+	rcpts = xcalloc(j->env.nrcpt + 1, sizeof(*rcpts));
+	dirs = xcalloc(j->env.nrcpt + 1, sizeof(*dirs));
+	for (i = 0; i < j->env.nrcpt; i++) {
+		rcpts[i] = j->env.rcpt[i].addr;
+		dirs[i] = rcpt_dir(j->cx->conf, rcpts[i]);
+	}
+	memset(&penv, 0, sizeof(penv));
+	penv.sender = j->env.sender;
+	penv.rcpts = rcpts;
+	penv.dirs = dirs;
+	penv.nrcpts = j->env.nrcpt;
+	penv.skip_rule = j->env.skiprule;
+	if (policy_eval(j->cx->policy, &j->msg, &penv, &res) == -1) {
+		str_lcpy(err, "policy evaluation refused the envelope", errlen);
+		goto done;
+	}
+	r->subject = xstrdup(j->msg.subject ? j->msg.subject : "");
+	r->groups = xcalloc(res.ngroups + 1, sizeof(*r->groups));
+	for (i = 0; i < res.ngroups; i++) {
+		r->ngroups++;
+		if (job_group(j, &res.groups[i], &r->groups[i], r, err,
+		    errlen) == -1) {
+			policy_result_free(&res);
+			goto done;
+		}
+	}
+	policy_result_free(&res);
+	rv = 0;
+done:
+	free(rcpts);
+	free(dirs);
+	return rv;
+}
+
+/*
+ * scanjob_run: scan the message whose envelope text is envtext and whose
+ * content is infd; modified copies and notifications go to outfd.  r is
+ * the answer: SCAN_STATUS_OK with every recipient in one group, or
+ * SCAN_STATUS_FAILED with the reason (never a silent pass).
+ */
+void
+scanjob_run(const struct scanjob_ctx *cx, const void *envtext,
+    size_t envlen, int infd, int outfd, struct scan_reply *r)
+{
+	struct job	 j;
+	struct stat	 st;
+	struct timespec	 t0, t1;
+	void		*map = NULL;
+	char		 err[256];
+	size_t		 i;
+
+	memset(r, 0, sizeof(*r));
+	memset(&j, 0, sizeof(j));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	j.cx = cx;
+	j.outfd = outfd;
+	if (envelope_parse(&j.env, envtext, envlen, err, sizeof(err)) == -1) {
+		char why[300];
+
+		str_printf(why, sizeof(why), "bad envelope: %s", err);
+		scan_reply_fail(r, why);
+		return;
+	}
+	if (fstat(infd, &st) == -1) {
+		str_printf(err, sizeof(err), "fstat: %s", strerror(errno));
+		goto fail;
+	}
+	if ((uint64_t)st.st_size > SCANJOB_MAX_MESSAGE) {
+		str_lcpy(err, "message too large to scan", sizeof(err));
+		goto fail;
+	}
+	j.len = (size_t)st.st_size;
+	j.raw = "";
+	if (j.len > 0) {
+		map = mmap(NULL, j.len, PROT_READ, MAP_PRIVATE, infd, 0);
+		if (map == MAP_FAILED) {
+			map = NULL;
+			str_printf(err, sizeof(err), "mmap: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		j.raw = map;
+	}
+	if (job_eval(&j, r, err, sizeof(err)) == -1)
+		goto fail;
+	r->status = SCAN_STATUS_OK;
+	r->reason = xstrdup("");
+	goto done;
+fail:
+	scan_reply_fail(r, err);
+done:
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->usec = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000);
+	if (map != NULL)
+		munmap(map, j.len);
+	for (i = 0; i < j.ntmpl; i++)
+		free(j.tmpl[i]);
+	free(j.tmpl);
+	scan_msg_free(&j.msg);
+	envelope_clear(&j.env);
+}
