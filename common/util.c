@@ -337,3 +337,21 @@ buf_cstr(struct buf *b)
 	b->data[b->len] = '\0';
 	return (const char *)b->data;
 }
+
+/*
+ * buf_take_str: the contents as a malloc'd NUL-terminated string that
+ * now belongs to the caller; the buffer is left empty.
+ */
+char *
+buf_take_str(struct buf *b)
+{
+	char	*s;
+
+	if (b->data == NULL)
+		return xstrdup("");
+	b->data[b->len] = '\0';
+	s = (char *)b->data;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return s;
+}

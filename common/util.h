@@ -52,5 +52,6 @@ bool	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 buf_consume(struct buf *, size_t);
 const char *buf_cstr(struct buf *);
+char	*buf_take_str(struct buf *);
 
 #endif

@@ -147,7 +147,7 @@ hit_action(const struct policy_group *g, size_t h)
 			    policy_action_name(g->actions[i].kind));
 	if (b.len == 0)
 		buf_addstr(&b, "matched");
-	return xstrdup(buf_cstr(&b));
+	return buf_take_str(&b);
 }
 
 /* limits_text: what the analysis or the patterns could not do. */
@@ -173,7 +173,7 @@ limits_text(const struct scan_msg *m, const struct policy_group *g)
 		buf_printf(&b, "%spattern limit in rule \"%s\" %s (%s:%u)",
 		    b.len ? "; " : "", g->limit.rule, g->limit.key,
 		    g->limit.file, g->limit.line);
-	return xstrdup(buf_cstr(&b));
+	return buf_take_str(&b);
 }
 
 /* join: the strings v[0..n) separated by ", ". */
@@ -188,7 +188,7 @@ join(const char *const *v, size_t n)
 		if (v[i] != NULL && !buf_printf(&b, "%s%s", i ? ", " : "",
 		    v[i]))
 			break;
-	return xstrdup(buf_cstr(&b));
+	return buf_take_str(&b);
 }
 
 /*

@@ -744,7 +744,7 @@ qscan_rcpt_list(const struct envelope *env)
 	for (i = 0; i < env->nrcpt; i++)
 		if (!buf_printf(&b, "%s%s", i ? ", " : "", env->rcpt[i].addr))
 			break;
-	return xstrdup(buf_cstr(&b));
+	return buf_take_str(&b);
 }
 
 /* qscan_templates: the notification templates' directory, or -1. */

@@ -6,13 +6,15 @@
  * Checks what must hold for any input: every recipient ends in exactly
  * one group, every part index a group strips exists, every text the
  * analysis hands on is valid UTF-8 of the length it claims, and a group
- * that matched nothing reads "Passed sekisho scan" (seed 30).
+ * that matched nothing reads "Passed sekisho scan" (seed 30).  The
+ * modifications of each group (actions.c) are then carried out too.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actions.h"
 #include "diag.h"
 #include "ini.h"
 #include "mime.h"
@@ -101,6 +103,38 @@ fz_check_result(const struct scan_msg *m, const struct policy_result *r,
 			abort();
 }
 
+/* fz_stamp: stamp templates have no text here (actions_template_fn). */
+static const char *
+fz_stamp(const char *name, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return NULL;
+}
+
+/*
+ * fz_apply: carry out each group's modifications as a worker would; any
+ * outcome but a crash is fine, and a copy is a message again.
+ */
+static void
+fz_apply(const uint8_t *data, size_t size, const struct scan_msg *m,
+    const struct policy_result *r)
+{
+	struct buf	 b;
+	char		 err[256];
+	size_t		 g;
+
+	for (g = 0; g < r->ngroups; g++) {
+		if (!actions_modifies(&r->groups[g]))
+			continue;
+		buf_init(&b, size * 2 + 1024 * 1024);
+		if (actions_apply(data, size, m, &r->groups[g], fz_stamp, NULL,
+		    &b, err, sizeof(err)) == 0 && b.len == 0 && size > 0)
+			abort();
+		buf_free(&b);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -124,6 +158,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (policy_eval(fz_policy, &m, &env, &r) == -1)
 		abort();
 	fz_check_result(&m, &r, env.nrcpts);
+	fz_apply(data, size, &m, &r);
 	policy_result_free(&r);
 	scan_msg_free(&m);
 	return 0;
