@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import signal
 import smtplib
 import sqlite3
@@ -151,6 +152,31 @@ class TestScanServer(ScanServerCase):
         self.suite.start_scanner()
         mail, = self.wait_mail("bob@localhost", timeout=30)
         self.assertIn(b"Subject: [tagged] TAG-ME while down\r\n", mail)
+
+    def test_crash_after_carrying_out_a_scan_leaves_no_duplicate(self):
+        """A crash after the scanned copy reached queue/ under the same id
+        but before incoming/ was cleaned: at start the incoming copy is
+        dropped, the message is delivered once and not scanned again."""
+        self.start()
+        s = self.suite
+        s.scanner.stop()
+        self.send("TAG-ME crash window")
+        wait_for(lambda: len(s.spool_files("incoming")) == 2, 10,
+                 what="the message in incoming/")
+        s.stop_smtpd()
+        qid = s.spool_files("incoming")[0][:16]
+        st = os.stat(s.spool("incoming", qid + ".msg"))
+        for sfx in (".msg", ".env"):
+            dst = s.spool("queue", qid + sfx)
+            shutil.copyfile(s.spool("incoming", qid + sfx), dst)
+            os.chown(dst, st.st_uid, st.st_gid)
+        s.start_smtpd()
+        mail, = self.wait_mail("bob@localhost")
+        self.assertIn(b"Subject: TAG-ME crash window\r\n", mail)
+        self.assertEqual(s.spool_files("incoming"), [])
+        self.assertIn("event=recovered-scanned qid=%s" % qid, s.smtpd.log())
+        time.sleep(1)
+        self.assertEqual(len(self.mailbox("bob@localhost")), 1)
 
     def test_seed27_worker_killed_mid_scan_is_rescanned(self):
         """A worker that dies with a message in hand: the scan fails with
