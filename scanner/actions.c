@@ -256,17 +256,27 @@ act_add_text(struct buf *b, const char *s, const char *nl)
 	return buf_addstr(b, s);
 }
 
-/* act_html: s as an HTML paragraph in ASCII (escapes, references, <br>). */
+/*
+ * act_html: s as an HTML paragraph in ASCII (escapes, references, <br>).
+ * A malformed UTF-8 sequence becomes U+FFFD, one byte at a time: never
+ * g_utf8_next_char() over it, which would skip past the terminating NUL.
+ */
 static bool
 act_html(struct buf *b, const char *s, const char *nl)
 {
 	const char	*p;
 	gunichar	 c;
+	size_t		 n;
 	bool		 ok;
 
 	ok = buf_addstr(b, "<p>");
-	for (p = s; ok && *p != '\0'; p = g_utf8_next_char(p)) {
-		c = g_utf8_get_char(p);
+	for (p = s; ok && *p != '\0'; p += n) {
+		c = g_utf8_get_char_validated(p, -1);
+		if (c == (gunichar)-1 || c == (gunichar)-2) {
+			c = 0xfffd;
+			n = 1;
+		} else
+			n = (size_t)(g_utf8_next_char(p) - p);
 		if (c == '<')
 			ok = buf_addstr(b, "&lt;");
 		else if (c == '>')
@@ -536,6 +546,22 @@ act_join(const struct policy_group *g, enum policy_action_kind k,
 	return r;
 }
 
+/* act_valid_utf8: s (malloc'd, or NULL) as valid UTF-8 (bad bytes U+FFFD). */
+static char *
+act_valid_utf8(char *s)
+{
+	gchar	*v;
+	char	*r;
+
+	if (s == NULL || g_utf8_validate(s, -1, NULL))
+		return s;
+	v = g_utf8_make_valid(s, -1);
+	r = xstrdup(v);
+	g_free(v);
+	free(s);
+	return r;
+}
+
 /* actions_modifies: whether the group changes the message at all. */
 int
 actions_modifies(const struct policy_group *g)
@@ -730,6 +756,10 @@ actions_apply(const void *raw, size_t len, const struct scan_msg *msg,
 		str_printf(err, errlen, "actions: a stamp template is missing");
 		goto done;
 	}
+	/* A template file may be in another charset: never put bytes that
+	 * are not UTF-8 into a part declared UTF-8. */
+	top = act_valid_utf8(top);
+	bottom = act_valid_utf8(bottom);
 	if (!act_strip_mark(&w, g)) {
 		str_printf(err, errlen, "actions: a part to strip is unknown");
 		goto done;

@@ -616,7 +616,17 @@ mime_examine(struct mime_state *st, int idx, const uint8_t *data, size_t len,
 	if (data == NULL)
 		data = (const uint8_t *)"";
 	p->size = len;
-	p->true_type = mime_magic(data, len);
+	/*
+	 * A body text part (declared text/plain or text/html, no name)
+	 * without NUL bytes is what it says: libmagic, most of the cost of
+	 * a small message, is kept for attachments and for body parts that
+	 * hold binary data.
+	 */
+	if (p->body_text && p->content_type != NULL &&
+	    memchr(data, '\0', len) == NULL)
+		p->true_type = xstrdup(p->content_type);
+	else
+		p->true_type = mime_magic(data, len);
 	texty = p->true_type != NULL ? mime_texty(p->true_type) :
 	    mime_texty(p->content_type);
 	if ((want_text || texty) && st->lim->max_text > 0)

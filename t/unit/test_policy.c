@@ -577,6 +577,7 @@ t_scope(void)
 	char		 text[512];
 	size_t		 i;
 
+	memset(&env, 0, sizeof(env));
 	text_msg(&m, &body, "s", "b");
 	for (i = 0; i < nitems(cases); i++) {
 		const char *rc[1] = { cases[i].rcpt };
