@@ -8,7 +8,7 @@
  *	    u32 n, n * u32 rcpt index,
  *	    u8 intercept, str intercept_arg, str intercept_rule,
  *	    str final_text, u8 modified, u64 off, u64 len, u8 archive,
- *	    u32 n, n * str bcc, u32 n, n * (str rule, str action),
+ *	    u32 n, n * str bcc, u32 n, n * (str rule, str action, str conds),
  *	    str limits
  *	u32 nnotifs, per notification:
  *	    u8 kind, str rule, u32 n, n * str to, u64 off, u64 len
@@ -64,6 +64,8 @@ scan_reply_encode(struct ipc_msg *m, const struct scan_reply *r)
 		for (j = 0; j < g->nhits; j++) {
 			ipc_add_str(m, g->hits[j].rule);
 			ipc_add_str(m, g->hits[j].action);
+			ipc_add_str(m, g->hits[j].conds ? g->hits[j].conds :
+			    "");
 		}
 		ipc_add_str(m, g->limits ? g->limits : "");
 	}
@@ -163,7 +165,8 @@ get_group(struct ipc_msg_in *m, size_t nrcpt, uint64_t size, uint8_t *seen,
 	for (i = 0; i < cnt; i++) {
 		g->nhits++;
 		if (!get_text(m, &g->hits[i].rule) ||
-		    !get_text(m, &g->hits[i].action))
+		    !get_text(m, &g->hits[i].action) ||
+		    !get_text(m, &g->hits[i].conds))
 			return false;
 	}
 	return get_text(m, &g->limits);
@@ -252,6 +255,7 @@ scan_reply_clear(struct scan_reply *r)
 		for (j = 0; j < g->nhits; j++) {
 			free(g->hits[j].rule);
 			free(g->hits[j].action);
+			free(g->hits[j].conds);
 		}
 		free(g->hits);
 		free(g->limits);

@@ -57,6 +57,8 @@ struct scan_slice {
 struct scan_hit {
 	char		*rule;
 	char		*action;	/* what it did: "quarantine spam", ... */
+	char		*conds;		/* the conditions that matched, as
+					   "body.fraud (keywords/fraud.txt:3)" */
 };
 
 struct scan_group {

@@ -130,12 +130,15 @@ log_outcome(const struct track_outcome *r, void *arg)
 	json_t	*o;
 
 	if (!*json) {
-		printf("%s  %s  %s -> %s  %s%s%s  scan: %s\n",
+		/* A message-level line has no verdict of its own. */
+		printf("%s  %s  %s -> %s  %s%s%s%s%s\n",
 		    log_when(when, sizeof(when), r->time), r->qid,
 		    log_s(r->sender[0] ? r->sender : "<>"), log_s(r->rcpt),
 		    track_kind_name(r->kind), r->dsn ? " dsn=" : "",
-		    r->dsn ? r->dsn : "", r->scan_action ? r->scan_action :
-		    "not scanned");
+		    r->dsn ? r->dsn : "",
+		    r->rcpt == NULL && r->scan_action == NULL ? "" : "  scan: ",
+		    r->scan_action ? r->scan_action :
+		    r->rcpt == NULL ? "" : "not scanned");
 		return true;
 	}
 	o = json_object();

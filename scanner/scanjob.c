@@ -150,6 +150,41 @@ hit_action(const struct policy_group *g, size_t h)
 	return buf_take_str(&b);
 }
 
+/* hit_conds: the conditions of a matched rule that matched, and where. */
+static char *
+hit_conds(const struct policy_hit *h)
+{
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b, SCAN_PROTO_MAX_TEXT);
+	for (i = 0; i < h->nconds; i++)
+		if (!buf_printf(&b, "%s%s (%s:%u)", i ? ", " : "",
+		    h->conds[i].key, h->conds[i].file, h->conds[i].line))
+			break;
+	return buf_take_str(&b);
+}
+
+/*
+ * part_name: what the recipient knows a matched part as: an archive
+ * member is named with the attachment that holds it, which is what a
+ * strip removes ("tools.zip (bin/tool.exe)").  NULL if it has no name.
+ */
+static char *
+part_name(const struct scan_msg *m, size_t idx)
+{
+	const struct scan_part *p = &m->parts[idx], *top = p;
+
+	while (top->in_archive && top->parent >= 0 &&
+	    (size_t)top->parent < m->nparts)
+		top = &m->parts[top->parent];
+	if (top == p || top->filename == NULL)
+		return p->filename != NULL ? xstrdup(p->filename) : NULL;
+	if (p->filename == NULL)
+		return xstrdup(top->filename);
+	return xasprintf("%s (%s)", top->filename, p->filename);
+}
+
 /* limits_text: what the analysis or the patterns could not do. */
 static char *
 limits_text(const struct scan_msg *m, const struct policy_group *g)
@@ -185,7 +220,7 @@ join(const char *const *v, size_t n)
 
 	buf_init(&b, NOTIFY_VALUE_MAX);
 	for (i = 0; i < n; i++)
-		if (v[i] != NULL && !buf_printf(&b, "%s%s", i ? ", " : "",
+		if (v[i] != NULL && !buf_printf(&b, "%s%s", b.len ? ", " : "",
 		    v[i]))
 			break;
 	return buf_take_str(&b);
@@ -207,8 +242,8 @@ job_notify(struct job *j, const struct policy_group *g,
 	struct scan_notif	*n;
 	struct scan_slice	 sl;
 	struct buf		 b;
-	const char		**to, **names;
-	char			*rcpts, *atts, err[256];
+	const char		**to;
+	char			**names, *rcpts, *atts, err[256];
 	size_t			 i, nto = 0;
 
 	to = xcalloc(g->nrcpts + 1, sizeof(*to));
@@ -217,8 +252,10 @@ job_notify(struct job *j, const struct policy_group *g,
 		to[i] = j->env.rcpt[g->rcpts[i]].addr;
 	rcpts = join(to, g->nrcpts);
 	for (i = 0; i < h->nparts; i++)
-		names[i] = j->msg.parts[h->parts[i]].filename;
-	atts = join(names, h->nparts);
+		names[i] = part_name(&j->msg, h->parts[i]);
+	atts = join((const char *const *)names, h->nparts);
+	for (i = 0; i < h->nparts; i++)
+		free(names[i]);
 	switch (a->kind) {
 	case POLICY_A_NOTIFY_SENDER:
 		/* Never to the null sender (seed 11). */
@@ -314,6 +351,7 @@ job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
 	for (i = 0; i < pg->nhits; i++) {
 		g->hits[i].rule = xstrdup(pg->hits[i].rule);
 		g->hits[i].action = hit_action(pg, i);
+		g->hits[i].conds = hit_conds(&pg->hits[i]);
 		g->nhits++;
 	}
 	g->bcc = xcalloc(pg->nactions + 1, sizeof(*g->bcc));

@@ -360,20 +360,28 @@ qscan_later(struct smsg *m, time_t not_before)
  */
 struct outset {
 	struct envelope	*envs;
+	const struct scan_group **groups;	/* each one's, or NULL */
 	size_t		 n, cap;
 	bool		 qid_used;	/* the original id went to one */
 };
 
-/* out_new: a new envelope in the set, a copy of orig's metadata. */
+/*
+ * out_new: a new envelope in the set, a copy of orig's metadata, for the
+ * recipients of group g (NULL: a notification).
+ */
 static struct envelope *
-out_new(struct outset *os, const struct envelope *orig, const char *sender)
+out_new(struct outset *os, const struct envelope *orig, const char *sender,
+    const struct scan_group *g)
 {
 	struct envelope *e;
 
 	if (os->n == os->cap) {
 		os->cap = os->cap ? os->cap * 2 : 4;
 		os->envs = xreallocarray(os->envs, os->cap, sizeof(*os->envs));
+		os->groups = xreallocarray(os->groups, os->cap,
+		    sizeof(*os->groups));
 	}
+	os->groups[os->n] = g;
 	e = &os->envs[os->n++];
 	envelope_init(e);
 	e->received = orig->received;
@@ -402,6 +410,7 @@ out_free(struct outset *os, bool abort)
 		envelope_clear(&os->envs[i]);
 	}
 	free(os->envs);
+	free(os->groups);
 	memset(os, 0, sizeof(*os));
 }
 
@@ -482,6 +491,15 @@ rcpt_copy(struct envelope *e, const struct envelope_rcpt *r)
 	envelope_add_rcpt(e, r->addr, r->orcpt, r->notify);
 }
 
+/* group_rule: the rule that decided a group, or its first match. */
+static const char *
+group_rule(const struct scan_group *g)
+{
+	if (g->intercept_rule[0] != '\0')
+		return g->intercept_rule;
+	return g->nhits > 0 ? g->hits[0].rule : NULL;
+}
+
 /*
  * qscan_group: carry out one group's decision.  Quarantine and archive
  * copies are stored at once; the message to deliver (if any) is staged
@@ -505,8 +523,7 @@ qscan_group(struct smsg *m, const struct scan_reply *r,
 	addrs = xcalloc(g->nrcpts, sizeof(*addrs));
 	for (i = 0; i < g->nrcpts; i++)
 		addrs[i] = m->env.rcpt[g->rcpts[i]].addr;
-	rule = g->intercept_rule[0] != '\0' ? g->intercept_rule :
-	    g->nhits > 0 ? g->hits[0].rule : NULL;
+	rule = group_rule(g);
 	memset(&meta, 0, sizeof(meta));
 	meta.subject = r->subject[0] != '\0' ? r->subject : NULL;
 	meta.rule = rule;
@@ -541,7 +558,7 @@ qscan_group(struct smsg *m, const struct scan_reply *r,
 	}
 	if (g->intercept == SCAN_DELIVER || g->intercept == SCAN_CHANGE_RCPT ||
 	    g->nbcc > 0) {
-		e = out_new(os, &m->env, m->env.sender);
+		e = out_new(os, &m->env, m->env.sender, g);
 		if (g->intercept == SCAN_DELIVER)
 			for (i = 0; i < g->nrcpts; i++)
 				rcpt_copy(e, &m->env.rcpt[g->rcpts[i]]);
@@ -594,6 +611,7 @@ qscan_group(struct smsg *m, const struct scan_reply *r,
 		for (j = 0; j < g->nhits; j++)
 			qscan_track(&m->env, TRACK_RULE_MATCHED, addrs[i],
 			    r->subject, g->hits[j].rule, g->hits[j].action,
+			    g->hits[j].conds[0] != '\0' ? g->hits[j].conds :
 			    NULL);
 		qscan_track(&m->env, TRACK_SCANNED, addrs[i], r->subject,
 		    rule, action, detail[0] != '\0' ? detail : NULL);
@@ -631,7 +649,7 @@ qscan_notifs(struct smsg *m, const struct scan_reply *r, struct outset *os,
 
 	for (i = 0; i < r->nnotifs; i++) {
 		n = &r->notifs[i];
-		e = out_new(os, &m->env, "");
+		e = out_new(os, &m->env, "", NULL);
 		for (j = 0; j < n->nto; j++)
 			/* Never to the null sender (seed 11). */
 			if (addr_ok(n->to[j]))
@@ -657,9 +675,12 @@ qscan_notifs(struct smsg *m, const struct scan_reply *r, struct outset *os,
  * queue/ and the schedule, then let the original go.
  */
 static int
-qscan_publish(struct smsg *m, struct outset *os, char *err, size_t errlen)
+qscan_publish(struct smsg *m, const struct scan_reply *r, struct outset *os,
+    char *err, size_t errlen)
 {
-	size_t	 i;
+	const struct scan_group *g;
+	struct envelope	*e;
+	size_t		 i, j;
 
 	if (os->n > 0) {
 		if (spool_sync(&q.spool, err, errlen) == -1)
@@ -681,11 +702,20 @@ qscan_publish(struct smsg *m, struct outset *os, char *err, size_t errlen)
 	if (!os->qid_used)
 		qscan_track(&m->env, TRACK_REMOVED, NULL, NULL, NULL, NULL,
 		    "scan finished");
+	/* A copy under a new id starts its own record: where from, and
+	   the verdict it carries. */
 	for (i = 0; i < os->n; i++) {
-		if (strcmp(os->envs[i].id, m->env.id) != 0)
-			qscan_track(&os->envs[i], TRACK_RECEIVED, NULL, NULL,
-			    NULL, NULL, m->env.id);
-		sched_add(&os->envs[i], SPOOL_QUEUE);
+		e = &os->envs[i];
+		g = os->groups[i];
+		if (strcmp(e->id, m->env.id) != 0) {
+			qscan_track(e, TRACK_RECEIVED, NULL, r->subject, NULL,
+			    NULL, m->env.id);
+			for (j = 0; g != NULL && j < e->nrcpt; j++)
+				qscan_track(e, TRACK_SCANNED, e->rcpt[j].addr,
+				    r->subject, group_rule(g), g->final_text,
+				    m->env.id);
+		}
+		sched_add(e, SPOOL_QUEUE);
 	}
 	return 0;
 }
@@ -705,7 +735,7 @@ qscan_apply(struct smsg *m, const struct scan_reply *r)
 		    sizeof(err)) == -1)
 			goto fail;
 	if (qscan_notifs(m, r, &os, err, sizeof(err)) == -1 ||
-	    qscan_publish(m, &os, err, sizeof(err)) == -1)
+	    qscan_publish(m, r, &os, err, sizeof(err)) == -1)
 		goto fail;
 	log_kv(LOG_LVL_INFO, "event=scanned qid=%s groups=%zu out=%zu "
 	    "notifications=%zu usec=%llu", m->env.id, r->ngroups, os.n,

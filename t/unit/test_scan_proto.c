@@ -34,7 +34,8 @@ sample(struct scan_reply *r)
 	static uint32_t g0[] = { 0, 2 }, g1[] = { 1 };
 	static char *bcc[] = { "archive@example.com" };
 	static char *to[] = { "postmaster@example.com" };
-	static struct scan_hit hits[] = { { "社外秘", "tag_subject, bcc" } };
+	static struct scan_hit hits[] = { { "社外秘", "tag_subject, bcc",
+	    "subject (policy.ini:12)" } };
 	static struct scan_group groups[2];
 	static struct scan_notif notif;
 
@@ -122,6 +123,8 @@ t_roundtrip(void)
 		    strcmp(d.groups[1].bcc[0], "archive@example.com") == 0);
 		CHECK(d.groups[1].nhits == 1);
 		CHECK_STREQ(d.groups[1].hits[0].action, "tag_subject, bcc");
+		CHECK_STREQ(d.groups[1].hits[0].conds,
+		    "subject (policy.ini:12)");
 		CHECK_STREQ(d.groups[1].limits, "limits=depth");
 		CHECK(d.notifs[0].kind == SCAN_NOTIFY_ADMIN &&
 		    d.notifs[0].body.off == 30 && d.notifs[0].body.len == 70);
