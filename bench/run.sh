@@ -1,16 +1,20 @@
 #!/bin/sh
 # bench/run.sh: the accept-rate, idle-memory and relay benchmarks of
-# sekisho-smtpd, side by side with Postfix, in one command.  See
+# sekisho-smtpd, side by side with Postfix, and the scan benchmark of the
+# scanner library, side by side with rspamd, in one command.  See
 # bench/README.md.
 #
-#   bench/run.sh [quick|default] [accept] [idle] [relay] [bench.py options]
+#   bench/run.sh [quick|default] [accept] [idle] [relay] [scan] [options]
 #
 # quick: 10 sessions, 1,000 messages, 500 idle connections (100 for
 # Postfix); default: 20 sessions, 10,000 messages of 5 KB, 5,000 idle
 # connections (500 for Postfix).  Step words pick steps (default: all
 # three), e.g. `bench/run.sh relay` or `bench/run.sh quick relay`.  Any
 # bench.py option overrides, e.g. `bench/run.sh default --messages 20000
-# --sessions 50`; bench.py --help lists them.
+# --sessions 50`; bench.py --help lists them.  `scan` (not in the default
+# set: it installs rspamd) runs bench/scan_bench.py; with `scan` alone the
+# options go to it (scan_bench.py --help), e.g. `bench/run.sh scan
+# --seconds 30`.
 #
 # Environment: BENCH_BUILD_DIR (default build-bench/ in the source tree),
 # BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_NO_INSTALL=1 (skip apt-get),
@@ -26,16 +30,21 @@ top=$(pwd)
 
 mode=default
 steps=""
+scan=0
 i=0
 while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
 	i=$((i + 1))
 	case "$1" in
 	quick|default) mode=$1; shift ;;
 	accept|idle|relay) steps="${steps:+$steps,}$1"; shift ;;
-	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+	scan) scan=1; shift ;;
+	-h|--help) sed -n '2,26p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
+# bench.py runs unless `scan` was the only step word.
+smtp=1
+[ "$scan" = 1 ] && [ -z "$steps" ] && smtp=0
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench: run as root (apt-get, the Postfix instance, service users)" >&2
@@ -65,7 +74,7 @@ postfix_masters() {
 
 if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
 	./scripts/install-deps.sh
-	if ! pkg_installed postfix; then
+	if [ "$smtp" = 1 ] && ! pkg_installed postfix; then
 		echo "bench: installing postfix (no configuration, not started)"
 		echo "postfix postfix/main_mailer_type select No configuration" |
 		    debconf-set-selections
@@ -82,19 +91,26 @@ if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
 fi
 for f in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix \
     /usr/lib/postfix/sbin/master; do
+	[ "$smtp" = 0 ] && break
 	[ -x "$f" ] || { echo "bench: $f missing (apt-get install postfix)" >&2; exit 2; }
 done
-if [ -n "$(postfix_masters)" ]; then
+if [ "$smtp" = 1 ] && [ -n "$(postfix_masters)" ]; then
 	echo "bench: warning: a Postfix master is already running (pid $(postfix_masters | tr '\n' ' '));" \
 	    "it is not ours and is left alone, but it may disturb the figures" >&2
 fi
 
-# ---- 2. build (optimised, no sanitizers, only the daemon) ---------------
-if [ "${BENCH_NO_BUILD:-0}" != 1 ] && [ "$only_postfix" = 0 ]; then
+# ---- 2. build (optimised, no sanitizers, only what runs) ----------------
+if [ "${BENCH_NO_BUILD:-0}" != 1 ] && { [ "$only_postfix" = 0 ] || [ "$scan" = 1 ]; }; then
 	cmake -S "$top" -B "$builddir" -DCMAKE_BUILD_TYPE="$buildtype" \
 	    -DSEKISHO_SANITIZE=OFF -DSEKISHO_FUZZ=OFF >/dev/null
-	if ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-smtpd; then
+	if [ "$smtp" = 1 ] && [ "$only_postfix" = 0 ] &&
+	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-smtpd; then
 		echo "bench: building sekisho-smtpd failed (is smtpd/smtp.c there yet?)" >&2
+		exit 2
+	fi
+	if [ "$scan" = 1 ] &&
+	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-scanbench; then
+		echo "bench: building sekisho-scanbench failed" >&2
 		exit 2
 	fi
 fi
@@ -119,15 +135,35 @@ cleanup() {
 		pid=""
 	fi
 	python3 "$top/bench/bench.py" --cleanup "$state" || true
-	rm -f "$state" "$state.tmp"
+	python3 "$top/bench/scan_bench.py" --cleanup "$state.scan" || true
+	rm -f "$state" "$state.tmp" "$state.scan" "$state.scan.tmp"
 }
 trap 'cleanup' EXIT
 trap 'echo "bench: interrupted" >&2; cleanup; trap - EXIT; exit 130' INT TERM HUP
 
-python3 "$top/bench/bench.py" --mode "$mode" --bindir "$builddir/bin" \
-    --state "$state" ${steps:+--steps "$steps"} "$@" &
-pid=$!
 rc=0
-wait "$pid" || rc=$?
-pid=""
+if [ "$smtp" = 1 ]; then
+	python3 "$top/bench/bench.py" --mode "$mode" --bindir "$builddir/bin" \
+	    --state "$state" ${steps:+--steps "$steps"} "$@" &
+	pid=$!
+	wait "$pid" || rc=$?
+	pid=""
+	set --		# the options were bench.py's
+fi
+if [ "$scan" = 1 ]; then
+	noinst=""
+	if [ "${BENCH_NO_INSTALL:-0}" = 1 ]; then
+		noinst=--no-install
+	fi
+	python3 "$top/bench/scan_bench.py" --mode "$mode" \
+	    --bindir "$builddir/bin" --state "$state.scan" $noinst "$@" &
+	pid=$!
+	src=0
+	wait "$pid" || src=$?
+	pid=""
+	# the worse of the two: 130 or 2 (setup) over 1 (a check) over 0
+	if [ "$src" -gt "$rc" ]; then
+		rc=$src
+	fi
+fi
 exit "$rc"
