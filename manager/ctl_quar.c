@@ -1,6 +1,7 @@
 /*
  * ctl_quar.c: sekishoctl quarantine: the quarantine, through the queue
- * process's control socket (run_dir/queue.sock, smtpd/queue_ctl_quar.c).
+ * process's control socket (run_dir/queue.sock, smtpd/queue_ctl_quar.c),
+ * exchanged as the queue commands' are (ctl_req.c).
  *
  *	sekishoctl [-c DIR] [--json] quarantine list [--area A] [--sender S]
  *	    [--rcpt R] [--since T] [--until T] [--limit N]
@@ -31,23 +32,16 @@
 #include "track.h"
 #include "util.h"
 
-#define QR_ID_LEN	16
 #define QR_AREA_MAX	64
 
-/* What one quarantine command asks and what came back so far. */
+/* The quarantine's part of a request (ctl_req.arg). */
 struct qrcmd {
-	uint32_t	 type;		/* IMSG_QUEUE_CTL_Q* */
-	const char	*name;		/* list, show, release, ... */
-	const char	*id;		/* "" for list */
 	const char	*area, *sender, *rcpt;	/* list filters, "" any */
 	int64_t		 since, until;	/* µs, 0 open */
 	uint64_t	 limit;		/* 0 all */
 	const char	*out;		/* export: FILE, NULL for stdout */
-	bool		 json;
-	uint64_t	 nentries;	/* received so far */
 	int		 fd;		/* export: the content, or -1 */
 	uint64_t	 size;		/* export: its announced size */
-	const char	*sockpath;
 };
 
 /* qr_usage: the quarantine commands' usage; exit code 2. */
@@ -61,14 +55,6 @@ qr_usage(void)
 	    "show|release|delete ID\n"
 	    "       sekishoctl [-c confdir] quarantine export ID [-o FILE]\n");
 	return 2;
-}
-
-/* qr_id_ok: a quarantine id: 16 lower-case hex digits. */
-static bool
-qr_id_ok(const char *s)
-{
-	return strlen(s) == QR_ID_LEN &&
-	    strspn(s, "0123456789abcdef") == QR_ID_LEN;
 }
 
 /*
@@ -155,8 +141,9 @@ qr_when(char *buf, size_t len, time_t t)
 
 /* qr_entry_check: an entry has every documented field and type. */
 static const char *
-qr_entry_check(const json_t *o, const struct qrcmd *c)
+qr_entry_check(const json_t *o, const struct ctl_req *r)
 {
+	const struct qrcmd *c = r->arg;
 	const json_t	*rs;
 	const char	*id;
 	size_t		 i;
@@ -177,9 +164,9 @@ qr_entry_check(const json_t *o, const struct qrcmd *c)
 	    !json_is_boolean(json_object_get(o, "truncated")))
 		return "entry lacks a field or has a wrong type";
 	id = ctl_jstr(o, "id");
-	if (!qr_id_ok(id))
+	if (!ctl_id_ok(id))
 		return "entry has a malformed quarantine id";
-	if (c->id[0] != '\0' && strcmp(id, c->id) != 0)
+	if (r->id[0] != '\0' && strcmp(id, r->id) != 0)
 		return "entry names another message";
 	if (c->area[0] != '\0' && strcmp(ctl_jstr(o, "area"), c->area) != 0)
 		return "entry in an area that was not asked for";
@@ -274,95 +261,47 @@ qr_show(const json_t *o)
 		    json_string_value(json_array_get(rs, i))));
 }
 
-/* qr_malformed: a reply we cannot trust: say so and fail. */
+/*
+ * qr_content: the IMSG_QUEUE_CTL_QCONTENT of an export (any other reply
+ * is malformed); 0, or 1.
+ */
 static int
-qr_malformed(const struct qrcmd *c, const char *what)
+qr_content(struct ctl_req *r, struct ipc_msg_in *m)
 {
-	if (c->json && c->type == IMSG_QUEUE_CTL_QLIST && c->nentries > 0)
-		printf("\n]\n");
-	fprintf(stderr, "sekishoctl: malformed reply from sekisho-smtpd "
-	    "(%s): %s\n", c->sockpath, what);
-	return 1;
-}
+	struct qrcmd	*c = r->arg;
+	uint64_t	 reqid, size;
 
-/* qr_entry: one IMSG_QUEUE_CTL_ENTRY; 0, or 1 if it is malformed. */
-static int
-qr_entry(struct qrcmd *c, struct ipc_msg_in *m)
-{
-	json_error_t	 jerr;
-	const char	*bad;
-	json_t		*o;
-	uint64_t	 reqid;
-	char		*text = NULL;
-
-	if (!ipc_get_u64(m, &reqid) ||
-	    !ipc_get_strdup(m, CTL_MAX_PAYLOAD, &text) || !ipc_end(m)) {
-		free(text);
-		return qr_malformed(c, "bad entry message");
-	}
-	if (reqid != CTL_REQID || (c->type != IMSG_QUEUE_CTL_QLIST &&
-	    c->type != IMSG_QUEUE_CTL_QSHOW) ||
-	    (c->type == IMSG_QUEUE_CTL_QSHOW && c->nentries > 0)) {
-		free(text);
-		return qr_malformed(c, "unexpected entry");
-	}
-	o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	free(text);
-	if (o == NULL)
-		return qr_malformed(c, "entry is not JSON");
-	if ((bad = qr_entry_check(o, c)) != NULL) {
-		json_decref(o);
-		return qr_malformed(c, bad);
-	}
-	if (c->json && c->type == IMSG_QUEUE_CTL_QLIST) {
-		if ((text = json_dumps(o, JSON_COMPACT)) == NULL)
-			fatalx("qr_entry: json_dumps");
-		printf("%s  %s", c->nentries == 0 ? "[\n" : ",\n", text);
-		free(text);
-	} else if (c->json) {
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		printf("\n");
-	} else if (c->type == IMSG_QUEUE_CTL_QLIST) {
-		if (c->nentries == 0)
-			qr_list_header();
-		qr_list_row(o);
-	} else
-		qr_show(o);
-	c->nentries++;
-	json_decref(o);
-	return 0;
-}
-
-/* qr_content: the IMSG_QUEUE_CTL_QCONTENT of an export; 0, or 1. */
-static int
-qr_content(struct qrcmd *c, struct ipc_msg_in *m)
-{
-	uint64_t reqid, size;
-
+	if (m->type != IMSG_QUEUE_CTL_QCONTENT)
+		return ctl_malformed(r, ipc_type_name(m->type));
 	if (!ipc_get_u64(m, &reqid) || !ipc_get_u64(m, &size) || !ipc_end(m))
-		return qr_malformed(c, "bad content message");
-	if (reqid != CTL_REQID || c->type != IMSG_QUEUE_CTL_QEXPORT ||
+		return ctl_malformed(r, "bad content message");
+	if (reqid != CTL_REQID || r->cmd->type != IMSG_QUEUE_CTL_QEXPORT ||
 	    c->fd != -1)
-		return qr_malformed(c, "unexpected content");
+		return ctl_malformed(r, "unexpected content");
 	if ((c->fd = ipc_msg_take_fd(m)) == -1)
-		return qr_malformed(c, "content without a descriptor");
+		return ctl_malformed(r, "content without a descriptor");
 	c->size = size;
 	return 0;
 }
 
-/* qr_export_write: copy the received content to FILE or stdout. */
+/*
+ * qr_export_write: an export's success: copy the received content to
+ * FILE or stdout; the exit code.
+ */
 static int
-qr_export_write(struct qrcmd *c)
+qr_export_write(struct ctl_req *r)
 {
+	struct qrcmd	*c = r->arg;
 	struct stat	 sb;
 	uint64_t	 n = 0;
 	int		 out = STDOUT_FILENO, saved;
 
 	if (c->fd == -1)
-		return qr_malformed(c, "no content");
+		return ctl_malformed(r, "no content");
 	if (fstat(c->fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
 	    (uint64_t)sb.st_size != c->size)
-		return qr_malformed(c, "the content is not the announced file");
+		return ctl_malformed(r, "the content is not the announced "
+		    "file");
 	if (c->out != NULL && (out = open(c->out, O_WRONLY | O_CREAT |
 	    O_TRUNC | O_CLOEXEC, 0600)) == -1) {
 		fprintf(stderr, "sekishoctl: %s: %s\n", c->out,
@@ -373,7 +312,7 @@ qr_export_write(struct qrcmd *c)
 	if (fd_copy_range(c->fd, 0, c->size, out, &n) == -1 ||
 	    (c->out != NULL && (fsync(out) == -1 || close(out) == -1))) {
 		saved = errno;
-		fprintf(stderr, "sekishoctl: export %s to %s: %s\n", c->id,
+		fprintf(stderr, "sekishoctl: export %s to %s: %s\n", r->id,
 		    c->out != NULL ? c->out : "standard output",
 		    strerror(saved));
 		if (c->out != NULL) {
@@ -383,146 +322,35 @@ qr_export_write(struct qrcmd *c)
 		return 1;
 	}
 	if (c->out != NULL)
-		printf("%s: %llu bytes written to %s\n", c->id,
+		printf("%s: %llu bytes written to %s\n", r->id,
 		    (unsigned long long)n, c->out);
 	return 0;
 }
 
-/* qr_action_json: the --json result of release and delete. */
+/* qr_list_filters: the filters of a quarantine list request. */
 static void
-qr_action_json(const struct qrcmd *c, bool ok, const char *text)
+qr_list_filters(struct ipc_msg *m, const struct ctl_req *r)
 {
-	json_t	*o = json_pack("{s:b, s:s, s:s, s:s}", "ok", ok, "command",
-	    c->name, "id", c->id, ok ? "result" : "error", text);
+	const struct qrcmd *c = r->arg;
 
-	if (o == NULL)
-		fatalx("qr_action_json: json_pack");
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	printf("\n");
-	json_decref(o);
+	ipc_add_str(m, c->area);
+	ipc_add_str(m, c->sender);
+	ipc_add_str(m, c->rcpt);
+	ipc_add_u64(m, (uint64_t)c->since);
+	ipc_add_u64(m, (uint64_t)c->until);
+	ipc_add_u64(m, c->limit);
 }
 
-/* qr_result: the IMSG_CTL_RESULT that ends the request; the exit code. */
-static int
-qr_result(struct qrcmd *c, struct ipc_msg_in *m)
-{
-	char	 text[4096], buf[4096], *end;
-	uint64_t reqid;
-	uint32_t status;
-	unsigned long long n;
-	bool	 action = c->type == IMSG_QUEUE_CTL_QRELEASE ||
-	    c->type == IMSG_QUEUE_CTL_QDELETE;
-
-	if (!ipc_get_u64(m, &reqid) || !ipc_get_u32(m, &status) ||
-	    !ipc_get_str(m, text, sizeof(text)) || !ipc_end(m) || status > 2)
-		return qr_malformed(c, "bad result message");
-	ctl_safe(buf, sizeof(buf), text);
-	if (reqid == 0 && status != 0) {
-		/* Refused before any request was read. */
-		fprintf(stderr, "sekishoctl: %s: %s\n", c->sockpath, buf);
-		return 1;
-	}
-	if (reqid != CTL_REQID)
-		return qr_malformed(c, "result for another request");
-	if (status != 0) {
-		if (c->json && action)
-			qr_action_json(c, false, text);
-		if (c->json && c->type == IMSG_QUEUE_CTL_QLIST &&
-		    c->nentries > 0)
-			printf("\n]\n");
-		fprintf(stderr, "sekishoctl: %s%s\n", status == 2 ?
-		    "bad request: " : "", buf);
-		return 1;
-	}
-	switch (c->type) {
-	case IMSG_QUEUE_CTL_QLIST:
-		errno = 0;
-		n = strtoull(text, &end, 10);
-		if (errno != 0 || end == text || n != c->nentries)
-			return qr_malformed(c, "count does not match the "
-			    "entries");
-		if (c->json)
-			printf("%s]\n", c->nentries == 0 ? "[" : "\n");
-		else
-			printf("%s\n", buf);
-		return 0;
-	case IMSG_QUEUE_CTL_QSHOW:
-		return c->nentries == 1 ? 0 : qr_malformed(c, "no entry");
-	case IMSG_QUEUE_CTL_QEXPORT:
-		return qr_export_write(c);
-	default:
-		if (c->json)
-			qr_action_json(c, true, text);
-		else
-			printf("%s\n", buf);
-		return 0;
-	}
-}
-
-/* qr_lost: the connection ended or timed out before the result. */
-static int
-qr_lost(const struct qrcmd *c, struct ipc_chan *chan)
-{
-	if (c->json && c->type == IMSG_QUEUE_CTL_QLIST && c->nentries > 0)
-		printf("\n]\n");
-	if (errno == ETIMEDOUT)
-		fprintf(stderr, "sekishoctl: %s: no answer from sekisho-smtpd "
-		    "within %d seconds\n", c->sockpath, CTL_TIMEOUT_MS / 1000);
-	else
-		fprintf(stderr, "sekishoctl: %s: connection closed by "
-		    "sekisho-smtpd before the answer (%s)\n", c->sockpath,
-		    ipc_chan_errstr(chan)[0] ? ipc_chan_errstr(chan) :
-		    "no reason given");
-	return 1;
-}
-
-/* qr_run: send one request and show its answer; the exit code. */
-static int
-qr_run(const char *confdir, struct qrcmd *c)
-{
-	struct ipc_chan	*chan;
-	struct ipc_msg	*m;
-	struct ipc_msg_in *in;
-	char		 path[4096];
-	int		 rv = -1;
-
-	if ((chan = ctl_connect(confdir, path, sizeof(path))) == NULL)
-		return 1;
-	c->sockpath = path;
-	m = ipc_msg_new(c->type, 0);
-	ipc_add_u64(m, CTL_REQID);
-	if (c->type == IMSG_QUEUE_CTL_QLIST) {
-		ipc_add_str(m, c->area);
-		ipc_add_str(m, c->sender);
-		ipc_add_str(m, c->rcpt);
-		ipc_add_u64(m, (uint64_t)c->since);
-		ipc_add_u64(m, (uint64_t)c->until);
-		ipc_add_u64(m, c->limit);
-	} else
-		ipc_add_str(m, c->id);
-	/* A refusal may close the socket early; read what it said. */
-	(void)ipc_send_sync(chan, m, CTL_TIMEOUT_MS);
-	while (rv == -1) {
-		if ((in = ipc_recv_sync(chan, CTL_TIMEOUT_MS)) == NULL) {
-			rv = qr_lost(c, chan);
-			break;
-		}
-		if (in->type == IMSG_QUEUE_CTL_ENTRY) {
-			if (qr_entry(c, in) != 0)
-				rv = 1;
-		} else if (in->type == IMSG_QUEUE_CTL_QCONTENT) {
-			if (qr_content(c, in) != 0)
-				rv = 1;
-		} else if (in->type == IMSG_CTL_RESULT)
-			rv = qr_result(c, in);
-		else
-			rv = qr_malformed(c, ipc_type_name(in->type));
-	}
-	if (c->fd != -1)
-		close(c->fd);
-	ipc_chan_free(chan);
-	return rv;
-}
+/* How the quarantine commands ask and show (ctl_req.c). */
+static const struct ctl_view qr_view = {
+	.idkey = "id",
+	.filters = qr_list_filters,
+	.check = qr_entry_check,
+	.header = qr_list_header,
+	.row = qr_list_row,
+	.show = qr_show,
+	.other = qr_content,
+};
 
 /* qr_area_ok: an area name as the policy writes it. */
 static bool
@@ -541,13 +369,14 @@ qr_area_ok(const char *s)
  * through the tracking log's parser, so they read as in log query.
  */
 static int
-qr_list_opts(struct qrcmd *c, int argc, char **argv)
+qr_list_opts(struct ctl_req *r, int argc, char **argv)
 {
 	static const char *const opts[][2] = {
 		{ "--since", "since" }, { "--until", "until" },
 		{ "--sender", "sender" }, { "--rcpt", "rcpt" },
 		{ "--limit", "limit" },
 	};
+	struct qrcmd	*c = r->arg;
 	struct track_filter f;
 	char	 err[256];
 	size_t	 k;
@@ -556,7 +385,7 @@ qr_list_opts(struct qrcmd *c, int argc, char **argv)
 	memset(&f, 0, sizeof(f));
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
-			c->json = true;
+			r->json = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -600,17 +429,19 @@ qr_list_opts(struct qrcmd *c, int argc, char **argv)
  * after the command): the id, --json, and export's -o FILE; 0 or 2.
  */
 static int
-qr_id_opts(struct qrcmd *c, int argc, char **argv)
+qr_id_opts(struct ctl_req *r, int argc, char **argv)
 {
-	const char *id = NULL;
-	int	 i;
+	struct qrcmd	*c = r->arg;
+	bool		 export = r->cmd->type == IMSG_QUEUE_CTL_QEXPORT;
+	const char	*id = NULL;
+	int		 i;
 
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
-			c->json = c->type != IMSG_QUEUE_CTL_QEXPORT;
+			r->json = !export;
 		else if ((strcmp(argv[i], "-o") == 0 ||
-		    strcmp(argv[i], "--output") == 0) &&
-		    c->type == IMSG_QUEUE_CTL_QEXPORT && i + 1 < argc &&
+		    strcmp(argv[i], "--output") == 0) && export &&
+		    i + 1 < argc &&
 		    c->out == NULL)
 			c->out = argv[++i];
 		else if (argv[i][0] == '-' || id != NULL)
@@ -620,12 +451,12 @@ qr_id_opts(struct qrcmd *c, int argc, char **argv)
 	}
 	if (id == NULL)
 		return qr_usage();
-	if (!qr_id_ok(id)) {
+	if (!ctl_id_ok(id)) {
 		fprintf(stderr, "sekishoctl: %s: not a quarantine id (16 "
 		    "lower-case hex digits)\n", id);
 		return 2;
 	}
-	c->id = id;
+	r->id = id;
 	return 0;
 }
 
@@ -633,35 +464,28 @@ qr_id_opts(struct qrcmd *c, int argc, char **argv)
 int
 cmd_quarantine(const char *confdir, int argc, char **argv, bool json)
 {
-	static const struct {
-		const char	*name;
-		uint32_t	 type;
-	} cmds[] = {
-		{ "list", IMSG_QUEUE_CTL_QLIST },
-		{ "show", IMSG_QUEUE_CTL_QSHOW },
-		{ "release", IMSG_QUEUE_CTL_QRELEASE },
-		{ "delete", IMSG_QUEUE_CTL_QDELETE },
-		{ "export", IMSG_QUEUE_CTL_QEXPORT },
+	static const struct ctl_cmd cmds[] = {
+		{ "list", IMSG_QUEUE_CTL_QLIST, CTL_LIST, NULL },
+		{ "show", IMSG_QUEUE_CTL_QSHOW, CTL_SHOW, NULL },
+		{ "release", IMSG_QUEUE_CTL_QRELEASE, CTL_ACTION, NULL },
+		{ "delete", IMSG_QUEUE_CTL_QDELETE, CTL_ACTION, NULL },
+		{ "export", IMSG_QUEUE_CTL_QEXPORT, CTL_ACTION,
+		    qr_export_write },
 	};
-	struct qrcmd	 c = { .id = "", .area = "", .sender = "", .rcpt = "",
-	    .fd = -1 };
-	size_t		 k;
+	struct qrcmd	 c = { .area = "", .sender = "", .rcpt = "", .fd = -1 };
+	struct ctl_req	 r = { .view = &qr_view, .id = "", .arg = &c };
 	int		 rv;
 
-	if (argc < 1)
+	if (argc < 1 ||
+	    (r.cmd = ctl_cmd_find(cmds, nitems(cmds), argv[0])) == NULL)
 		return qr_usage();
-	for (k = 0; k < nitems(cmds); k++)
-		if (strcmp(argv[0], cmds[k].name) == 0)
-			break;
-	if (k == nitems(cmds))
-		return qr_usage();
-	c.name = cmds[k].name;
-	c.type = cmds[k].type;
 	/* An export writes the message itself, never JSON. */
-	c.json = json && c.type != IMSG_QUEUE_CTL_QEXPORT;
-	rv = c.type == IMSG_QUEUE_CTL_QLIST ? qr_list_opts(&c, argc - 1,
-	    argv + 1) : qr_id_opts(&c, argc - 1, argv + 1);
-	if (rv != 0)
-		return rv;
-	return qr_run(confdir, &c);
+	r.json = json && r.cmd->type != IMSG_QUEUE_CTL_QEXPORT;
+	rv = r.cmd->kind == CTL_LIST ? qr_list_opts(&r, argc - 1, argv + 1) :
+	    qr_id_opts(&r, argc - 1, argv + 1);
+	if (rv == 0)
+		rv = ctl_req_run(confdir, &r);
+	if (c.fd != -1)
+		close(c.fd);
+	return rv;
 }

@@ -10,7 +10,8 @@
  *	sekishoctl version
  *
  * The mail queue, through the queue process's control socket
- * (run_dir/queue.sock, smtpd/queue_ctl.c):
+ * (run_dir/queue.sock, smtpd/queue_ctl.c; the exchange itself is
+ * ctl_req.c):
  *
  *	sekishoctl [-c DIR] [--json] queue list [--state S] [--from SUBSTR]
  *	    [--to SUBSTR] [--older SECONDS]
@@ -29,7 +30,6 @@
  * message, refused, daemon not running, malformed reply), 2 usage.
  * docs/sekishoctl.md is the reference.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -148,15 +148,10 @@ cmd_config_get(const char *confdir, const char *file, const char *section,
  * ------------------------------------------------------------------------
  */
 
-/* What one queue command asks and how its answer is shown. */
-struct qcmd {
-	uint32_t	 type;		/* IMSG_QUEUE_CTL_* */
-	const char	*name;		/* list, show, hold, ... */
-	const char	*qid;		/* "" for list and flush-all */
-	const char	*state, *from, *to;	/* list filters */
+/* The list filters of a queue command (ctl_req.arg); "" any. */
+struct qfilter {
+	const char	*state, *from, *to;
 	uint64_t	 older;
-	uint64_t	 nentries;	/* received so far */
-	const char	*sockpath;
 };
 
 /* ctl_jmalloc: jansson's allocator: never NULL, like xmalloc. */
@@ -253,8 +248,9 @@ ctl_rcpt_check(const json_t *r)
 
 /* ctl_entry_check: an entry has every field we show, typed as documented. */
 static const char *
-ctl_entry_check(const json_t *o, const struct qcmd *c)
+ctl_entry_check(const json_t *o, const struct ctl_req *r)
 {
+	const struct qfilter *f = r->arg;
 	const json_t	*rs;
 	const char	*qid, *st;
 	size_t		 i;
@@ -275,14 +271,14 @@ ctl_entry_check(const json_t *o, const struct qcmd *c)
 		return "entry lacks a field or has a wrong type";
 	qid = json_string_value(json_object_get(o, "qid"));
 	st = json_string_value(json_object_get(o, "state"));
-	if (strlen(qid) != 16 || strspn(qid, "0123456789abcdef") != 16)
+	if (!ctl_id_ok(qid))
 		return "entry has a malformed queue id";
 	if (strcmp(st, "queue") != 0 && strcmp(st, "hold") != 0 &&
 	    strcmp(st, "incoming") != 0)
 		return "entry has an unknown state";
-	if (c->qid[0] != '\0' && strcmp(qid, c->qid) != 0)
+	if (r->id[0] != '\0' && strcmp(qid, r->id) != 0)
 		return "entry names another message";
-	if (c->state[0] != '\0' && strcmp(st, c->state) != 0)
+	if (f->state[0] != '\0' && strcmp(st, f->state) != 0)
 		return "entry in a state that was not asked for";
 	rs = json_object_get(o, "recipients");
 	for (i = 0; i < json_array_size(rs); i++)
@@ -420,233 +416,33 @@ ctl_show(const json_t *o)
 		ctl_show_rcpt(json_array_get(rs, i), now);
 }
 
-/* ctl_malformed: a reply we cannot trust: say so and fail. */
-static int
-ctl_malformed(const struct qcmd *c, const char *what)
-{
-	if (json_out && c->type == IMSG_QUEUE_CTL_LIST && c->nentries > 0)
-		printf("\n]\n");
-	fprintf(stderr, "sekishoctl: malformed reply from sekisho-smtpd "
-	    "(%s): %s\n", c->sockpath, what);
-	return 1;
-}
-
-/* ctl_entry: one IMSG_QUEUE_CTL_ENTRY; 0, or 1 if it is malformed. */
-static int
-ctl_entry(struct qcmd *c, struct ipc_msg_in *m)
-{
-	json_error_t	 jerr;
-	const char	*bad;
-	json_t		*o;
-	uint64_t	 reqid;
-	char		*text = NULL;
-
-	if (!ipc_get_u64(m, &reqid) ||
-	    !ipc_get_strdup(m, CTL_MAX_PAYLOAD, &text) || !ipc_end(m)) {
-		free(text);
-		return ctl_malformed(c, "bad entry message");
-	}
-	if (reqid != CTL_REQID || (c->type != IMSG_QUEUE_CTL_LIST &&
-	    c->type != IMSG_QUEUE_CTL_SHOW) ||
-	    (c->type == IMSG_QUEUE_CTL_SHOW && c->nentries > 0)) {
-		free(text);
-		return ctl_malformed(c, "unexpected entry");
-	}
-	o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	free(text);
-	if (o == NULL)
-		return ctl_malformed(c, "entry is not JSON");
-	if ((bad = ctl_entry_check(o, c)) != NULL) {
-		json_decref(o);
-		return ctl_malformed(c, bad);
-	}
-	if (json_out && c->type == IMSG_QUEUE_CTL_LIST) {
-		if ((text = json_dumps(o, JSON_COMPACT)) == NULL)
-			fatalx("ctl_entry: json_dumps");
-		printf("%s  %s", c->nentries == 0 ? "[\n" : ",\n", text);
-		free(text);
-	} else if (json_out) {
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		printf("\n");
-	} else if (c->type == IMSG_QUEUE_CTL_LIST) {
-		if (c->nentries == 0)
-			ctl_list_header();
-		ctl_list_row(o);
-	} else
-		ctl_show(o);
-	c->nentries++;
-	json_decref(o);
-	return 0;
-}
-
-/* ctl_action_json: the --json result of hold, release, delete, flush. */
+/* ctl_list_filters: the filters of a queue list request. */
 static void
-ctl_action_json(const struct qcmd *c, bool ok, const char *text)
+ctl_list_filters(struct ipc_msg *m, const struct ctl_req *r)
 {
-	json_t	*o = json_pack("{s:b, s:s, s:s?, s:s}", "ok", ok, "command",
-	    c->name, "qid", c->qid[0] ? c->qid : NULL, ok ? "result" :
-	    "error", text);
+	const struct qfilter *f = r->arg;
 
-	if (o == NULL)
-		fatalx("ctl_action_json: json_pack");
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	printf("\n");
-	json_decref(o);
+	ipc_add_str(m, f->state);
+	ipc_add_str(m, f->from);
+	ipc_add_str(m, f->to);
+	ipc_add_u64(m, f->older);
 }
 
-/*
- * ctl_result: the IMSG_CTL_RESULT that ends the request: print the
- * outcome; the exit code.
- */
-static int
-ctl_result(struct qcmd *c, struct ipc_msg_in *m)
-{
-	char	 text[4096], buf[4096], *end;
-	uint64_t reqid;
-	uint32_t status;
-	unsigned long long n;
-
-	if (!ipc_get_u64(m, &reqid) || !ipc_get_u32(m, &status) ||
-	    !ipc_get_str(m, text, sizeof(text)) || !ipc_end(m) || status > 2)
-		return ctl_malformed(c, "bad result message");
-	ctl_safe(buf, sizeof(buf), text);
-	if (reqid == 0 && status != 0) {
-		/* Refused before any request was read. */
-		fprintf(stderr, "sekishoctl: %s: %s\n", c->sockpath, buf);
-		return 1;
-	}
-	if (reqid != CTL_REQID)
-		return ctl_malformed(c, "result for another request");
-	if (status != 0) {
-		if (json_out && c->type != IMSG_QUEUE_CTL_LIST &&
-		    c->type != IMSG_QUEUE_CTL_SHOW)
-			ctl_action_json(c, false, text);
-		if (json_out && c->type == IMSG_QUEUE_CTL_LIST &&
-		    c->nentries > 0)
-			printf("\n]\n");
-		fprintf(stderr, "sekishoctl: %s%s\n", status == 2 ?
-		    "bad request: " : "", buf);
-		return 1;
-	}
-	switch (c->type) {
-	case IMSG_QUEUE_CTL_LIST:
-		errno = 0;
-		n = strtoull(text, &end, 10);
-		if (errno != 0 || end == text || n != c->nentries)
-			return ctl_malformed(c, "count does not match the "
-			    "entries");
-		if (json_out)
-			printf("%s]\n", c->nentries == 0 ? "[" : "\n");
-		else
-			printf("%s\n", buf);
-		return 0;
-	case IMSG_QUEUE_CTL_SHOW:
-		if (c->nentries != 1)
-			return ctl_malformed(c, "no entry");
-		return 0;
-	default:
-		if (json_out)
-			ctl_action_json(c, true, text);
-		else
-			printf("%s\n", buf);
-		return 0;
-	}
-}
-
-/* ctl_connect: a channel to the queue's control socket, or NULL (said). */
-struct ipc_chan *
-ctl_connect(const char *confdir, char *path, size_t len)
-{
-	struct sekisho_conf conf;
-	int	 fd, saved;
-
-	if (ctl_load(confdir, &conf, true) == -1)
-		return NULL;
-	if (!str_printf(path, len, "%s/queue.sock", conf.imss.run_dir)) {
-		fprintf(stderr, "sekishoctl: run_dir too long\n");
-		conf_free(&conf);
-		return NULL;
-	}
-	if ((fd = ipc_connect_unix(path)) == -1) {
-		saved = errno;
-		if (saved == EACCES || saved == EPERM)
-			fprintf(stderr, "sekishoctl: cannot connect to %s: %s "
-			    "(run as root or as the queue user %s)\n", path,
-			    strerror(saved), conf.imss.queue_user);
-		else
-			fprintf(stderr, "sekishoctl: cannot connect to %s: %s: "
-			    "is sekisho-smtpd running?\n", path,
-			    strerror(saved));
-		conf_free(&conf);
-		return NULL;
-	}
-	conf_free(&conf);
-	return ipc_chan_new(NULL, fd, CTL_MAX_PAYLOAD, NULL, NULL, NULL);
-}
-
-/* ctl_lost: the connection ended or timed out before the result. */
-static int
-ctl_lost(const struct qcmd *c, struct ipc_chan *chan)
-{
-	if (json_out && c->type == IMSG_QUEUE_CTL_LIST && c->nentries > 0)
-		printf("\n]\n");
-	if (errno == ETIMEDOUT)
-		fprintf(stderr, "sekishoctl: %s: no answer from sekisho-smtpd "
-		    "within %d seconds\n", c->sockpath, CTL_TIMEOUT_MS / 1000);
-	else
-		fprintf(stderr, "sekishoctl: %s: connection closed by "
-		    "sekisho-smtpd before the answer (%s)\n", c->sockpath,
-		    ipc_chan_errstr(chan)[0] ? ipc_chan_errstr(chan) :
-		    "no reason given");
-	return 1;
-}
-
-/* ctl_run: send one request and show its answer; the exit code. */
-static int
-ctl_run(const char *confdir, struct qcmd *c)
-{
-	struct ipc_chan	*chan;
-	struct ipc_msg	*m;
-	struct ipc_msg_in *in;
-	char		 path[4096];
-	int		 rv = -1;
-
-	if ((chan = ctl_connect(confdir, path, sizeof(path))) == NULL)
-		return 1;
-	c->sockpath = path;
-	m = ipc_msg_new(c->type, 0);
-	ipc_add_u64(m, CTL_REQID);
-	if (c->type == IMSG_QUEUE_CTL_LIST) {
-		ipc_add_str(m, c->state);
-		ipc_add_str(m, c->from);
-		ipc_add_str(m, c->to);
-		ipc_add_u64(m, c->older);
-	} else
-		ipc_add_str(m, c->qid);
-	/* A refusal may close the socket early; read what it said. */
-	(void)ipc_send_sync(chan, m, CTL_TIMEOUT_MS);
-	while (rv == -1) {
-		if ((in = ipc_recv_sync(chan, CTL_TIMEOUT_MS)) == NULL) {
-			rv = ctl_lost(c, chan);
-			break;
-		}
-		if (in->type == IMSG_QUEUE_CTL_ENTRY) {
-			if (ctl_entry(c, in) != 0)
-				rv = 1;
-		} else if (in->type == IMSG_CTL_RESULT)
-			rv = ctl_result(c, in);
-		else
-			rv = ctl_malformed(c, ipc_type_name(in->type));
-	}
-	ipc_chan_free(chan);
-	return rv;
-}
+/* How the queue commands ask and show (ctl_req.c). */
+static const struct ctl_view ctl_queue_view = {
+	.idkey = "qid",
+	.filters = ctl_list_filters,
+	.check = ctl_entry_check,
+	.header = ctl_list_header,
+	.row = ctl_list_row,
+	.show = ctl_show,
+};
 
 /* ctl_qid_arg: a queue id argument, or a usage error. */
 static const char *
 ctl_qid_arg(const char *s)
 {
-	if (strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16) {
+	if (!ctl_id_ok(s)) {
 		fprintf(stderr, "sekishoctl: %s: not a queue id (16 lower-case "
 		    "hex digits)\n", s);
 		exit(2);
@@ -656,7 +452,7 @@ ctl_qid_arg(const char *s)
 
 /* ctl_list_opts: the filters of queue list (argv after "list"). */
 static void
-ctl_list_opts(struct qcmd *c, int argc, char **argv)
+ctl_list_opts(struct qfilter *f, int argc, char **argv)
 {
 	long long v;
 	int	 i;
@@ -678,69 +474,68 @@ ctl_list_opts(struct qcmd *c, int argc, char **argv)
 				    "queue, hold, incoming\n");
 				exit(2);
 			}
-			c->state = val;
+			f->state = val;
 		} else if (strcmp(o, "--from") == 0)
-			c->from = val;
+			f->from = val;
 		else if (strcmp(o, "--to") == 0)
-			c->to = val;
+			f->to = val;
 		else if (strcmp(o, "--older") == 0) {
 			if (!str_to_ll(val, 0, 100LL * 365 * 86400, &v)) {
 				fprintf(stderr, "sekishoctl: --older: seconds "
 				    "(a number)\n");
 				exit(2);
 			}
-			c->older = (uint64_t)v;
+			f->older = (uint64_t)v;
 		} else
 			usage();
 	}
+}
+
+/* ctl_id_args: the arguments after a command naming a message. */
+static const char *
+ctl_id_args(int argc, char **argv)
+{
+	const char *id = NULL;
+	int	 i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json_out = true;
+		else if (argv[i][0] == '-' || id != NULL)
+			usage();
+		else
+			id = argv[i];
+	}
+	return id;
 }
 
 /* cmd_queue: sekishoctl queue ...; argv starts after "queue". */
 static int
 cmd_queue(const char *confdir, int argc, char **argv)
 {
-	static const struct {
-		const char	*name;
-		uint32_t	 type;
-	} cmds[] = {
-		{ "list", IMSG_QUEUE_CTL_LIST },
-		{ "show", IMSG_QUEUE_CTL_SHOW },
-		{ "hold", IMSG_QUEUE_CTL_HOLD },
-		{ "release", IMSG_QUEUE_CTL_RELEASE },
-		{ "delete", IMSG_QUEUE_CTL_DELETE },
-		{ "flush", IMSG_QUEUE_CTL_FLUSH },
+	static const struct ctl_cmd cmds[] = {
+		{ "list", IMSG_QUEUE_CTL_LIST, CTL_LIST, NULL },
+		{ "show", IMSG_QUEUE_CTL_SHOW, CTL_SHOW, NULL },
+		{ "hold", IMSG_QUEUE_CTL_HOLD, CTL_ACTION, NULL },
+		{ "release", IMSG_QUEUE_CTL_RELEASE, CTL_ACTION, NULL },
+		{ "delete", IMSG_QUEUE_CTL_DELETE, CTL_ACTION, NULL },
+		{ "flush", IMSG_QUEUE_CTL_FLUSH, CTL_ACTION, NULL },
 	};
-	struct qcmd	 c = { .qid = "", .state = "", .from = "", .to = "" };
-	int		 i, nargs = 0;
-	char		*args[1];
-	size_t		 k;
+	struct qfilter	 f = { .state = "", .from = "", .to = "" };
+	struct ctl_req	 r = { .view = &ctl_queue_view, .id = "", .arg = &f };
+	const char	*id;
 
-	if (argc < 1)
+	if (argc < 1 ||
+	    (r.cmd = ctl_cmd_find(cmds, nitems(cmds), argv[0])) == NULL)
 		usage();
-	for (k = 0; k < nitems(cmds); k++)
-		if (strcmp(argv[0], cmds[k].name) == 0)
-			break;
-	if (k == nitems(cmds))
+	if (r.cmd->kind == CTL_LIST)
+		ctl_list_opts(&f, argc - 1, argv + 1);
+	else if ((id = ctl_id_args(argc - 1, argv + 1)) != NULL)
+		r.id = ctl_qid_arg(id);
+	else if (r.cmd->type != IMSG_QUEUE_CTL_FLUSH)
 		usage();
-	c.name = cmds[k].name;
-	c.type = cmds[k].type;
-	if (c.type == IMSG_QUEUE_CTL_LIST)
-		ctl_list_opts(&c, argc - 1, argv + 1);
-	else {
-		for (i = 1; i < argc; i++) {
-			if (strcmp(argv[i], "--json") == 0)
-				json_out = true;
-			else if (argv[i][0] == '-' || nargs == 1)
-				usage();
-			else
-				args[nargs++] = argv[i];
-		}
-		if (nargs == 1)
-			c.qid = ctl_qid_arg(args[0]);
-		else if (c.type != IMSG_QUEUE_CTL_FLUSH)
-			usage();
-	}
-	return ctl_run(confdir, &c);
+	r.json = json_out;
+	return ctl_req_run(confdir, &r);
 }
 
 int

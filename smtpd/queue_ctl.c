@@ -207,7 +207,7 @@ queue_ctl_rcpt_json(const struct envelope_rcpt *r)
  */
 static json_t *
 queue_ctl_entry_json(const struct envelope *e, enum spool_state st,
-    time_t now, bool rcpts)
+    time_t now)
 {
 	json_t	*o = json_object(), *rs = json_array();
 	size_t	 i, used = 0;
@@ -229,8 +229,7 @@ queue_ctl_entry_json(const struct envelope *e, enum spool_state st,
 	queue_ctl_set(o, "tls", queue_ctl_jstr(e->tls));
 	queue_ctl_set(o, "auth", queue_ctl_jstr(e->auth));
 	queue_ctl_set(o, "nrcpt", json_integer((json_int_t)e->nrcpt));
-	cut = !rcpts && e->nrcpt > 0;
-	for (i = 0; rcpts && i < e->nrcpt; i++) {
+	for (i = 0; i < e->nrcpt; i++) {
 		const struct envelope_rcpt *r = &e->rcpt[i];
 
 		used += 128 + queue_ctl_jlen(r->addr) +
@@ -264,7 +263,7 @@ queue_ctl_send_result(struct queue_ctl_client *cl, uint64_t reqid,
  * queue_ctl_send_json: one IMSG_QUEUE_CTL_ENTRY carrying the JSON text of
  * an object; false if the client is gone.
  */
-bool
+static bool
 queue_ctl_send_json(struct queue_ctl_client *cl, uint64_t reqid,
     const char *text)
 {
@@ -279,30 +278,52 @@ queue_ctl_send_json(struct queue_ctl_client *cl, uint64_t reqid,
 	return ipc_chan_send(cl->chan, m);
 }
 
-/* queue_ctl_send_entry: one IMSG_QUEUE_CTL_ENTRY; false if the client is gone. */
-static bool
-queue_ctl_send_entry(struct queue_ctl_client *cl, uint64_t reqid,
-    const struct envelope *e, enum spool_state st, time_t now)
+/* queue_ctl_dump: the compact JSON text of an entry (a new string). */
+static char *
+queue_ctl_dump(const json_t *o, uint64_t reqid)
 {
-	json_t		*o;
-	char		*text;
-	bool		 rcpts = true, ok;
+	char	*text;
 
-	for (;;) {
-		o = queue_ctl_entry_json(e, st, now, rcpts);
-		if ((text = json_dumps(o, JSON_COMPACT)) == NULL)
-			fatalx("queue_ctl_send_entry: qid %s: json_dumps",
-			    e->id);
-		json_decref(o);
-		/* The budget keeps entries small; this is the backstop. */
-		if (strlen(text) + 64 <= QUEUE_CTL_MAX_PAYLOAD || !rcpts)
-			break;
+	if ((text = json_dumps(o, JSON_COMPACT)) == NULL)
+		fatalx("queue_ctl_dump: reqid %llu: json_dumps",
+		    (unsigned long long)reqid);
+	return text;
+}
+
+/*
+ * queue_ctl_send_obj: one entry of a queue or quarantine request (o is
+ * taken); false if the client is gone.  The recipients' budget keeps
+ * entries small; should one be too large anyway, it goes without its
+ * recipients ("truncated") rather than not at all.
+ */
+bool
+queue_ctl_send_obj(struct queue_ctl_client *cl, uint64_t reqid, json_t *o)
+{
+	char	*text = queue_ctl_dump(o, reqid);
+	bool	 ok;
+
+	if (strlen(text) + 64 > QUEUE_CTL_MAX_PAYLOAD) {
 		free(text);
-		rcpts = false;
+		json_array_clear(json_object_get(o, "recipients"));
+		queue_ctl_set(o, "truncated", json_boolean(json_integer_value(
+		    json_object_get(o, "nrcpt")) > 0));
+		text = queue_ctl_dump(o, reqid);
 	}
+	json_decref(o);
 	ok = queue_ctl_send_json(cl, reqid, text);
 	free(text);
 	return ok;
+}
+
+/*
+ * queue_ctl_send_show: the entry that answers a show, then its result;
+ * o is taken.
+ */
+void
+queue_ctl_send_show(struct queue_ctl_client *cl, uint64_t reqid, json_t *o)
+{
+	if (queue_ctl_send_obj(cl, reqid, o))
+		queue_ctl_send_result(cl, reqid, QUEUE_CTL_OK, "1 message");
 }
 
 /*
@@ -495,8 +516,8 @@ queue_ctl_list_incoming(struct queue_ctl_client *cl, const char *qid)
 	if (queue_ctl_incoming_load(qid, &env) == -1)
 		return true;	/* gone meanwhile (scanned, deleted) */
 	if (queue_ctl_match(&l->f, &env, SPOOL_INCOMING)) {
-		ok = queue_ctl_send_entry(cl, l->reqid, &env, SPOOL_INCOMING,
-		    l->f.now);
+		ok = queue_ctl_send_obj(cl, l->reqid, queue_ctl_entry_json(&env,
+		    SPOOL_INCOMING, l->f.now));
 		l->count++;
 	}
 	envelope_clear(&env);
@@ -558,8 +579,8 @@ queue_ctl_list_step(evutil_socket_t fd, short ev, void *arg)
 			continue;
 		}
 		if (m != NULL && (inc == NULL || strcmp(m->env.id, inc) <= 0)) {
-			ok = queue_ctl_send_entry(cl, l->reqid, &m->env, m->st,
-			    l->f.now);
+			ok = queue_ctl_send_obj(cl, l->reqid,
+			    queue_ctl_entry_json(&m->env, m->st, l->f.now));
 			str_lcpy(l->cursor, m->env.id, sizeof(l->cursor));
 			l->count++;
 			ci++;
@@ -605,14 +626,36 @@ queue_ctl_state_parse(const char *s)
 	return -2;
 }
 
+/* queue_ctl_busy: why cl may not start a listing now, or NULL. */
+const char *
+queue_ctl_busy(const struct queue_ctl_client *cl)
+{
+	if (cl->list != NULL || cl->qlist != NULL)
+		return "a listing is already in progress on this connection";
+	return NULL;
+}
+
+/*
+ * queue_ctl_stream: run the first batch of the listing just set on cl
+ * (queue or quarantine); *ev, the timer of the next ones, runs step.
+ */
+void
+queue_ctl_stream(struct queue_ctl_client *cl, struct event **ev,
+    event_callback_fn step)
+{
+	if ((*ev = evtimer_new(q.base, step, cl)) == NULL)
+		fatalx("queue_ctl_stream: client %u: evtimer_new", cl->id);
+	step(-1, 0, cl);
+}
+
 /* queue_ctl_list_start: begin streaming a listing; false: drop client. */
 static bool
 queue_ctl_list_start(struct queue_ctl_client *cl, struct ipc_msg_in *msg)
 {
 	struct queue_ctl_list *l;
 	char	 state[16], esc[3][LOG_ESC_MAX];
+	const char *busy;
 	uint64_t reqid;
-	bool	 busy;
 
 	l = xcalloc(1, sizeof(*l));
 	if (!ipc_get_u64(msg, &reqid) ||
@@ -631,21 +674,20 @@ queue_ctl_list_start(struct queue_ctl_client *cl, struct ipc_msg_in *msg)
 	    log_esc(esc[1], sizeof(esc[1]), l->f.sender),
 	    log_esc(esc[2], sizeof(esc[2]), l->f.rcpt),
 	    (unsigned long long)l->f.min_age);
-	busy = cl->list != NULL || cl->qlist != NULL;
-	if ((l->f.state = queue_ctl_state_parse(state)) == -2 || busy) {
+	busy = queue_ctl_busy(cl);
+	if ((l->f.state = queue_ctl_state_parse(state)) == -2 ||
+	    busy != NULL) {
 		queue_ctl_list_free(l);
 		(void)queue_ctl_send_result(cl, reqid, QUEUE_CTL_BADREQ,
-		    busy ? "a listing is already in progress on this "
-		    "connection" : "unknown state (queue, hold, incoming)");
+		    busy != NULL ? busy : "unknown state (queue, hold, "
+		    "incoming)");
 		return true;
 	}
 	l->f.now = time(NULL);
 	if (l->f.state == -1 || l->f.state == SPOOL_INCOMING)
 		queue_ctl_incoming_snapshot(l);
-	if ((l->ev = evtimer_new(q.base, queue_ctl_list_step, cl)) == NULL)
-		fatalx("queue_ctl_list_start: evtimer_new");
 	cl->list = l;
-	queue_ctl_list_step(-1, 0, cl);
+	queue_ctl_stream(cl, &l->ev, queue_ctl_list_step);
 	return true;
 }
 
@@ -658,14 +700,13 @@ queue_ctl_show(struct queue_ctl_client *cl, uint64_t reqid, const char *qid)
 	char		 text[160];
 
 	if ((m = sched_lookup(qid)) != NULL) {
-		if (queue_ctl_send_entry(cl, reqid, &m->env, m->st, time(NULL)))
-			queue_ctl_send_result(cl, reqid, QUEUE_CTL_OK, "1 message");
+		queue_ctl_send_show(cl, reqid, queue_ctl_entry_json(&m->env,
+		    m->st, time(NULL)));
 		return;
 	}
 	if (queue_ctl_incoming_load(qid, &env) == 0) {
-		if (queue_ctl_send_entry(cl, reqid, &env, SPOOL_INCOMING,
-		    time(NULL)))
-			queue_ctl_send_result(cl, reqid, QUEUE_CTL_OK, "1 message");
+		queue_ctl_send_show(cl, reqid, queue_ctl_entry_json(&env,
+		    SPOOL_INCOMING, time(NULL)));
 		envelope_clear(&env);
 		return;
 	}

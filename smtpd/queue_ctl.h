@@ -3,8 +3,10 @@
  *
  * queue_ctl.c owns the socket and its clients and answers the queue
  * commands; queue_ctl_quar.c answers the quarantine commands on the same
- * connections.  Nothing outside these two files includes this header
- * (the rest of the queue sees queue_ctl_listen/queue_ctl_free in queue.h).
+ * connections.  What both answer with (an entry, a show, a streamed
+ * listing) is queue_ctl.c's, written once.  Nothing outside these two
+ * files includes this header (the rest of the queue sees
+ * queue_ctl_listen/queue_ctl_free in queue.h).
  */
 #ifndef SEKISHO_QUEUE_CTL_H
 #define SEKISHO_QUEUE_CTL_H
@@ -15,12 +17,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "ipc.h"
 #include "queue.h"
-
-struct event;
 
 #define QUEUE_CTL_STR_MAX	1024	/* any request string */
 #define QUEUE_CTL_BATCH		256	/* entries per turn of the loop */
@@ -53,8 +54,11 @@ struct queue_ctl_client {
 /* queue_ctl.c */
 bool	 queue_ctl_send_result(struct queue_ctl_client *, uint64_t,
 	    enum queue_ctl_status, const char *);
-bool	 queue_ctl_send_json(struct queue_ctl_client *, uint64_t,
-	    const char *);
+bool	 queue_ctl_send_obj(struct queue_ctl_client *, uint64_t, json_t *);
+void	 queue_ctl_send_show(struct queue_ctl_client *, uint64_t, json_t *);
+const char *queue_ctl_busy(const struct queue_ctl_client *);
+void	 queue_ctl_stream(struct queue_ctl_client *, struct event **,
+	    event_callback_fn);
 json_t	*queue_ctl_jstr(const char *);
 size_t	 queue_ctl_jlen(const char *);
 void	 queue_ctl_set(json_t *, const char *, json_t *);

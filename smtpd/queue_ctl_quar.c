@@ -62,13 +62,16 @@ struct qctl_batch {
 
 static void	queue_ctl_qlist_step(evutil_socket_t, short, void *);
 
-/* queue_ctl_qentry_json: the JSON object of one quarantined message. */
+/*
+ * queue_ctl_qentry_json: the JSON object of one quarantined message;
+ * recipients beyond the size budget are left out ("truncated").
+ */
 static json_t *
-queue_ctl_qentry_json(const struct quar_entry *e, bool rcpts)
+queue_ctl_qentry_json(const struct quar_entry *e)
 {
 	json_t	*o = json_object(), *rs = json_array();
 	size_t	 i, used = 0;
-	bool	 cut;
+	bool	 cut = false;
 
 	if (o == NULL || rs == NULL)
 		fatalx("queue_ctl_qentry_json: id %s: json_object", e->id);
@@ -84,8 +87,7 @@ queue_ctl_qentry_json(const struct quar_entry *e, bool rcpts)
 	queue_ctl_set(o, "reason", queue_ctl_jstr(e->reason));
 	queue_ctl_set(o, "size", json_integer((json_int_t)e->size));
 	queue_ctl_set(o, "nrcpt", json_integer((json_int_t)e->nrcpt));
-	cut = !rcpts && e->nrcpt > 0;
-	for (i = 0; rcpts && i < e->nrcpt; i++) {
+	for (i = 0; i < e->nrcpt; i++) {
 		used += 8 + queue_ctl_jlen(e->rcpt[i]);
 		if (used > QUEUE_CTL_RCPT_BUDGET) {
 			cut = true;
@@ -98,32 +100,6 @@ queue_ctl_qentry_json(const struct quar_entry *e, bool rcpts)
 	queue_ctl_set(o, "recipients", rs);
 	queue_ctl_set(o, "truncated", json_boolean(cut));
 	return o;
-}
-
-/* queue_ctl_qsend_entry: one entry to the client; false if it is gone. */
-static bool
-queue_ctl_qsend_entry(struct queue_ctl_client *cl, uint64_t reqid,
-    const struct quar_entry *e)
-{
-	json_t	*o;
-	char	*text;
-	bool	 rcpts = true, ok;
-
-	for (;;) {
-		o = queue_ctl_qentry_json(e, rcpts);
-		if ((text = json_dumps(o, JSON_COMPACT)) == NULL)
-			fatalx("queue_ctl_qsend_entry: id %s: json_dumps",
-			    e->id);
-		json_decref(o);
-		/* The budget keeps entries small; this is the backstop. */
-		if (strlen(text) + 64 <= QUEUE_CTL_MAX_PAYLOAD || !rcpts)
-			break;
-		free(text);
-		rcpts = false;
-	}
-	ok = queue_ctl_send_json(cl, reqid, text);
-	free(text);
-	return ok;
 }
 
 /* queue_ctl_qlist_free: end a quarantine listing. */
@@ -166,7 +142,7 @@ queue_ctl_qlist_visit(const struct quar_entry *e, void *arg)
 	if (l->started && e->time == l->cur_t &&
 	    strcmp(e->id, l->cur_id) >= 0)
 		return true;
-	if (!queue_ctl_qsend_entry(b->cl, l->reqid, e)) {
+	if (!queue_ctl_send_obj(b->cl, l->reqid, queue_ctl_qentry_json(e))) {
 		b->gone = true;
 		return false;
 	}
@@ -274,8 +250,10 @@ static const char *
 queue_ctl_qlist_check(struct queue_ctl_client *cl, const char *area,
     const char *sender, const char *rcpt, uint64_t since, uint64_t until)
 {
-	if (cl->list != NULL || cl->qlist != NULL)
-		return "a listing is already in progress on this connection";
+	const char *busy = queue_ctl_busy(cl);
+
+	if (busy != NULL)
+		return busy;
 	if (!queue_ctl_qarea_valid(area))
 		return "malformed area name (letters, digits, '_', '.', '-'; "
 		    "at most 64)";
@@ -348,10 +326,8 @@ queue_ctl_qlist_start(struct queue_ctl_client *cl, struct ipc_msg_in *msg)
 	l->since = (int64_t)since;
 	l->until = (int64_t)until;
 	l->limit = limit;
-	if ((l->ev = evtimer_new(q.base, queue_ctl_qlist_step, cl)) == NULL)
-		fatalx("queue_ctl_qlist_start: evtimer_new");
 	cl->qlist = l;
-	queue_ctl_qlist_step(-1, 0, cl);
+	queue_ctl_stream(cl, &l->ev, queue_ctl_qlist_step);
 	return true;
 }
 
@@ -382,27 +358,39 @@ queue_ctl_qtrack(const char *qid, enum track_kind kind,
 	}
 }
 
+/*
+ * queue_ctl_qrefuse: the result of a request on quarantined message id
+ * that found nothing (rv 0) or failed (rv -1, err; logged as
+ * event=quarantine-<what>-failed).
+ */
+static void
+queue_ctl_qrefuse(struct queue_ctl_client *cl, uint64_t reqid,
+    const char *id, int rv, const char *what, const char *err)
+{
+	char	 text[320];
+
+	if (rv == -1)
+		log_kv(LOG_LVL_ERR, "event=quarantine-%s-failed id=%s "
+		    "err=\"%s\"", what, id, err);
+	(void)str_printf(text, sizeof(text), "%s: %s", id, rv == 0 ?
+	    "no such message in the quarantine" : err);
+	queue_ctl_send_result(cl, reqid, QUEUE_CTL_REFUSED, text);
+}
+
 /* queue_ctl_qshow: one quarantined message. */
 static void
 queue_ctl_qshow(struct queue_ctl_client *cl, uint64_t reqid, const char *id)
 {
 	struct quar_entry e;
-	char	 err[256], text[320];
+	char	 err[256];
 	int	 rv;
 
-	if ((rv = quar_get(q.quar, id, &e, err, sizeof(err))) == 1) {
-		if (queue_ctl_qsend_entry(cl, reqid, &e))
-			queue_ctl_send_result(cl, reqid, QUEUE_CTL_OK,
-			    "1 message");
-		quar_entry_clear(&e);
+	if ((rv = quar_get(q.quar, id, &e, err, sizeof(err))) != 1) {
+		queue_ctl_qrefuse(cl, reqid, id, rv, "get", err);
 		return;
 	}
-	if (rv == -1)
-		log_kv(LOG_LVL_ERR, "event=quarantine-get-failed id=%s "
-		    "err=\"%s\"", id, err);
-	(void)str_printf(text, sizeof(text), "%s: %s", id, rv == 0 ?
-	    "no such message in the quarantine" : err);
-	queue_ctl_send_result(cl, reqid, QUEUE_CTL_REFUSED, text);
+	queue_ctl_send_show(cl, reqid, queue_ctl_qentry_json(&e));
+	quar_entry_clear(&e);
 }
 
 /*
@@ -435,12 +423,7 @@ queue_ctl_qexport(struct queue_ctl_client *cl, uint64_t reqid,
 			close(fd);
 	}
 	if (rv != 1) {
-		if (rv == -1)
-			log_kv(LOG_LVL_ERR, "event=quarantine-export-failed "
-			    "id=%s err=\"%s\"", id, err);
-		(void)str_printf(text, sizeof(text), "%s: %s", id, rv == 0 ?
-		    "no such message in the quarantine" : err);
-		queue_ctl_send_result(cl, reqid, QUEUE_CTL_REFUSED, text);
+		queue_ctl_qrefuse(cl, reqid, id, rv, "export", err);
 		return;
 	}
 	log_kv(LOG_LVL_INFO, "event=quarantine-exported id=%s size=%llu "
@@ -481,18 +464,15 @@ queue_ctl_qdelete(struct queue_ctl_client *cl, uint64_t reqid,
 		    "deleted by administrator", id);
 		if (found)
 			queue_ctl_qtrack(e.qid, TRACK_DELETED, &e, detail);
-		(void)str_printf(text, sizeof(text), "%s: deleted", id);
-	} else {
-		if (rv == -1)
-			log_kv(LOG_LVL_ERR, "event=quarantine-delete-failed "
-			    "id=%s err=\"%s\"", id, err);
-		(void)str_printf(text, sizeof(text), "%s: %s", id, rv == 0 ?
-		    "no such message in the quarantine" : err);
 	}
 	if (found)
 		quar_entry_clear(&e);
-	queue_ctl_send_result(cl, reqid, rv == 1 ? QUEUE_CTL_OK :
-	    QUEUE_CTL_REFUSED, text);
+	if (rv != 1) {
+		queue_ctl_qrefuse(cl, reqid, id, rv, "delete", err);
+		return;
+	}
+	(void)str_printf(text, sizeof(text), "%s: deleted", id);
+	queue_ctl_send_result(cl, reqid, QUEUE_CTL_OK, text);
 }
 
 /*
@@ -542,12 +522,7 @@ queue_ctl_qrelease(struct queue_ctl_client *cl, uint64_t reqid,
 
 	if ((rv = quar_release_begin(q.quar, id, &env, &fd, &e, err,
 	    sizeof(err))) != 1) {
-		if (rv == -1)
-			log_kv(LOG_LVL_ERR, "event=quarantine-release-failed "
-			    "id=%s err=\"%s\"", id, err);
-		(void)str_printf(text, sizeof(text), "%s: %s", id, rv == 0 ?
-		    "no such message in the quarantine" : err);
-		queue_ctl_send_result(cl, reqid, QUEUE_CTL_REFUSED, text);
+		queue_ctl_qrefuse(cl, reqid, id, rv, "release", err);
 		return;
 	}
 	queue_ctl_qrelease_env(&env, &e);
