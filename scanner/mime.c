@@ -6,7 +6,8 @@
  * message/rfc822 and the transfer encodings.  Each leaf is decoded in
  * memory; libmagic names its true type; text parts are converted from
  * their charset to UTF-8 with iconv (through GMime's charset name table),
- * guessing when the declared charset is missing or wrong; attachments that
+ * guessing when the declared charset is missing or wrong (text/html parts
+ * get their visible text appended, htmltext.c); attachments that
  * libarchive can read are opened in memory (never on disk, member names are
  * only ever reported) and their members become parts in turn.
  *
@@ -32,6 +33,7 @@
 #include <gmime/gmime.h>
 #include <magic.h>
 
+#include "htmltext.h"
 #include "log.h"
 #include "mime.h"
 #include "util.h"
@@ -537,6 +539,58 @@ mime_text(const uint8_t *in, size_t inlen, const char *cs, size_t max,
 	return best.s;
 }
 
+/* mime_u8cut: n, or less so that s[0..n) ends on a character boundary. */
+static size_t
+mime_u8cut(const char *s, size_t len, size_t n)
+{
+	if (n >= len)
+		return len;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+/*
+ * mime_html: an HTML part's text becomes its source, "\n", and its visible
+ * text (htmltext_extract), so rules match what a reader sees as well as
+ * the markup.  The visible text is that of the source as converted (at
+ * most max bytes of it).  Together they stay within max: when both do not
+ * fit, each gets at least half of max - 1 (the visible text the larger
+ * half) and one that needs less leaves the rest to the other; each loses
+ * its tail, cut on a character boundary.
+ */
+static void
+mime_html(struct scan_part *p, size_t max)
+{
+	struct buf	 vis;
+	size_t		 avail, vkeep, rkeep;
+	char		*s;
+
+	if (max < 2 || p->text == NULL || p->textlen == 0)
+		return;
+	avail = max - 1;
+	buf_init(&vis, avail);
+	(void)htmltext_extract(p->text, p->textlen, avail, &vis);
+	if (vis.len == 0) {
+		buf_free(&vis);
+		return;
+	}
+	vkeep = avail - avail / 2;
+	if (p->textlen < avail - vkeep)
+		vkeep = avail - p->textlen;
+	vkeep = mime_u8cut((const char *)vis.data, vis.len, vkeep);
+	rkeep = mime_u8cut(p->text, p->textlen, avail - vkeep);
+	s = xmalloc(rkeep + 1 + vkeep + 1);
+	memcpy(s, p->text, rkeep);
+	s[rkeep] = '\n';
+	memcpy(s + rkeep + 1, vis.data, vkeep);
+	s[rkeep + 1 + vkeep] = '\0';
+	buf_free(&vis);
+	free(p->text);
+	p->text = s;
+	p->textlen = rkeep + 1 + vkeep;
+}
+
 /* mime_texty: whether a MIME type names text worth extracting. */
 static bool
 mime_texty(const char *t)
@@ -629,9 +683,12 @@ mime_examine(struct mime_state *st, int idx, const uint8_t *data, size_t len,
 		p->true_type = mime_magic(data, len);
 	texty = p->true_type != NULL ? mime_texty(p->true_type) :
 	    mime_texty(p->content_type);
-	if ((want_text || texty) && st->lim->max_text > 0)
+	if ((want_text || texty) && st->lim->max_text > 0) {
 		p->text = mime_text(data, len, p->charset, st->lim->max_text,
 		    &p->textlen);
+		if (p->html)
+			mime_html(p, st->lim->max_text);
+	}
 	/* p is not valid past this point: mime_archive adds parts. */
 	if (!texty && len > 0)
 		mime_archive(st, idx, data, len, depth);

@@ -369,7 +369,10 @@ t_exe_as_txt(void)
 	free(raw);
 }
 
-/* HTML is kept as text with its tags; Latin-1 QP; x-uuencode decoded. */
+/*
+ * HTML is kept as text with its tags, its visible text after a "\n";
+ * Latin-1 QP; x-uuencode decoded.
+ */
 static void
 t_html_latin1_uuencode(void)
 {
@@ -381,7 +384,8 @@ t_html_latin1_uuencode(void)
 	CHECK(m.nparts == 2);
 	if (m.nparts == 2) {
 		CHECK(m.parts[0].html && m.parts[0].body_text);
-		CHECK_STREQ(m.parts[0].text, "<p>Café crème</p>");
+		CHECK_STREQ(m.parts[0].text, "<p>Café crème</p>\nCafé crème");
+		CHECK_INTEQ(m.parts[0].textlen, strlen(m.parts[0].text));
 	}
 	CHECK((p = find(&m, "hello.txt")) != NULL && p->text != NULL &&
 	    strcmp(p->text, "hello uuencoded world\n") == 0);
@@ -748,6 +752,137 @@ t_max_text(void)
 	free(raw);
 }
 
+/* unix_lines: CRLF to LF in place, as mime.c converts text; new length. */
+static size_t
+unix_lines(char *s, size_t len)
+{
+	size_t	 i, o;
+
+	for (i = o = 0; i < len; i++)
+		if (s[i] != '\r' || i + 1 >= len || s[i + 1] != '\n')
+			s[o++] = s[i];
+	s[o] = '\0';
+	return o;
+}
+
+/* html_msg: a message whose body is one text/html part (UTF-8, 8bit). */
+static char *
+html_msg(const char *html, size_t *outlen)
+{
+	char	*msg;
+
+	msg = xasprintf("From: a@example.com\r\nTo: b@example.com\r\n"
+	    "Subject: html\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: text/html; charset=UTF-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\n%s", html);
+	*outlen = strlen(msg);
+	return msg;
+}
+
+/* HTML parts: source, "\n", visible text; references decoded, tags gone. */
+static void
+t_html_visible(void)
+{
+	static const struct {
+		const char	*html;
+		const char	*visible;
+	} cases[] = {
+		{ "<html><body><p>&#x81F3;&#x6025;&#36865;&#37329;</p></body>"
+		  "</html>\r\n", "至急送金" },
+		{ "<p>please <b>wire</b> <i>transfer</i> now</p>",
+		  "please wire transfer now" },
+		{ "<p>wire&nbsp;transfer</p>", "wire transfer" },
+		{ "<p>wire<br>\r\ntransfer</p>", "wire\ntransfer" },
+		{ "<style>p{}</style><!-- x --><script>y</script>z", "z" },
+	};
+	struct scan_msg	 m;
+	size_t		 i, len, hlen;
+	char		*raw, *want;
+
+	for (i = 0; i < nitems(cases); i++) {
+		raw = html_msg(cases[i].html, &len);
+		analyse(raw, len, NULL, &m);
+		/* The source as converted: CRLF is LF, the last one kept. */
+		hlen = strlen(cases[i].html);
+		want = xasprintf("%.*s\n%s", (int)hlen, cases[i].html,
+		    cases[i].visible);
+		(void)unix_lines(want, strlen(want));
+		CHECKF(m.nparts == 1 && m.parts[0].html &&
+		    m.parts[0].text != NULL &&
+		    m.parts[0].textlen == strlen(m.parts[0].text) &&
+		    strcmp(m.parts[0].text, want) == 0, "case %zu: \"%s\"", i,
+		    m.nparts == 1 && m.parts[0].text ? m.parts[0].text : "-");
+		free(want);
+		scan_msg_free(&m);
+		free(raw);
+	}
+
+	/* Markup only: no visible text, nothing appended. */
+	raw = html_msg("<p><br></p>", &len);
+	analyse(raw, len, NULL, &m);
+	CHECK(m.nparts == 1 && m.parts[0].text != NULL &&
+	    strcmp(m.parts[0].text, "<p><br></p>") == 0);
+	scan_msg_free(&m);
+	free(raw);
+
+	/* text/plain is left alone. */
+	raw = xasprintf("From: a@example.com\r\nSubject: plain\r\n\r\n"
+	    "<b>wire</b>&amp;");
+	analyse(raw, strlen(raw), NULL, &m);
+	CHECK(m.nparts == 1 && m.parts[0].text != NULL &&
+	    strcmp(m.parts[0].text, "<b>wire</b>&amp;") == 0);
+	scan_msg_free(&m);
+	free(raw);
+}
+
+/*
+ * max_text is shared: when source and visible text do not fit, each keeps
+ * at least half of max_text - 1 (visible text the larger half), a part
+ * needing less leaves the rest to the other; cuts on characters.
+ */
+static void
+t_html_budget(void)
+{
+	static const struct {
+		size_t		 max;
+		const char	*html;
+		const char	*want;
+	} cases[] = {
+		/* fits: source 14, "\n", visible 7 */
+		{ 22, "<b>abcd</b>xyz", "<b>abcd</b>xyz\nabcdxyz" },
+		{ 100, "<i>a</i>", "<i>a</i>\na" },
+		/* visible needs less than half: the source gets the rest */
+		{ 20, "<b>abcd</b>xyz", "<b>abcd</b>x\nabcdxyz" },
+		{ 12, "<b>ab</b><i></i>", "<b>ab</b>\nab" },
+		/* both need more: 6 + "\n" + 6 */
+		{ 13, "<b>abcd</b>xyz", "<b>abc\nabcdxy" },
+		/* on characters: visible "至急送金" (12 bytes) */
+		{ 14, "<p>至急送金</p>", "<p>至\n至急" },
+		{ 2, "x<b>y</b>", "\nx" },
+		{ 1, "<b>x</b>", "<" },
+	};
+	struct scan_limits	 lim;
+	struct scan_msg		 m;
+	size_t			 i, len;
+	char			*raw;
+
+	mime_limits_default(&lim);
+	for (i = 0; i < nitems(cases); i++) {
+		lim.max_text = cases[i].max;
+		raw = html_msg(cases[i].html, &len);
+		analyse(raw, len, &lim, &m);
+		CHECKF(m.nparts == 1 && m.parts[0].text != NULL &&
+		    m.parts[0].textlen <= cases[i].max &&
+		    m.parts[0].textlen == strlen(m.parts[0].text) &&
+		    g_utf8_validate(m.parts[0].text, -1, NULL) &&
+		    strcmp(m.parts[0].text, cases[i].want) == 0,
+		    "max %zu: \"%s\"", cases[i].max,
+		    m.nparts == 1 && m.parts[0].text ? m.parts[0].text : "-");
+		scan_msg_free(&m);
+		free(raw);
+	}
+}
+
 /* Called wrongly: -1 with a reason, out still safe to free. */
 static void
 t_bad_calls(void)
@@ -781,4 +916,5 @@ TEST_MAIN(t_init, t_japanese, t_raw_8bit_header, t_seed14_subjects,
     t_seed42_header_rcpts, t_rfc2231_filename, t_exe_as_txt,
     t_html_latin1_uuencode, t_rfc822, t_malformed, t_seed15_archives,
     t_gzip_single, t_nested_and_depth, t_count_limit, t_seed15_bombs,
-    t_encrypted_zip, t_max_text, t_bad_calls, t_fini)
+    t_encrypted_zip, t_max_text, t_html_visible, t_html_budget, t_bad_calls,
+    t_fini)
