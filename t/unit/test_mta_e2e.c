@@ -776,7 +776,8 @@ t_e2e_maildir(void)
 	if (e != NULL) {
 		CHECK(strncmp(e->remote, "maildir:", 8) == 0);
 		CHECK(strncmp(e->reply, "alice@m.test/new/", 17) == 0);
-		snprintf(path, sizeof(path), "%s/%s", root, e->reply);
+		CHECK(str_printf(path, sizeof(path), "%s/%s", root,
+		    e->reply));
 		if ((f = fopen(path, "r")) != NULL) {
 			n = fread(buf, 1, sizeof(buf) - 1, f);
 			buf[n] = '\0';
