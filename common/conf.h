@@ -183,6 +183,33 @@ struct conf_policy {
 	long long		 max_expanded_mb;
 	long long		 max_ratio;
 	long long		 max_text_kb;
+	/* [antivirus] */
+	bool			 av_enabled;
+	int			 av_engine;	/* enum conf_av_engine */
+	char			*av_database_dir;
+	char			*av_clamd_address;
+	long long		 av_max_scan_mb;
+	long long		 av_max_file_mb;
+	long long		 av_max_recursion;
+	long long		 av_max_files;
+	long long		 av_timeout;
+	bool			 av_block_encrypted;
+	int			 av_on_error;	/* enum conf_av_outcome */
+	int			 av_on_encrypted;
+	int			 av_on_too_large;
+	char			*av_outcome_area;
+};
+
+enum conf_av_engine {
+	CONF_AV_LIBCLAMAV = 0,
+	CONF_AV_CLAMD,
+};
+
+enum conf_av_outcome {
+	CONF_AV_TEMPFAIL = 0,
+	CONF_AV_DELIVER,
+	CONF_AV_QUARANTINE,
+	CONF_AV_DELETE,
 };
 
 struct sekisho_conf {

@@ -66,6 +66,14 @@ static const char *const tls_policies[] = {
 	"none", "may", "encrypt", "verify", NULL  /* enum conf_tls_policy */
 };
 
+static const char *const av_engines[] = {
+	"libclamav", "clamd", NULL	/* enum conf_av_engine */
+};
+
+static const char *const av_outcomes[] = {
+	"tempfail", "deliver", "quarantine", "delete", NULL /* conf_av_outcome */
+};
+
 static const char *const log_levels[] = {
 	"err", "warn", "info", "debug", NULL	/* order of enum log_level */
 };
@@ -347,10 +355,57 @@ static const struct conf_key policy_scan[] = {
 	    "KiB of text kept per part for content conditions."),
 };
 
+static const struct conf_key policy_antivirus[] = {
+	C_BOOL("enabled", "1", policy.av_enabled,
+	    "1: every message is checked for malware before the rules run "
+	    "(the virus condition); 0: no antivirus."),
+	C_ENUM("engine", "libclamav", av_engines, policy.av_engine,
+	    "libclamav: the engine is loaded into the scan server and shared "
+	    "by its workers; clamd: ask a clamd daemon (INSTREAM)."),
+	C_TYPED("database_dir", CONF_T_PATH, "/var/lib/clamav", 0,
+	    policy.av_database_dir,
+	    "ClamAV signature databases (libclamav); a directory without "
+	    "signatures stops the scan server at start."),
+	C_STR("clamd_address", "unix:/run/clamav/clamd.ctl", 512, 0,
+	    policy.av_clamd_address,
+	    "clamd's socket: unix:/path, host:port or [v6addr]:port."),
+	C_INT("max_scan_mb", "100", 1, 4096, policy.av_max_scan_mb,
+	    "MiB the engine reads from one message, archives expanded."),
+	C_INT("max_file_mb", "25", 1, 4096, policy.av_max_file_mb,
+	    "MiB of one file (the message, a part or a member) the engine "
+	    "scans; larger is \"too large\"."),
+	C_INT("max_recursion", "16", 1, 64, policy.av_max_recursion,
+	    "Archive and embedded-object nesting the engine follows."),
+	C_INT("max_files", "10000", 1, 1000000, policy.av_max_files,
+	    "Files in one message the engine scans."),
+	C_INT("timeout", "60", 1, 3600, policy.av_timeout,
+	    "Seconds one antivirus check may take (also the clamd "
+	    "connection's deadline)."),
+	C_BOOL("block_encrypted", "1", policy.av_block_encrypted,
+	    "1: encrypted archives and documents are \"encrypted\" (see "
+	    "on_encrypted); 0: they are scanned as far as possible."),
+	C_ENUM("on_error", "tempfail", av_outcomes, policy.av_on_error,
+	    "When the check fails: tempfail (scan again later; after "
+	    "max_scan_failures held in failure_area), deliver, quarantine "
+	    "(in outcome_area) or delete."),
+	C_ENUM("on_encrypted", "quarantine", av_outcomes,
+	    policy.av_on_encrypted,
+	    "When a message holds an encrypted archive or document."),
+	C_ENUM("on_too_large", "quarantine", av_outcomes,
+	    policy.av_on_too_large,
+	    "When a message goes past max_scan_mb, max_file_mb, "
+	    "max_recursion, max_files or timeout."),
+	C_STR("outcome_area", "unscannable", 64, 0, policy.av_outcome_area,
+	    "Quarantine area of the quarantine outcomes above."),
+};
+
 static const struct conf_section policy_sections[] = {
 	SECTION("scan", "Whether and how messages are scanned (the "
 	    "sekisho-scanner service); the rules are [rule \"NAME\"] "
 	    "sections (docs/policy.md).", policy_scan),
+	SECTION("antivirus", "Malware scanning (ClamAV) before the rules; "
+	    "the rules see it as the virus condition (docs/scanner.md).",
+	    policy_antivirus),
 };
 
 /* conf_check_port_pair: error if two port keys of one section collide. */

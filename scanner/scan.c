@@ -29,5 +29,6 @@ scan_msg_free(struct scan_msg *m)
 	}
 	free(m->parts);
 	free(m->subject);
+	free(m->virus);
 	memset(m, 0, sizeof(*m));
 }

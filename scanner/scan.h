@@ -62,6 +62,8 @@ struct scan_msg {
 	uint64_t	 size;		/* bytes of the raw message */
 	size_t		 nhdr_rcpts;	/* addresses in To: and Cc: */
 	unsigned	 limits;	/* SCAN_LIMIT_* hit anywhere */
+	char		*virus;		/* the antivirus engine's finding
+					   (a signature name), or NULL */
 };
 
 /* Limits for the analysis (from the scanner's configuration). */

@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "actions.h"
+#include "av.h"
 #include "envelope.h"
 #include "log.h"
 #include "mime.h"
@@ -38,12 +39,15 @@ struct job {
 	uint64_t		 outpos;
 	char			**tmpl;		/* stamp texts loaded */
 	size_t			 ntmpl;
+	/* An antivirus outcome that decides for every recipient. */
+	int			 av_override;	/* -1, or a SCAN_* intercept */
+	char			 av_text[POLICY_TEXT_MAX];	/* why */
 };
 
 /* scanjob_ctx_init: the shared context from the configuration. */
 void
 scanjob_ctx_init(struct scanjob_ctx *cx, const struct sekisho_conf *conf,
-    const struct policy *policy, int tmpl_fd)
+    const struct policy *policy, struct av_engine *av, int tmpl_fd)
 {
 	const struct conf_policy *c = &conf->policy;
 	const char *a = conf->imss.admin_email;
@@ -51,6 +55,7 @@ scanjob_ctx_init(struct scanjob_ctx *cx, const struct sekisho_conf *conf,
 	memset(cx, 0, sizeof(*cx));
 	cx->conf = conf;
 	cx->policy = policy;
+	cx->av = av;
 	cx->tmpl_fd = tmpl_fd;
 	mime_limits_default(&cx->limits);
 	cx->limits.max_depth = (int)c->max_depth;
@@ -185,10 +190,14 @@ part_name(const struct scan_msg *m, size_t idx)
 	return xasprintf("%s (%s)", top->filename, p->filename);
 }
 
-/* limits_text: what the analysis or the patterns could not do. */
+/*
+ * limits_text: what the antivirus found or could not do, and what the
+ * analysis or the patterns could not do.
+ */
 static char *
-limits_text(const struct scan_msg *m, const struct policy_group *g)
+limits_text(const struct job *j, const struct policy_group *g)
 {
+	const struct scan_msg *m = &j->msg;
 	static const struct { unsigned bit; const char *name; } names[] = {
 		{ SCAN_LIMIT_DEPTH, "depth" }, { SCAN_LIMIT_COUNT, "count" },
 		{ SCAN_LIMIT_SIZE, "size" }, { SCAN_LIMIT_RATIO, "ratio" },
@@ -200,9 +209,14 @@ limits_text(const struct scan_msg *m, const struct policy_group *g)
 	size_t		 i;
 
 	buf_init(&b, SCAN_PROTO_MAX_TEXT);
+	if (m->virus != NULL)
+		buf_printf(&b, "virus=%s", m->virus);
+	else if (j->av_text[0] != '\0')
+		buf_printf(&b, "antivirus: %s", j->av_text);
 	for (i = 0; i < nitems(names); i++)
 		if (m->limits & names[i].bit)
-			buf_printf(&b, "%s%s", b.len ? "," : "limits=",
+			buf_printf(&b, "%s%s", strstr(buf_cstr(&b),
+			    "limits=") ? "," : b.len ? "; limits=" : "limits=",
 			    names[i].name);
 	if (g->limits != 0)
 		buf_printf(&b, "%spattern limit in rule \"%s\" %s (%s:%u)",
@@ -285,6 +299,7 @@ job_notify(struct job *j, const struct policy_group *g,
 	tok.client_ip = j->env.client_ip;
 	tok.qid = j->env.id;
 	tok.action = g->final_text;
+	tok.virus_name = j->msg.virus;
 	tok.area = g->intercept == POLICY_QUARANTINE ? g->intercept_arg : NULL;
 	tok.date = j->env.received;
 	if (j->cx->tmpl_fd == -1) {
@@ -346,7 +361,7 @@ job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
 	g->intercept_rule = xstrdup(pg->intercept_hit < pg->nhits ?
 	    pg->hits[pg->intercept_hit].rule : "");
 	g->final_text = xstrdup(pg->final_text);
-	g->limits = limits_text(&j->msg, pg);
+	g->limits = limits_text(j, pg);
 	g->hits = xcalloc(pg->nhits + 1, sizeof(*g->hits));
 	for (i = 0; i < pg->nhits; i++) {
 		g->hits[i].rule = xstrdup(pg->hits[i].rule);
@@ -356,15 +371,32 @@ job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
 	}
 	g->bcc = xcalloc(pg->nactions + 1, sizeof(*g->bcc));
 	for (i = 0; i < pg->nactions; i++) {
-		if (pg->actions[i].kind == POLICY_A_BCC)
+		if (pg->actions[i].kind == POLICY_A_BCC &&
+		    j->av_override == -1)
 			g->bcc[g->nbcc++] = xstrdup(pg->actions[i].arg);
 		if (pg->actions[i].kind == POLICY_A_ARCHIVE)
 			g->archive = true;
 	}
+	if (j->av_override != -1) {
+		/* The antivirus could not clear it: no rule delivers it. */
+		g->intercept = (uint8_t)j->av_override;
+		free(g->intercept_arg);
+		free(g->intercept_rule);
+		free(g->final_text);
+		g->intercept_rule = xstrdup("");
+		if (g->intercept == SCAN_QUARANTINE) {
+			g->intercept_arg = xstrdup(
+			    j->cx->conf->policy.av_outcome_area);
+			g->final_text = xasprintf("Quarantined (%s)",
+			    g->intercept_arg);
+		} else {
+			g->intercept_arg = xstrdup("");
+			g->final_text = xstrdup("Deleted");
+		}
+	}
 	/* A copy is made only when it will be delivered or archived. */
 	if (actions_modifies(pg) && (g->archive || g->nbcc > 0 ||
-	    pg->intercept == POLICY_DELIVER ||
-	    pg->intercept == POLICY_CHANGE_RCPT)) {
+	    g->intercept == SCAN_DELIVER || g->intercept == SCAN_CHANGE_RCPT)) {
 		buf_init(&b, j->len * 2 + SCANJOB_OUT_SLACK);
 		rv = actions_apply(j->raw, j->len, &j->msg, pg, job_stamp, j,
 		    &b, err, errlen);
@@ -385,6 +417,56 @@ job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
 	return 0;
 }
 
+/*
+ * job_av: the antivirus check of the raw message (libclamav or clamd
+ * parse the MIME structure and archives themselves).  A finding becomes
+ * msg.virus for the rules' virus condition; a check that could not
+ * clear the message takes the configured outcome.  -1 with err: the
+ * outcome is "tempfail" (the scan fails and is retried).
+ */
+static int
+job_av(struct job *j, char *err, size_t errlen)
+{
+	const struct conf_policy *c = &j->cx->conf->policy;
+	struct av_result r;
+	int		 outcome;
+
+	j->av_override = -1;
+	if (j->cx->av == NULL)
+		return 0;
+	(void)av_scan(j->cx->av, j->raw, j->len, &r);
+	switch (r.verdict) {
+	case AV_CLEAN:
+		return 0;
+	case AV_INFECTED:
+		j->msg.virus = xstrdup(r.name);
+		return 0;
+	case AV_ENCRYPTED:
+		outcome = c->av_on_encrypted;
+		break;
+	case AV_TOO_LARGE:
+		outcome = c->av_on_too_large;
+		break;
+	default:
+		outcome = c->av_on_error;
+		break;
+	}
+	str_printf(j->av_text, sizeof(j->av_text), "%s%s%s",
+	    av_verdict_name(r.verdict), r.name[0] ? " " : "", r.name);
+	switch (outcome) {
+	case CONF_AV_DELIVER:
+		return 0;
+	case CONF_AV_QUARANTINE:
+		j->av_override = SCAN_QUARANTINE;
+		return 0;
+	case CONF_AV_DELETE:
+		j->av_override = SCAN_DELETE;
+		return 0;
+	}
+	str_printf(err, errlen, "antivirus: %s", j->av_text);
+	return -1;
+}
+
 /* job_eval: analyse, evaluate and answer; -1 with err on failure. */
 static int
 job_eval(struct job *j, struct scan_reply *r, char *err, size_t errlen)
@@ -397,7 +479,7 @@ job_eval(struct job *j, struct scan_reply *r, char *err, size_t errlen)
 	int			 rv = -1;
 
 	if (mime_analyse(j->raw, j->len, &j->cx->limits, &j->msg, err,
-	    errlen) == -1)
+	    errlen) == -1 || job_av(j, err, errlen) == -1)
 		return -1;
 	rcpts = xcalloc(j->env.nrcpt + 1, sizeof(*rcpts));
 	dirs = xcalloc(j->env.nrcpt + 1, sizeof(*dirs));

@@ -19,9 +19,12 @@
 #define SCANJOB_MAX_MESSAGE	(1024ULL * 1024 * 1024)	/* bytes mapped */
 
 /* What every scan of one worker shares (read-only during a scan). */
+struct av_engine;
+
 struct scanjob_ctx {
 	const struct sekisho_conf *conf;
 	const struct policy	*policy;
+	struct av_engine	*av;		/* NULL: no antivirus */
 	struct scan_limits	 limits;
 	int			 tmpl_fd;	/* templates/, or -1 */
 	char			 hostname[256];
@@ -29,7 +32,7 @@ struct scanjob_ctx {
 };
 
 void	 scanjob_ctx_init(struct scanjob_ctx *, const struct sekisho_conf *,
-	    const struct policy *, int);
+	    const struct policy *, struct av_engine *, int);
 void	 scanjob_run(const struct scanjob_ctx *, const void *, size_t, int,
 	    int, struct scan_reply *);
 

@@ -33,6 +33,22 @@ if [ ! -e "$cert" ] || [ ! -e "$key" ]; then
 	chmod 600 "$key"
 fi
 
+# ClamAV needs signatures.  Debian's freshclam fetches them (network);
+# without any, install only the EICAR test signature so the suite starts,
+# and say so loudly: real mail then goes through without real antivirus.
+if [ "$("$bin/sekishoctl" -c "$confdir" config get policy.ini antivirus enabled)" = 1 ] &&
+    [ "$("$bin/sekishoctl" -c "$confdir" config get policy.ini antivirus engine)" = libclamav ]; then
+	db=$("$bin/sekishoctl" -c "$confdir" config get policy.ini antivirus database_dir)
+	mkdir -p "$db"
+	if ! ls "$db" | grep -Eq '\.(cvd|cld|cud|hdb|hsb|ndb|ldb|mdb|msb)$'; then
+		echo "run: WARNING: no ClamAV signatures in $db: installing only the"
+		echo "run: EICAR test signature; run 'freshclam' to get real ones"
+		eicar='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+		printf 'Sekisho-Test.EICAR:0:0:%s\n' \
+		    "$(printf '%s' "$eicar" | od -An -tx1 | tr -d ' \n')" \
+		    > "$db/sekisho-eicar.ndb"
+	fi
+fi
 for d in data_dir run_dir; do
 	mkdir -p "$("$bin/sekishoctl" -c "$confdir" config get imss.ini general "$d")"
 done

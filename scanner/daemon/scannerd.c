@@ -32,6 +32,7 @@
 #include <event2/event.h>
 #include <seccomp.h>
 
+#include "av.h"
 #include "conf.h"
 #include "daemon.h"
 #include "diag.h"
@@ -57,6 +58,7 @@
 #define SCANNERD_MAX_REQUEST	(ENVELOPE_MAX_SIZE + 1024)
 #define SCANNERD_MAX_CLIENTS	16
 #define SCANNERD_MAX_QUEUED	4096	/* requests waiting for a worker */
+#define SCANNERD_AVCHECK_SECONDS 60	/* look for new signatures */
 
 /* A request from the queue. */
 struct sjob {
@@ -94,6 +96,8 @@ struct worker {
 static struct {
 	struct sekisho_conf	*conf;
 	struct policy		*policy;
+	struct av_engine	*av;		/* NULL: antivirus off */
+	struct event		*ev_avcheck;	/* new signatures on disk */
 	struct scanjob_ctx	 cx;
 	struct event_base	*base;
 	int			 listen_fd;
@@ -447,6 +451,46 @@ reap(void)
 }
 
 /*
+ * scanner_av: the antivirus engine that conf asks for (libclamav: the
+ * database loaded and compiled), in *avp (NULL when antivirus is off).
+ * 0, or -1 with the reason in err.
+ */
+static int
+scanner_av(const struct sekisho_conf *conf, struct av_engine **avp,
+    char *err, size_t errlen)
+{
+	const struct conf_policy *c = &conf->policy;
+	struct av_conf	 ac;
+	char		 tmp[4096];
+
+	*avp = NULL;
+	if (!c->av_enabled)
+		return 0;
+	if (!str_printf(tmp, sizeof(tmp), "%s/scanner.tmp",
+	    conf->imss.run_dir)) {
+		str_lcpy(err, "run_dir too long", errlen);
+		return -1;
+	}
+	memset(&ac, 0, sizeof(ac));
+	ac.kind = c->av_engine == CONF_AV_CLAMD ? AV_CLAMD : AV_LIBCLAMAV;
+	ac.dbdir = c->av_database_dir;
+	ac.tmpdir = tmp;
+	ac.clamd = c->av_clamd_address;
+	ac.max_scan_size = (uint64_t)c->av_max_scan_mb * 1024 * 1024;
+	ac.max_file_size = (uint64_t)c->av_max_file_mb * 1024 * 1024;
+	ac.max_recursion = (unsigned)c->av_max_recursion;
+	ac.max_files = (unsigned)c->av_max_files;
+	ac.timeout_ms = (unsigned)c->av_timeout * 1000;
+	ac.block_encrypted = c->av_block_encrypted;
+	if ((*avp = av_open(&ac, err, errlen)) == NULL)
+		return -1;
+	log_kv(LOG_LVL_INFO, "event=antivirus engine=%s version=\"%s\" "
+	    "signatures=%u", c->av_engine == CONF_AV_CLAMD ? "clamd" :
+	    "libclamav", av_version(*avp), av_signatures(*avp));
+	return 0;
+}
+
+/*
  * reload: read the configuration and the policy again.  When both are
  * valid they replace the old ones and every worker is replaced: idle ones
  * at once, busy ones after their scan (a scan finishes under the policy
@@ -457,8 +501,9 @@ reload(void)
 {
 	struct sekisho_conf	*nc;
 	struct policy		*np = NULL;
+	struct av_engine	*nav = NULL;
 	struct diag		 d;
-	char			 esc[LOG_ESC_MAX];
+	char			 esc[LOG_ESC_MAX], err[512];
 	size_t			 i;
 
 	nc = xcalloc(1, sizeof(*nc));
@@ -479,6 +524,16 @@ reload(void)
 		return;
 	}
 	diag_free(&d);
+	/* A new engine, or new signatures: loaded before anything changes. */
+	if (scanner_av(nc, &nav, err, sizeof(err)) == -1) {
+		log_kv(LOG_LVL_ERR, "event=reload-failed err=%s detail=\"the "
+		    "running policy and antivirus stay\"",
+		    log_esc(esc, sizeof(esc), err));
+		policy_free(np);
+		conf_free(nc);
+		free(nc);
+		return;
+	}
 	if (nc->policy.workers != s.conf->policy.workers ||
 	    strcmp(nc->imss.run_dir, s.conf->imss.run_dir) != 0 ||
 	    strcmp(nc->imss.scanner_user, s.conf->imss.scanner_user) != 0)
@@ -486,13 +541,16 @@ reload(void)
 		    "run_dir and scanner_user change at the next start\"");
 	/* Workers hold their own copies: the old ones can go now. */
 	policy_free(s.policy);
+	if (s.av != NULL)
+		av_close(s.av);
+	s.av = nav;
 	conf_free(s.conf);
 	if (s.conf_heap)
 		free(s.conf);
 	s.conf = nc;
 	s.conf_heap = true;
 	s.policy = np;
-	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.tmpl_fd);
+	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.av, s.tmpl_fd);
 	for (i = 0; i < s.nworkers; i++) {
 		if (s.workers[i].pid == 0)
 			continue;
@@ -716,6 +774,42 @@ scanner_check(const struct sekisho_conf *conf, struct diag *d)
 	return 0;
 }
 
+/*
+ * scanner_tmpdir: <run_dir>/scanner.tmp, where libclamav writes the
+ * temporary files of a scan, owned by scanner_user, mode 0700.
+ */
+static void
+scanner_tmpdir(void)
+{
+	const struct sekisho_conf *c = s.conf;
+	struct passwd	*pw;
+	char		 path[4096];
+
+	if (!c->policy.av_enabled)
+		return;
+	if (!str_printf(path, sizeof(path), "%s/scanner.tmp", c->imss.run_dir))
+		fatalx("scanner_tmpdir: run_dir too long");
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		fatal("scanner_tmpdir: %s", path);
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(c->imss.scanner_user)) == NULL)
+		fatalx("scanner_tmpdir: no user %s", c->imss.scanner_user);
+	if (chown(path, pw->pw_uid, pw->pw_gid) == -1 ||
+	    chmod(path, 0700) == -1)
+		fatal("scanner_tmpdir: %s", path);
+}
+
+/* avcheck_cb: new signatures in the database directory: reload. */
+static void
+avcheck_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	if (s.av != NULL && av_db_changed(s.av) == 1) {
+		log_kv(LOG_LVL_INFO, "event=antivirus-database-changed");
+		reload();
+	}
+}
+
 /* scanner_socket: <run_dir>/scanner.sock for the queue's user. */
 static void
 scanner_socket(void)
@@ -752,6 +846,7 @@ main(int argc, char **argv)
 {
 	static struct sekisho_conf conf;
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	struct timeval		 avcheck_tv = { SCANNERD_AVCHECK_SECONDS, 0 };
 	struct daemon_opts	 opts;
 	struct diag		 d;
 	char			 err[512], path[4096];
@@ -779,7 +874,10 @@ main(int argc, char **argv)
 		log_kv(LOG_LVL_WARN, "event=no-templates dir=%s err=\"%s\" "
 		    "detail=\"notifications and template stamps will fail\"",
 		    path, strerror(errno));
-	scanjob_ctx_init(&s.cx, &conf, s.policy, s.tmpl_fd);
+	scanner_tmpdir();
+	if (scanner_av(&conf, &s.av, err, sizeof(err)) == -1)
+		fatalx("main: antivirus: %s", err);
+	scanjob_ctx_init(&s.cx, &conf, s.policy, s.av, s.tmpl_fd);
 	scanner_socket();
 	privsep_drop(conf.imss.scanner_user, NULL);
 
@@ -797,6 +895,9 @@ main(int argc, char **argv)
 			fatalx("main: signal %d", sigs[i]);
 	}
 	s.ev_respawn = evtimer_new(s.base, respawn_cb, NULL);
+	s.ev_avcheck = event_new(s.base, -1, EV_PERSIST, avcheck_cb, NULL);
+	if (s.ev_avcheck == NULL || event_add(s.ev_avcheck, &avcheck_tv) == -1)
+		fatalx("main: antivirus timer");
 	s.ev_listen = event_new(s.base, s.listen_fd, EV_READ | EV_PERSIST,
 	    listen_cb, NULL);
 	if (s.ev_respawn == NULL || s.ev_listen == NULL ||
@@ -829,6 +930,9 @@ main(int argc, char **argv)
 		event_free(s.ev_sig[i]);
 	event_free(s.ev_listen);
 	event_free(s.ev_respawn);
+	event_free(s.ev_avcheck);
+	if (s.av != NULL)
+		av_close(s.av);
 	event_base_free(s.base);
 	close(s.listen_fd);
 	if (str_printf(path, sizeof(path), "%s/scanner.sock",

@@ -541,6 +541,9 @@ class Suite:
         # Front-end tests inspect spool/incoming/: messages wait there for
         # the scan server.  Delivery tests set [scan] enabled=0.
         self.set("policy.ini", "scan", "enabled", "1")
+        # Antivirus needs a signature database: tests that want it build
+        # one (test_scan_av.py) and switch it on.
+        self.set("policy.ini", "antivirus", "enabled", "0")
         # The shipped localhost Maildir lives in /var/lib: keep tests here.
         self.set("tsmtpd.ini", "Routes", "localhost",
                  "maildir:" + os.path.join(self.dir, "maildir"))
