@@ -83,6 +83,7 @@ enum policy_ckind {
 	PC_EMPTY_SUBJECT,
 	PC_MSG_SIZE,
 	PC_SCAN_LIMITS,
+	PC_VIRUS,
 };
 
 enum policy_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE, CMP_EQ };
@@ -824,6 +825,15 @@ policy_cond_value(struct policy_ld *ld, struct policy_cond *c, const char *v)
 		break;
 	case PC_SCAN_LIMITS:
 		return policy_cond_limits(ld, c, v);
+	case PC_VIRUS:
+		/* yes: any finding; otherwise globs on the signature name. */
+		if (policy_bool(v) == 1)
+			return 0;
+		if (policy_bool(v) != 0)
+			return policy_cond_globs(ld, c, v);
+		what = "yes, or signature names (globs, e.g. Win.Trojan.*); "
+		    "for clean mail remove the key";
+		break;
 	default:
 		fatalx("policy_cond_value: condition kind %d", (int)c->kind);
 	}
@@ -851,6 +861,7 @@ static const struct {
 	{ "empty_subject",	 PC_EMPTY_SUBJECT, false },
 	{ "message_size",	 PC_MSG_SIZE,	 false },
 	{ "scan_limits",	 PC_SCAN_LIMITS, false },
+	{ "virus",		 PC_VIRUS,	 false },
 };
 
 /* policy_add_cond: a condition key (base name already looked up). */
@@ -1106,7 +1117,7 @@ policy_set_action(struct policy_ld *ld, struct policy_rule *r,
 
 /* Keys that name a feature of a later release: an error, not ignored. */
 static const char *const policy_reserved[] = {
-	"spam_score", "virus",
+	"spam_score",
 };
 
 /* The other rule keys, by kind of handler. */
@@ -1175,8 +1186,7 @@ policy_rule_key(struct policy_ld *ld, struct policy_rule *r,
 		(void)policy_add_cond(ld, r, (size_t)ck, e);
 	else if (policy_in(k, policy_reserved, nitems(policy_reserved)))
 		policy_err(ld, ld->file, e->line, "%s: not available yet (it "
-		    "comes with the %s scanner)", k,
-		    policy_lower(k[0]) == 'v' ? "virus" : "spam");
+		    "comes with the spam scanner)", k);
 	else
 		policy_err(ld, ld->file, e->line, "unknown key \"%s\" in rule "
 		    "\"%s\" (see docs/policy.md)", k, r->name);
@@ -1735,6 +1745,9 @@ policy_msg_cond(struct policy_ctx *cx, const struct policy_cond *c,
 		    cx->env->nrcpts : m->nhdr_rcpts, c->num);
 	case PC_EMPTY_SUBJECT:
 		return policy_blank(m->subject);
+	case PC_VIRUS:		/* the antivirus engine's finding */
+		return m->virus != NULL &&
+		    (c->nglobs == 0 || policy_globs(c, m->virus));
 	case PC_MSG_SIZE:
 		return policy_cmp_eval(c->cmp, m->size, c->num);
 	case PC_SCAN_LIMITS:

@@ -585,9 +585,12 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
-/* worker_seccomp: what a worker may not do, whatever it parses. */
+/*
+ * worker_seccomp: what a worker may not do, whatever it parses.  Network
+ * sockets only when it must reach clamd over TCP (inet).
+ */
 static void
-worker_seccomp(void)
+worker_seccomp(bool inet)
 {
 	static const int deny[] = {
 		SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(ptrace),
@@ -613,8 +616,8 @@ worker_seccomp(void)
 		fatalx("worker_seccomp: seccomp_init");
 	for (i = 0; rc == 0 && i < nitems(deny); i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), deny[i], 0);
-	/* Local sockets only (syslog); no network at all. */
-	if (rc == 0)
+	/* Local sockets only (syslog, clamd's Unix socket). */
+	if (rc == 0 && !inet)
 		rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM),
 		    SCMP_SYS(socket), 1, &unix_only);
 	if (rc == 0)
@@ -678,7 +681,9 @@ worker_main(int fd)
 	prctl(PR_SET_NAME, "scanner.worker");
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	worker_limits();
-	worker_seccomp();
+	worker_seccomp(s.conf->policy.av_enabled &&
+	    s.conf->policy.av_engine == CONF_AV_CLAMD &&
+	    strncmp(s.conf->policy.av_clamd_address, "unix:", 5) != 0);
 	ch = ipc_chan_new(NULL, fd, SCANNERD_MAX_REQUEST, NULL, NULL, NULL);
 	for (;;) {
 		if ((m = ipc_recv_sync(ch, -1)) == NULL)

@@ -1747,7 +1747,7 @@ class TestPolicyCheck(unittest.TestCase):
         out = self.assertRefused('[rule "a"]\nspam_score = >= 5\n'
                                  'tag_subject = [a]\n', "not available yet")
         self.assertIn("spam_score", out)
-        self.assertRefused('[rule "b"]\nvirus = yes\n', "not available yet")
+        self.assertRefused('[rule "b"]\nvirus = no\n', "virus: expected")
         self.assertRefused('[rule "c"]\nbodyy = pattern: x\n', "bodyy")
 
     def test_bad_scope_values_are_refused(self):

@@ -298,8 +298,8 @@ static const struct {
 	{ "[rules]\n", "policy.ini:1: bad rule header [rules]" },
 	{ "[rule \"a\"]\n\nspam_score = >= 5\n",
 	  "policy.ini:3: spam_score: not available yet" },
-	{ "[rule \"a\"]\nvirus = yes\n",
-	  "policy.ini:2: virus: not available yet" },
+	{ "[rule \"a\"]\nvirus = no\n",
+	  "policy.ini:2: virus: expected yes, or signature names" },
 	{ "[rule \"a\"]\nsubject = pattern: (x\n",
 	  "policy.ini:2: subject: bad pattern: missing closing parenthesis" },
 	{ "[rule \"a\"]\nsubject = regex x\n",
@@ -400,7 +400,7 @@ t_errors(void)
 
 	/* Every error is reported, not just the first. */
 	p = load("[rule \"a\"]\nmatch = x\ndirection = y\n[rule \"b\"]\n"
-	    "virus = yes\n", &d);
+	    "spam_score = >= 5\n", &d);
 	CHECK(p == NULL && d.nerrors == 3);
 	policy_free(p);
 	diag_free(&d);
@@ -910,8 +910,8 @@ test_seed38_shipped_lists_applied(void)
 		diag_free(&d);
 		return;
 	}
-	CHECK(policy_nrules(p) >= 4);
-	CHECK_STREQ(policy_rule_name(p, 3), "社外秘メールの外部送信");
+	CHECK(policy_nrules(p) >= 5);
+	CHECK_STREQ(policy_rule_name(p, 4), "社外秘メールの外部送信");
 	for (i = 0; i < nitems(cases); i++) {
 		text_msg(&m, &body, "hello", cases[i].body);
 		g = eval1(p, &m, &res);
@@ -1204,10 +1204,52 @@ t_env(void)
 	diag_free(&d);
 }
 
+/* The antivirus finding as a condition: any, or by signature name. */
+static void
+t_virus(void)
+{
+	static const struct {
+		const char	*rule;
+		const char	*virus;
+		bool		 hit;
+	} cases[] = {
+		{ "virus = yes", "Eicar-Test-Signature", true },
+		{ "virus = yes", NULL, false },
+		{ "virus = Eicar*, Win.*", "Eicar-Test-Signature", true },
+		{ "virus = win.trojan.*", "Win.Trojan.Agent-1", true },
+		{ "virus = Win.*", "Eicar-Test-Signature", false },
+	};
+	struct policy_env env = { "alice@example.org", two_rcpts, two_in, 2,
+	    NULL };
+	struct policy_result res;
+	struct scan_part body;
+	struct scan_msg	 m;
+	struct policy	*p;
+	struct diag	 d;
+	char		 text[256];
+	size_t		 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		CHECK(str_printf(text, sizeof(text), "[rule \"v\"]\n%s\n"
+		    "intercept = quarantine virus\n", cases[i].rule));
+		p = load(text, &d);
+		CHECKF(p != NULL, "case %zu", i);
+		text_msg(&m, &body, "s", "b");
+		m.virus = (char *)cases[i].virus;
+		if (p != NULL && policy_eval(p, &m, &env, &res) == 0) {
+			CHECKF(res.ngroups == 1 && (res.groups[0].intercept ==
+			    POLICY_QUARANTINE) == cases[i].hit, "case %zu", i);
+			policy_result_free(&res);
+		}
+		policy_free(p);
+		diag_free(&d);
+	}
+}
+
 TEST_MAIN(t_conditions, t_errors, t_keyword_files, t_keywords, t_scope,
     test_seed09_every_recipient_one_outcome,
     test_seed04_only_matching_attachment, test_seed14_empty_subject,
     test_seed42_header_vs_envelope_count,
     test_seed12_japanese_rules_and_keywords,
     test_seed38_shipped_lists_applied, test_seed30_passed_text, t_decision,
-    test_seed27_pattern_match_limit, t_scan_limits, t_conf_tolerates_rules, t_env)
+    test_seed27_pattern_match_limit, t_scan_limits, t_conf_tolerates_rules, t_env, t_virus)
