@@ -32,7 +32,6 @@ import statistics
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -147,35 +146,6 @@ def cleanup_from_state(path):
 
 
 # ------------------------------------------------------------ machine
-
-def machine():
-    def first(path, default="?"):
-        try:
-            with open(path) as f:
-                return f.read().strip()
-        except OSError:
-            return default
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for ln in f:
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for ln in f:
-            if ln.startswith("MemTotal:"):
-                mem_kb = int(ln.split()[1])
-    return {"nproc": os.cpu_count(), "cpu": cpu, "load_start": loadavg(),
-            "mem_gib": round(mem_kb / 1048576, 1),
-            "kernel": platform.release(),
-            "os": first("/etc/debian_version")}
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
 
 def disk_of(path):
     """Device, filesystem type, rotational flag and write cache of path."""
@@ -790,7 +760,7 @@ def main():
             % SMTP_SOURCE)
         return 2
 
-    busy = float(loadavg().split()[0])
+    busy = float(benchlib.loadavg().split()[0])
     if busy > 0.5 * (os.cpu_count() or 1):
         log("warning: load average %.1f on %d CPUs: other work is running, "
             "the figures will be noisy" % (busy, os.cpu_count() or 1))
@@ -798,7 +768,7 @@ def main():
     state = State(a.state)
     started = datetime.datetime.now()
     t_start = time.monotonic()
-    mach = machine()
+    mach = benchlib.machine()
     disk = disk_of(tmp_root)
     fs, acc, idle, rel = None, {}, {}, {}
     try:
@@ -862,7 +832,7 @@ def main():
                 state.drop(inst)
         return 130 if isinstance(e, KeyboardInterrupt) else 2
 
-    mach["load_end"] = loadavg()
+    mach["load_end"] = benchlib.loadavg()
     text, failures = report(a, mach, disk, fs, acc, idle,
                             started.strftime("%Y-%m-%d %H:%M:%S"),
                             time.monotonic() - t_start, rel)

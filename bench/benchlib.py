@@ -14,6 +14,7 @@ Python 3 standard library only.  Every wait is bounded in time.
 """
 
 import os
+import platform
 import pwd
 import re
 import resource
@@ -638,3 +639,35 @@ class Postfix:
     def remove(self, keep=False):
         if not keep:
             rmtree(self.dir)
+
+
+def machine():
+    """The host, for the results header: CPUs, model, memory, kernel,
+    Debian version (os) and the load average now (load_start)."""
+    def first(path, default="?"):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return default
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for ln in f:
+            if ln.startswith("model name"):
+                cpu = ln.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for ln in f:
+            if ln.startswith("MemTotal:"):
+                mem_kb = int(ln.split()[1])
+    return {"nproc": os.cpu_count(), "cpu": cpu, "load_start": loadavg(),
+            "mem_gib": round(mem_kb / 1048576, 1),
+            "kernel": platform.release(),
+            "os": first("/etc/debian_version")}
+
+
+def loadavg():
+    """The 1/5/15-minute load averages as text."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])

@@ -40,7 +40,6 @@ import ctypes
 import datetime
 import json
 import os
-import platform
 import pwd
 import re
 import shutil
@@ -773,34 +772,6 @@ def run_scanbench(bindir, corpus, seconds, workers, tmp, classes, check):
 
 # ------------------------------------------------------------ report
 
-def machine():
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for ln in f:
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for ln in f:
-            if ln.startswith("MemTotal:"):
-                mem_kb = int(ln.split()[1])
-    try:
-        with open("/etc/debian_version") as f:
-            deb = f.read().strip()
-    except OSError:
-        deb = "?"
-    return {"nproc": os.cpu_count(), "cpu": cpu,
-            "mem_gib": round(mem_kb / 1048576, 1),
-            "kernel": platform.release(), "os": "Debian " + deb,
-            "load_start": loadavg()}
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def mb(kb):
     return "%.1f MB" % (kb / 1024.0) if kb else "-"
 
@@ -824,7 +795,8 @@ def report(a, mach, manifest, sk, skk, rs, rsinfo, started, elapsed):
                 "" if a.repeat == 1 else "s"))
     L.append("machine: %d CPUs (%s), %.1f GiB, kernel %s, %s; load %s -> %s"
              % (mach["nproc"], mach["cpu"], mach["mem_gib"], mach["kernel"],
-                mach["os"], mach["load_start"], mach.get("load_end", "?")))
+                "Debian " + mach["os"], mach["load_start"],
+                mach.get("load_end", "?")))
     L.append("corpus: gen_corpus.py seed %d: %s" % (manifest["seed"], ", ".join(
         "%s %d msgs (mean %.1f KB)" % (c, v["messages"], v["mean"] / 1024)
         for c, v in ((c, manifest["classes"][c]) for c in CLASSES))))
@@ -1019,7 +991,7 @@ def main():
 
     started = datetime.datetime.now()
     t_start = time.monotonic()
-    mach = machine()
+    mach = benchlib.machine()
     state = State(a.state)
     tmp_root = os.environ.get("TMPDIR", "/tmp")
     tmp = tempfile.mkdtemp(prefix="sekisho-bench-scan.", dir=tmp_root)
@@ -1120,7 +1092,7 @@ def main():
         else:
             log("kept %s" % tmp)
 
-    mach["load_end"] = loadavg()
+    mach["load_end"] = benchlib.loadavg()
     if a.only == "rspamd":
         log("--only rspamd: no table")
         print(json.dumps(rs, indent=1))
