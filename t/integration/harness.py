@@ -706,12 +706,15 @@ class Suite:
 
     def set_rules(self, rules):
         """Replace the [rule "..."] sections of policy.ini with rules
-        (policy.ini text); [scan] stays as it is."""
-        text = self.read("policy.ini")
-        cut = text.find("\n[rule ")
-        if cut != -1:
-            text = text[:cut + 1]
-        self.write("policy.ini", text + "\n" + rules)
+        (policy.ini text); every other section stays as it is."""
+        kept, keep = [], True
+        for line in self.read("policy.ini").splitlines(keepends=True):
+            head = line.strip()
+            if head.startswith("["):
+                keep = not head.lower().startswith("[rule ")
+            if keep:
+                kept.append(line)
+        self.write("policy.ini", "".join(kept) + "\n" + rules)
 
     def spool(self, *sub):
         return os.path.join(self.data_dir, "spool", *sub)
