@@ -4,7 +4,17 @@ memory per worker, sekisho's scanner library next to rspamd 3.4 (Debian)
 on the same messages in the same run (issue 5 "Performance").
 
   python3 bench/scan_bench.py [--mode quick|default] --bindir BUILD/bin
+  python3 bench/scan_bench.py --av [--mode quick|default] --bindir BUILD/bin
   python3 bench/scan_bench.py --cleanup STATE
+
+--av (issue 6, "antivirus on versus off"; bench/README.md, "Antivirus")
+runs sekisho-scanbench alone, without and with `-a DBDIR` (libclamav loaded
+once in the parent before the workers fork, each message given whole to
+av_scan() first, as scanner/scanjob.c's job_av()), on every class, and
+writes bench/results/av-<date>[-quick].txt; no rspamd, no root.  DBDIR is
+/var/lib/clamav when it holds a .cvd or .cld file, else a synthetic
+database made in the temp dir (make_av_db: an EICAR body signature, 200,000
+random .hdb MD5 lines, 20,000 random .ndb body signatures).
 
 What it does (bench/README.md, "Scan"):
   1. installs rspamd when it is missing (apt-get, DEBIAN_FRONTEND=
@@ -736,8 +746,10 @@ def rspamd_class(rs, name, msgs, seconds, concurrency, check):
 
 # ------------------------------------------------------------ sekisho
 
-def run_scanbench(bindir, corpus, seconds, workers, tmp, classes, check):
-    """sekisho-scanbench on some classes; its JSON."""
+def run_scanbench(bindir, corpus, seconds, workers, tmp, classes, check,
+                  avdb=None):
+    """sekisho-scanbench on some classes (with -a avdb: antivirus on); its
+    JSON."""
     exe = os.path.join(bindir, "sekisho-scanbench")
     if not os.access(exe, os.X_OK):
         raise BenchError("%s missing (build the sekisho-scanbench target)"
@@ -746,7 +758,8 @@ def run_scanbench(bindir, corpus, seconds, workers, tmp, classes, check):
     if os.path.exists(out):
         os.unlink(out)
     cmd = [exe, "-c", SCAN_DIR, "-t", str(seconds), "-j", str(workers),
-           "-o", out] + ([] if check else ["-q"]) + [
+           "-o", out] + ([] if check else ["-q"]) + (
+               ["-a", avdb] if avdb else []) + [
                "%s=%s" % (c, os.path.join(corpus, c)) for c in classes]
     log("running %s" % " ".join(cmd))
     # Its lines are shown as they come (one per class), and kept.
@@ -768,6 +781,152 @@ def run_scanbench(bindir, corpus, seconds, workers, tmp, classes, check):
     res["exit"] = rc
     res["stdout"] = "".join(lines)
     return res
+
+
+# ------------------------------------------------------------ antivirus
+
+EICAR = (rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!"
+         rb"$H+H*")
+AV_SYSTEM_DB = "/var/lib/clamav"
+
+
+def make_av_db(tmp, nhdb=200000, nndb=20000, seed=6):
+    """The signature directory: /var/lib/clamav when it holds official
+    databases (.cvd/.cld), else a synthetic one in tmp.  Returns (dir,
+    description)."""
+    try:
+        real = [f for f in os.listdir(AV_SYSTEM_DB)
+                if f.endswith((".cvd", ".cld"))]
+    except OSError:
+        real = []
+    if real:
+        return AV_SYSTEM_DB, "%s (%s)" % (AV_SYSTEM_DB, ", ".join(sorted(real)))
+    import random
+    rnd = random.Random(seed)
+    d = os.path.join(tmp, "clamdb")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "bench.hdb"), "w") as f:
+        for i in range(nhdb):
+            f.write("%032x:%d:Bench.Hash.%d\n"
+                    % (rnd.getrandbits(128), rnd.randint(64, 4 << 20), i))
+    with open(os.path.join(d, "bench.ndb"), "w") as f:
+        f.write("Bench.Eicar.Body:0:*:%s\n" % EICAR.hex())
+        for i in range(nndb):
+            n = rnd.randint(16, 32)
+            f.write("Bench.Body.%d:0:*:%s\n"
+                    % (i, bytes(rnd.getrandbits(8) for _ in range(n)).hex()))
+    return d, ("synthetic, in the temp dir: 1 EICAR .ndb body signature, "
+               "%d random .hdb MD5s, %d random 16-32 byte .ndb body "
+               "signatures (seed %d)" % (nhdb, nndb, seed))
+
+
+def av_report(a, mach, manifest, off, on, onk, dbdesc, started, elapsed):
+    """The table of --av: antivirus off versus on, per class."""
+    L = []
+    L.append("antivirus benchmark (issue 6), %s mode, %s (%.0f s); T = %g s "
+             "per class and run, 1 run each" % (a.mode, started, elapsed,
+                                                a.seconds))
+    L.append("machine: %d CPUs (%s), %.1f GiB, kernel %s, %s; load %s -> %s"
+             % (mach["nproc"], mach["cpu"], mach["mem_gib"], mach["kernel"],
+                "Debian " + mach["os"], mach["load_start"],
+                mach.get("load_end", "?")))
+    L.append("corpus: gen_corpus.py seed %d: %s" % (manifest["seed"], ", ".join(
+        "%s %d msgs (mean %.1f KB)" % (c, v["messages"], v["mean"] / 1024)
+        for c, v in ((c, manifest["classes"][c]) for c in CLASSES))))
+    L.append("sekisho: sekisho-scanbench, bench/scan/policy.ini (%d rules), "
+             "1 worker process; AV on = -a DBDIR: %s, %d signatures"
+             % (off["rules"], on["av"], on["av_signatures"]))
+    L.append("signatures: %s" % dbdesc)
+    L.append("limits: max_scan 100 MiB, max_file 25 MiB, recursion 18, "
+             "files 10000, timeout 60 s, block_encrypted (scanner defaults)")
+    L.append("per core = messages / CPU s of the worker (getrusage); av% = "
+             "share of the worker's CPU in av_scan()")
+    L.append("")
+    fmt = "%-5s | %12s | %12s | %6s | %5s | %-21s | %-21s"
+    hdr = fmt % ("class", "AV off", "AV on", "on/off", "av%",
+                 "worker off Rss/Pss", "worker on Rss/Pss")
+    L.append(hdr)
+    L.append(fmt % ("", "msg/s/core", "msg/s/core", "", "", "(Private)",
+                    "(Private)"))
+    L.append("-" * len(hdr))
+    for c in CLASSES:
+        f, o = off["classes"][c], on["classes"][c]
+        L.append(fmt % (
+            c, "%.1f" % f["msgs_per_cpu_s"], "%.1f" % o["msgs_per_cpu_s"],
+            "%.3f" % (o["msgs_per_cpu_s"] / f["msgs_per_cpu_s"]),
+            "%.0f%%" % (100 * o["cpu_av_s"] / o["cpu_s"]),
+            "%s/%s (%s)" % (mb(f["worker_rss_kb"]), mb(f["worker_pss_kb"]),
+                            mb(f["worker_private_kb"])),
+            "%s/%s (%s)" % (mb(o["worker_rss_kb"]), mb(o["worker_pss_kb"]),
+                            mb(o["worker_private_kb"]))))
+    L.append("")
+    L.append("parent (the process that loads the policy and the engine, then "
+             "forks): RSS after the policy %s, after av_open %s (+%s); "
+             "av_open took %.2f s"
+             % (mb(on["rss_after_load_kb"]), mb(on["rss_after_av_kb"]),
+                mb(on["rss_after_av_kb"] - on["rss_after_load_kb"]),
+                on["av_load_s"]))
+    for tag, r in (("AV off", off), ("AV on", on)) + (
+            (("AV on, %d workers" % onk["workers"], onk),) if onk else ()):
+        for c in CLASSES:
+            x = r["classes"][c]
+            ws = x["per_worker"]
+            L.append("%-17s %-4s parent Rss %s Pss %s Private %s | workers "
+                     "(Rss/Pss/Private) %s | parent + workers Pss %s"
+                     % (tag, c, mb(x["parent_rss_kb"]), mb(x["parent_pss_kb"]),
+                        mb(x["parent_private_kb"]), ", ".join(
+                            "%s/%s/%s" % (mb(w["rss_kb"]), mb(w["pss_kb"]),
+                                          mb(w["private_kb"])) for w in ws),
+                        mb(x["total_pss_kb"])))
+    L.append("")
+    fails = []
+    for tag, r in (("off", off), ("on", on), ("on-k", onk)):
+        if not r:
+            continue
+        for c, x in r["classes"].items():
+            if x["errors"] or x["check"]["av_error"]:
+                fails.append("AV %s %s: %d scan errors, %d av errors"
+                             % (tag, c, x["errors"], x["check"]["av_error"]))
+    for c in CLASSES:
+        k = on["classes"][c]["check"]
+        L.append("check %-4s AV verdicts: %d clean, %d infected, %d "
+                 "encrypted, %d too large, %d errors"
+                 % (c, k["av_clean"], k["av_infected"], k["av_encrypted"],
+                    k["av_too_large"], k["av_error"]))
+    return "\n".join(L) + "\n", fails
+
+
+def run_av(a, mach, started, t_start, tmp, corpus, manifest):
+    """--av: AV off and on, per class; the table and the results file."""
+    dbdir, dbdesc = make_av_db(tmp)
+    log("antivirus database: %s" % dbdesc)
+    off = run_scanbench(a.bindir, corpus, a.seconds, 1, tmp, CLASSES, True)
+    on = run_scanbench(a.bindir, corpus, a.seconds, 1, tmp, CLASSES, True,
+                       dbdir)
+    k = a.workers if a.workers > 1 else 2
+    onk = run_scanbench(a.bindir, corpus, a.seconds, k, tmp, CLASSES, False,
+                        dbdir)
+    mach["load_end"] = benchlib.loadavg()
+    text, fails = av_report(a, mach, manifest, off, on, onk, dbdesc,
+                            started.strftime("%Y-%m-%d %H:%M:%S"),
+                            time.monotonic() - t_start)
+    print(text, end="")
+    os.makedirs(a.results, exist_ok=True)
+    out = os.path.join(a.results, "av-%s%s.txt" % (
+        started.strftime("%Y%m%d-%H%M%S"),
+        "" if a.mode == "default" else "-" + a.mode))
+    with open(out, "w") as f:
+        f.write(text)
+        f.write("\n# raw\n")
+        json.dump({"args": vars(a), "machine": mach, "corpus": manifest,
+                   "av_db": dbdesc, "av_off": off, "av_on": on,
+                   "av_on_workers": onk}, f, indent=1, default=str)
+        f.write("\n")
+    log("results written to %s" % out)
+    if fails:
+        log("FAILED: %s" % "; ".join(fails))
+        return 1
+    return 0
 
 
 # ------------------------------------------------------------ report
@@ -961,6 +1120,10 @@ def main():
     ap.add_argument("--corpus", help="use this corpus directory (made by "
                     "gen_corpus.py) instead of generating one")
     ap.add_argument("--only", choices=("sekisho", "rspamd"))
+    ap.add_argument("--av", action="store_true",
+                    help="issue 6: sekisho with antivirus off versus on "
+                    "(libclamav, -a DBDIR), no rspamd; writes "
+                    "results/av-<date>[-<mode>].txt")
     ap.add_argument("--no-install", action="store_true")
     ap.add_argument("--no-netns", action="store_true",
                     help="run rspamd in the host's network namespace "
@@ -980,6 +1143,8 @@ def main():
     a.repeat = a.repeat or m["repeat"]
     if a.workers is None:
         a.workers = 0 if a.mode == "quick" else (os.cpu_count() or 1)
+    if a.av:
+        a.only = "sekisho"
     if os.geteuid() != 0 and a.only != "sekisho":
         log("run as root (apt-get, network namespace, rspamd user)")
         return 2
@@ -1013,6 +1178,11 @@ def main():
             subprocess.run(cmd, check=True, stdout=sys.stderr)
         with open(os.path.join(corpus, "manifest.json")) as f:
             manifest = json.load(f)
+        if a.av:
+            rc = run_av(a, mach, started, t_start, tmp, corpus, manifest)
+            if not a.keep:
+                benchlib.rmtree(tmp)
+            return rc
         if a.only != "sekisho":
             netns = not a.no_netns and netns_works()
             if not netns and not a.no_netns:

@@ -821,3 +821,18 @@ av_clamd_scan(struct av_engine *e, const void *data, size_t len,
 		    sent == -1 ? "send" : "reply", strerror(serr));
 	return av_clamd_parse(reply, res);
 }
+
+/*
+ * av_disable_cache: libclamav keeps an MD5 of every file it found clean
+ * and skips it next time; a benchmark that scans the same messages again
+ * and again turns that off to measure real scans.  0, or -1 (clamd, or
+ * libclamav refused).
+ */
+int
+av_disable_cache(struct av_engine *e)
+{
+	if (e->kind != AV_LIBCLAMAV || e->cl == NULL)
+		return -1;
+	return cl_engine_set_num(e->cl, CL_ENGINE_DISABLE_CACHE, 1) ==
+	    CL_SUCCESS ? 0 : -1;
+}

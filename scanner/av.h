@@ -65,6 +65,7 @@ struct av_engine;
 
 struct av_engine *av_open(const struct av_conf *, char *, size_t);
 void		 av_close(struct av_engine *);
+int		 av_disable_cache(struct av_engine *);
 const char	*av_version(const struct av_engine *);
 unsigned	 av_signatures(const struct av_engine *);
 int		 av_db_changed(struct av_engine *);

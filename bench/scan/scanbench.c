@@ -18,10 +18,14 @@
  * for the 2 MB class) is not counted as worker memory; a real worker holds
  * one message at a time.  Owns nothing but its own child processes.
  *
- *   sekisho-scanbench [-q] [-c confdir] [-t seconds] [-j workers]
- *       [-o json] NAME=DIR ...
+ *   sekisho-scanbench [-q] [-a dbdir] [-c confdir] [-t seconds]
+ *       [-j workers] [-o json] NAME=DIR ...
  *
- * -q skips the check pass (a repeated run of the same corpus).
+ * -q skips the check pass (a repeated run of the same corpus).  -a loads
+ * libclamav with the signature directory dbdir once (av_open, the scanner's
+ * default limits) before the workers are forked, as the scanner parent
+ * does, and each message is first given to av_scan() whole, as
+ * scanner/scanjob.c's job_av() does (issue 6, "antivirus on versus off").
  */
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -41,6 +45,7 @@
 #include <unistd.h>
 
 #include "actions.h"
+#include "av.h"
 #include "diag.h"
 #include "log.h"
 #include "mime.h"
@@ -77,7 +82,8 @@ struct sb_res {
 	uint64_t	 groups;
 	uint64_t	 applied;	/* actions_apply calls */
 	uint64_t	 errors;	/* analyse/eval/apply failures */
-	double		 phase[3];	/* CPU s in analyse, eval, apply */
+	uint64_t	 av_found;	/* av_scan() verdicts other than clean */
+	double		 phase[4];	/* CPU s in analyse, eval, apply, av */
 	double		 wall;		/* s */
 	double		 cpu;		/* user + system s */
 	long		 maxrss_kb;	/* getrusage ru_maxrss (with corpus) */
@@ -99,12 +105,14 @@ struct sb_check {
 	uint64_t	 intercept[4];
 	uint64_t	 limits;		/* messages with scan limits */
 	uint64_t	 errors;
+	uint64_t	 av[AV_ERROR + 1];	/* av_scan() verdicts */
 	uint64_t	*rule_hits;		/* per rule index */
 	uint64_t	 out_bytes;
 };
 
 static struct policy	*sb_policy;
 static struct scan_limits sb_limits;
+static struct av_engine	*sb_av;		/* -a: libclamav, or NULL */
 static const char *const sb_rcpts[] = { "user1@example.com",
     "partner@example.org" };
 static const enum policy_dir sb_dirs[] = { POLICY_INBOUND, POLICY_OUTBOUND };
@@ -118,8 +126,8 @@ static const struct policy_env sb_env = {
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: sekisho-scanbench [-q] [-c confdir] "
-	    "[-t seconds] [-j workers] [-o json] NAME=DIR ...\n");
+	fprintf(stderr, "usage: sekisho-scanbench [-q] [-a dbdir] "
+	    "[-c confdir] [-t seconds] [-j workers] [-o json] NAME=DIR ...\n");
 	exit(2);
 }
 
@@ -265,11 +273,14 @@ sb_copied(const struct policy_group *gr)
 /*
  * sb_scan: the scan server's work on one message.  Returns the number of
  * failures (0 normally); *groups and *applied count the decision, phase[]
- * adds the CPU seconds of analysis, evaluation and rewriting.
+ * adds the CPU seconds of analysis, evaluation, rewriting and (with -a)
+ * the antivirus scan of the raw message, *avfound the messages whose
+ * antivirus verdict was not "clean".
  */
 static int
 sb_scan(const struct sb_msg *msg, struct buf *out, uint64_t *groups,
-    uint64_t *applied, double *phase, struct sb_check *chk)
+    uint64_t *applied, uint64_t *avfound, double *phase,
+    struct sb_check *chk)
 {
 	struct scan_msg		 m;
 	struct policy_result	 r;
@@ -280,6 +291,21 @@ sb_scan(const struct sb_msg *msg, struct buf *out, uint64_t *groups,
 
 	memset(&m, 0, sizeof(m));
 	memset(&r, 0, sizeof(r));
+	if (sb_av != NULL) {
+		struct av_result avr;
+
+		/* As job_av(): the raw message, before the analysis. */
+		t0 = sb_tcpu();
+		(void)av_scan(sb_av, msg->data, msg->len, &avr);
+		phase[3] += sb_tcpu() - t0;
+		*avfound += avr.verdict != AV_CLEAN;
+		if (chk != NULL) {
+			chk->av[avr.verdict]++;
+			if (avr.verdict == AV_ERROR)
+				fprintf(stderr, "scanbench: av_scan: %s\n",
+				    avr.name);
+		}
+	}
 	t0 = sb_tcpu();
 	if (mime_analyse(msg->data, msg->len, &sb_limits, &m, err,
 	    sizeof(err)) == -1) {
@@ -344,8 +370,8 @@ static void
 sb_check_class(const struct sb_class *c, struct sb_check *chk)
 {
 	struct buf	 out;
-	uint64_t	 groups = 0, applied = 0;
-	double		 phase[3] = { 0, 0, 0 };
+	uint64_t	 groups = 0, applied = 0, avfound = 0;
+	double		 phase[4] = { 0, 0, 0, 0 };
 	size_t		 i;
 
 	memset(chk, 0, sizeof(*chk));
@@ -353,8 +379,8 @@ sb_check_class(const struct sb_class *c, struct sb_check *chk)
 	    sizeof(*chk->rule_hits));
 	buf_init(&out, SB_OUT_LIMIT);
 	for (i = 0; i < c->nmsgs; i++)
-		if (sb_scan(&c->msgs[i], &out, &groups, &applied, phase,
-		    chk) != 0)
+		if (sb_scan(&c->msgs[i], &out, &groups, &applied, &avfound,
+		    phase, chk) != 0)
 			chk->errors++;
 	chk->groups = groups;
 	buf_free(&out);
@@ -403,7 +429,7 @@ sb_worker(const struct sb_class *c, int k, int nworkers, double secs,
 	cpu0 = sb_cpu(NULL);
 	for (;;) {
 		res.errors += sb_scan(&c->msgs[i], &out, &res.groups,
-		    &res.applied, res.phase, NULL);
+		    &res.applied, &res.av_found, res.phase, NULL);
 		res.msgs++;
 		res.bytes += c->msgs[i].len;
 		done++;
@@ -469,7 +495,7 @@ sb_smaps(pid_t pid, const char *corpus_prefix, struct sb_mem *mem)
 /* sb_run_class: K workers on one class; fills res[] and mem[]. */
 static void
 sb_run_class(const struct sb_class *c, int nworkers, double secs,
-    struct sb_res *res, struct sb_mem *mem)
+    struct sb_res *res, struct sb_mem *mem, struct sb_mem *parent)
 {
 	pid_t	 pids[SB_MAX_WORKERS];
 	int	 rpipe[SB_MAX_WORKERS], release[2], p[2], k, st;
@@ -503,6 +529,14 @@ sb_run_class(const struct sb_class *c, int nworkers, double secs,
 	/* Every worker is alive and idle now: their Pss shares are fair. */
 	for (k = 0; k < nworkers; k++)
 		sb_smaps(pids[k], prefix, &mem[k]);
+	/* The parent maps every class: leave out the corpus root (the
+	   parent directory of the class directories). */
+	if (strrchr(prefix, '/') != prefix) {
+		*strrchr(prefix, '/') = '\0';
+		if (strrchr(prefix, '/') != NULL && strrchr(prefix, '/') != prefix)
+			strrchr(prefix, '/')[1] = '\0';
+	}
+	sb_smaps(getpid(), prefix, parent);
 	close(release[1]);
 	for (k = 0; k < nworkers; k++)
 		while (waitpid(pids[k], &st, 0) == -1 && errno == EINTR)
@@ -513,11 +547,12 @@ sb_run_class(const struct sb_class *c, int nworkers, double secs,
 static void
 sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
     int nworkers, const struct sb_res *res, const struct sb_mem *mem,
-    int first)
+    const struct sb_mem *parent, int first)
 {
-	uint64_t	 msgs = 0, bytes = 0, errors = 0, applied = 0;
-	double		 cpu = 0, rate = 0, mbs = 0, wall = 0, ph[3] = { 0 };
+	uint64_t	 msgs = 0, bytes = 0, errors = 0, applied = 0, avf = 0;
+	double		 cpu = 0, rate = 0, mbs = 0, wall = 0, ph[4] = { 0 };
 	long		 peak = 0, rss = 0, pss = 0, priv = 0, maxrss = 0;
+	long		 pss_all = parent->pss_kb;
 	int		 k;
 	size_t		 r, nr = policy_nrules(sb_policy);
 
@@ -532,6 +567,9 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 		ph[0] += res[k].phase[0];
 		ph[1] += res[k].phase[1];
 		ph[2] += res[k].phase[2];
+		ph[3] += res[k].phase[3];
+		avf += res[k].av_found;
+		pss_all += mem[k].pss_kb;
 		rate += res[k].msgs / res[k].wall;
 		mbs += res[k].bytes / res[k].wall / 1e6;
 		wall = res[k].wall > wall ? res[k].wall : wall;
@@ -547,10 +585,19 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	    c->name, c->nmsgs, c->bytes / 1024.0 / c->nmsgs, nworkers,
 	    nworkers == 1 ? " " : "s", wall, rate, mbs, msgs / cpu, peak, rss,
 	    pss, priv, errors ? " ERRORS" : "");
-	printf("       CPU split: mime_analyse %.0f%%, policy_eval %.0f%%, "
-	    "actions_apply %.0f%% (%llu rewrites)\n", 100 * ph[0] / cpu,
-	    100 * ph[1] / cpu, 100 * ph[2] / cpu,
-	    (unsigned long long)applied);
+	printf("       CPU split: ");
+	if (sb_av != NULL)
+		printf("av %.0f%%, ", 100 * ph[3] / cpu);
+	printf("mime_analyse %.0f%%, "
+	    "policy_eval %.0f%%, actions_apply %.0f%% (%llu rewrites",
+	    100 * ph[0] / cpu, 100 * ph[1] / cpu,
+	    100 * ph[2] / cpu, (unsigned long long)applied);
+	if (sb_av != NULL)
+		printf(", %llu av findings", (unsigned long long)avf);
+	printf(")\n       parent: Rss %ld KB, Pss %ld, Private %ld; "
+	    "parent + %d worker%s: Pss %ld KB (shared pages once)\n",
+	    parent->rss_kb, parent->pss_kb, parent->priv_kb, nworkers,
+	    nworkers == 1 ? "" : "s", pss_all);
 	if (js == NULL)
 		return;
 	fprintf(js, "%s\n  \"%s\": {\"dir\": \"%s\", \"messages\": %zu, "
@@ -560,7 +607,10 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	    "\"msgs_per_cpu_s\": %.2f, \"mb_per_cpu_s\": %.3f, "
 	    "\"rewrites\": %llu, \"errors\": %llu, "
 	    "\"cpu_analyse_s\": %.3f, \"cpu_eval_s\": %.3f, "
-	    "\"cpu_apply_s\": %.3f, "
+	    "\"cpu_apply_s\": %.3f, \"cpu_av_s\": %.3f, "
+	    "\"av_found\": %llu, \"parent_rss_kb\": %ld, "
+	    "\"parent_pss_kb\": %ld, \"parent_private_kb\": %ld, "
+	    "\"total_pss_kb\": %ld, "
 	    "\"worker_peak_rss_kb\": %ld, \"worker_ru_maxrss_kb\": %ld, "
 	    "\"worker_rss_kb\": %ld, \"worker_pss_kb\": %ld, "
 	    "\"worker_private_kb\": %ld, \"corpus_mapped_kb\": %ld, "
@@ -569,12 +619,16 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	    "\"groups\": %llu, \"rewritten_groups\": %llu, "
 	    "\"deliver\": %llu, \"delete\": %llu, \"quarantine\": %llu, "
 	    "\"change_rcpt\": %llu, \"with_scan_limits\": %llu, "
-	    "\"errors\": %llu, \"rule_hits\": {",
+	    "\"errors\": %llu, \"av_clean\": %llu, \"av_infected\": %llu, "
+	    "\"av_encrypted\": %llu, \"av_too_large\": %llu, "
+	    "\"av_error\": %llu, \"rule_hits\": {",
 	    first ? "" : ",", c->name, c->dir, c->nmsgs,
 	    (unsigned long long)c->bytes, nworkers, (unsigned long long)msgs,
 	    (unsigned long long)bytes, wall, cpu, rate, mbs, msgs / cpu,
 	    bytes / cpu / 1e6, (unsigned long long)applied,
-	    (unsigned long long)errors, ph[0], ph[1], ph[2], peak, maxrss, rss, pss, priv,
+	    (unsigned long long)errors, ph[0], ph[1], ph[2], ph[3],
+	    (unsigned long long)avf, parent->rss_kb, parent->pss_kb,
+	    parent->priv_kb, pss_all, peak, maxrss, rss, pss, priv,
 	    res[0].corpus_kb, res[0].hwm_reset ? "true" : "false",
 	    (unsigned long long)chk->msgs, (unsigned long long)chk->parts,
 	    (unsigned long long)chk->attachments,
@@ -584,7 +638,12 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	    (unsigned long long)chk->intercept[POLICY_DELETE],
 	    (unsigned long long)chk->intercept[POLICY_QUARANTINE],
 	    (unsigned long long)chk->intercept[POLICY_CHANGE_RCPT],
-	    (unsigned long long)chk->limits, (unsigned long long)chk->errors);
+	    (unsigned long long)chk->limits, (unsigned long long)chk->errors,
+	    (unsigned long long)chk->av[AV_CLEAN],
+	    (unsigned long long)chk->av[AV_INFECTED],
+	    (unsigned long long)chk->av[AV_ENCRYPTED],
+	    (unsigned long long)chk->av[AV_TOO_LARGE],
+	    (unsigned long long)chk->av[AV_ERROR]);
 	for (r = 0, k = 0; r < nr; r++) {
 		char	 esc[256];
 		size_t	 i, j;
@@ -632,6 +691,14 @@ sb_print_check(const struct sb_class *c, const struct sb_check *chk)
 	    (unsigned long long)chk->intercept[POLICY_QUARANTINE],
 	    (unsigned long long)chk->limits, fired, nr,
 	    (unsigned long long)chk->errors);
+	if (sb_av != NULL)
+		printf("check %-6s antivirus: %llu clean, %llu infected, "
+		    "%llu encrypted, %llu too large, %llu errors\n", c->name,
+		    (unsigned long long)chk->av[AV_CLEAN],
+		    (unsigned long long)chk->av[AV_INFECTED],
+		    (unsigned long long)chk->av[AV_ENCRYPTED],
+		    (unsigned long long)chk->av[AV_TOO_LARGE],
+		    (unsigned long long)chk->av[AV_ERROR]);
 }
 
 /* sb_parse_classes: NAME=DIR arguments. */
@@ -663,18 +730,21 @@ main(int argc, char **argv)
 	struct sb_class	 cls[SB_MAX_CLASSES];
 	struct sb_check	 chk[SB_MAX_CLASSES];
 	struct sb_res	 res[SB_MAX_WORKERS];
-	struct sb_mem	 mem[SB_MAX_WORKERS];
+	struct sb_mem	 mem[SB_MAX_WORKERS], parent;
 	struct diag	 d;
+	struct av_conf	 avc;
 	const char	*confdir = "bench/scan", *jsonpath = NULL;
-	char		 err[256];
-	double		 secs = 5, t0;
+	const char	*avdb = NULL;
+	char		 err[256], avtmp[PATH_MAX] = "";
+	double		 secs = 5, t0, av_load_s = 0;
 	int		 ch, nworkers = 1, check = 1;
-	long		 rss_init;
+	long		 rss_init, rss_av = 0;
 	size_t		 ncls, i;
 	FILE		*js = NULL;
 
-	while ((ch = getopt(argc, argv, "c:j:o:qt:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:j:o:qt:")) != -1) {
 		switch (ch) {
+		case 'a': avdb = optarg; break;
 		case 'c': confdir = optarg; break;
 		case 'q': check = 0; break;
 		case 'j': nworkers = atoi(optarg); break;
@@ -709,6 +779,46 @@ main(int argc, char **argv)
 	printf("policy %s/policy.ini: %zu rules, loaded with mime_init in "
 	    "%.3f s; process RSS %ld KB\n", confdir, policy_nrules(sb_policy),
 	    sb_now() - t0, rss_init);
+	if (avdb != NULL) {
+		const char *td = getenv("TMPDIR");
+
+		/* The scanner's defaults (etc/sekisho.conf, [antivirus]). */
+		memset(&avc, 0, sizeof(avc));
+		avc.kind = AV_LIBCLAMAV;
+		avc.dbdir = avdb;
+		(void)str_printf(avtmp, sizeof(avtmp), "%s/sekisho-scanbench-av."
+		    "XXXXXX", td != NULL && td[0] != '\0' ? td : "/tmp");
+		if (mkdtemp(avtmp) == NULL) {
+			fprintf(stderr, "scanbench: mkdtemp %s: %s\n", avtmp,
+			    strerror(errno));
+			return 2;
+		}
+		avc.tmpdir = avtmp;
+		avc.max_scan_size = 100ULL * 1024 * 1024;
+		avc.max_file_size = 25ULL * 1024 * 1024;
+		avc.max_recursion = 18;
+		avc.max_files = 10000;
+		avc.timeout_ms = 60000;
+		avc.block_encrypted = true;
+		t0 = sb_now();
+		if ((sb_av = av_open(&avc, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "scanbench: %s\n", err);
+			(void)rmdir(avtmp);
+			return 2;
+		}
+		av_load_s = sb_now() - t0;
+		if (av_disable_cache(sb_av) == -1) {
+			fprintf(stderr, "scanbench: cannot disable libclamav's "
+			    "cache\n");
+			return 2;
+		}
+		rss_av = sb_status_kb("VmRSS");
+		printf("antivirus: %s, %u signatures from %s, loaded in %.3f s; "
+		    "parent RSS %ld KB -> %ld KB (+%ld KB); clean-file cache "
+		    "off\n", av_version(sb_av),
+		    av_signatures(sb_av), avdb, av_load_s, rss_init, rss_av,
+		    rss_av - rss_init);
+	}
 	if (policy_nrules(sb_policy) < 20)
 		fprintf(stderr, "scanbench: warning: only %zu rules\n",
 		    policy_nrules(sb_policy));
@@ -733,11 +843,16 @@ main(int argc, char **argv)
 		fprintf(js, "{\"tool\": \"sekisho-scanbench\", \"confdir\": "
 		    "\"%s\", \"rules\": %zu, \"seconds\": %.3f, "
 		    "\"workers\": %d, \"rss_after_load_kb\": %ld, "
+		    "\"av\": %s%s%s, \"av_signatures\": %u, "
+		    "\"av_load_s\": %.3f, \"rss_after_av_kb\": %ld, "
 		    "\"classes\": {", confdir, policy_nrules(sb_policy), secs,
-		    nworkers, rss_init);
+		    nworkers, rss_init, sb_av ? "\"" : "",
+		    sb_av ? av_version(sb_av) : "null", sb_av ? "\"" : "",
+		    sb_av ? av_signatures(sb_av) : 0, av_load_s, rss_av);
 	for (i = 0; i < ncls; i++) {
-		sb_run_class(&cls[i], nworkers, secs, res, mem);
-		sb_report(js, &cls[i], &chk[i], nworkers, res, mem, i == 0);
+		sb_run_class(&cls[i], nworkers, secs, res, mem, &parent);
+		sb_report(js, &cls[i], &chk[i], nworkers, res, mem, &parent,
+		    i == 0);
 		fflush(stdout);
 	}
 	if (js != NULL) {
@@ -748,8 +863,12 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (sb_av != NULL) {
+		av_close(sb_av);
+		(void)rmdir(avtmp);
+	}
 	for (i = 0; i < ncls; i++)
-		if (chk[i].errors != 0)
+		if (chk[i].errors != 0 || chk[i].av[AV_ERROR] != 0)
 			return 1;
 	return 0;
 }
