@@ -915,21 +915,27 @@ def run_av(a, mach, started, t_start, tmp, corpus, manifest):
     out = os.path.join(a.results, "av-%s%s.txt" % (
         started.strftime("%Y%m%d-%H%M%S"),
         "" if a.mode == "default" else "-" + a.mode))
-    with open(out, "w") as f:
-        f.write(text)
-        f.write("\n# raw\n")
-        json.dump({"args": vars(a), "machine": mach, "corpus": manifest,
-                   "av_db": dbdesc, "av_off": off, "av_on": on,
-                   "av_on_workers": onk}, f, indent=1, default=str)
-        f.write("\n")
-    log("results written to %s" % out)
-    if fails:
-        log("FAILED: %s" % "; ".join(fails))
-        return 1
-    return 0
+    return write_results(out, text, {
+        "args": vars(a), "machine": mach, "corpus": manifest,
+        "av_db": dbdesc, "av_off": off, "av_on": on, "av_on_workers": onk},
+        fails)
 
 
 # ------------------------------------------------------------ report
+
+def write_results(path, text, raw, failures):
+    """The table, then the raw figures as JSON; the exit status."""
+    with open(path, "w") as f:
+        f.write(text)
+        f.write("\n# raw\n")
+        json.dump(raw, f, indent=1, default=str)
+        f.write("\n")
+    log("results written to %s" % path)
+    if failures:
+        log("FAILED: %s" % "; ".join(failures))
+        return 1
+    return 0
+
 
 def mb(kb):
     return "%.1f MB" % (kb / 1024.0) if kb else "-"
@@ -1279,18 +1285,10 @@ def main():
     out = os.path.join(a.results, name)
     if skk:
         skk.pop("stdout", None)
-    with open(out, "w") as f:
-        f.write(text)
-        f.write("\n# raw\n")
-        json.dump({"args": vars(a), "machine": mach, "corpus": manifest,
-                   "sekisho": sk, "sekisho_workers": skk, "rspamd": rs,
-                   "rspamd_info": rsinfo}, f, indent=1, default=str)
-        f.write("\n")
-    log("results written to %s" % out)
-    if failures:
-        log("FAILED: %s" % "; ".join(failures))
-        return 1
-    return 0
+    return write_results(out, text, {
+        "args": vars(a), "machine": mach, "corpus": manifest,
+        "sekisho": sk, "sekisho_workers": skk, "rspamd": rs,
+        "rspamd_info": rsinfo}, failures)
 
 
 if __name__ == "__main__":

@@ -207,17 +207,20 @@ limits_text(const struct job *j, const struct policy_group *g)
 	};
 	struct buf	 b;
 	size_t		 i;
+	bool		 first;
 
 	buf_init(&b, SCAN_PROTO_MAX_TEXT);
 	if (m->virus != NULL)
 		buf_printf(&b, "virus=%s", m->virus);
 	else if (j->av_text[0] != '\0')
 		buf_printf(&b, "antivirus: %s", j->av_text);
-	for (i = 0; i < nitems(names); i++)
-		if (m->limits & names[i].bit)
-			buf_printf(&b, "%s%s", strstr(buf_cstr(&b),
-			    "limits=") ? "," : b.len ? "; limits=" : "limits=",
-			    names[i].name);
+	for (i = 0, first = true; i < nitems(names); i++) {
+		if ((m->limits & names[i].bit) == 0)
+			continue;
+		buf_printf(&b, "%s%s", !first ? "," : b.len ? "; limits=" :
+		    "limits=", names[i].name);
+		first = false;
+	}
 	if (g->limits != 0)
 		buf_printf(&b, "%spattern limit in rule \"%s\" %s (%s:%u)",
 		    b.len ? "; " : "", g->limit.rule, g->limit.key,
