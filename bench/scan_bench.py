@@ -9,8 +9,9 @@ on the same messages in the same run (issue 5 "Performance").
 
 --av (issue 6, "antivirus on versus off"; bench/README.md, "Antivirus")
 runs sekisho-scanbench alone, without and with `-a DBDIR` (libclamav loaded
-once in the parent before the workers fork, each message given whole to
-av_scan() first, as scanner/scanjob.c's job_av()), on every class, and
+once in the parent before the workers fork, each message checked as
+scanner/scanjob.c does: the raw message, then each decoded MIME part,
+scanner/avmsg.c), on every class, and
 writes bench/results/av-<date>[-quick].txt; no rspamd, no root.  DBDIR is
 /var/lib/clamav when it holds a .cvd or .cld file, else a synthetic
 database made in the temp dir (make_av_db: an EICAR body signature, 200,000
@@ -840,7 +841,7 @@ def av_report(a, mach, manifest, off, on, onk, dbdesc, started, elapsed):
     L.append("limits: max_scan 100 MiB, max_file 25 MiB, recursion 18, "
              "files 10000, timeout 60 s, block_encrypted (scanner defaults)")
     L.append("per core = messages / CPU s of the worker (getrusage); av% = "
-             "share of the worker's CPU in av_scan()")
+             "share of the worker's CPU in av_scan() (raw message + each decoded part)")
     L.append("")
     fmt = "%-5s | %12s | %12s | %6s | %5s | %-21s | %-21s"
     hdr = fmt % ("class", "AV off", "AV on", "on/off", "av%",

@@ -84,6 +84,10 @@
 				/* the message content (read) */	\
 	X(IMSG_SCAN_RESULT)	/* u64 reqid, then scan_reply_encode() */ \
 				/* (common/scan_proto.h) */		\
+	X(IMSG_SCAN_STATUS)	/* u64 reqid, str "": the scanner's */	\
+				/* state, answered as a queue.sock */	\
+				/* show: IMSG_QUEUE_CTL_ENTRY (JSON) */	\
+				/* then IMSG_CTL_RESULT */		\
 	/* New areas below this line. */
 
 enum imsg_type {

@@ -343,6 +343,8 @@ qr_list_filters(struct ipc_msg *m, const struct ctl_req *r)
 
 /* How the quarantine commands ask and show (ctl_req.c). */
 static const struct ctl_view qr_view = {
+	.sock = "queue.sock",
+	.daemon = "sekisho-smtpd",
 	.idkey = "id",
 	.filters = qr_list_filters,
 	.check = qr_entry_check,

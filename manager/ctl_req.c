@@ -1,7 +1,8 @@
 /*
- * ctl_req.c: one request to the queue process's control socket
- * (run_dir/queue.sock) and its answer, for the queue commands
- * (sekishoctl.c) and the quarantine commands (ctl_quar.c) alike.
+ * ctl_req.c: one request to a daemon's control socket and its answer:
+ * the queue process's run_dir/queue.sock for the queue commands
+ * (sekishoctl.c) and the quarantine commands (ctl_quar.c), the scanner's
+ * run_dir/scanner.sock for its status (ctl_scanner.c).
  *
  * A request is one message carrying CTL_REQID; the answer is zero or
  * more IMSG_QUEUE_CTL_ENTRY (a list or show) and exactly one
@@ -59,8 +60,8 @@ int
 ctl_malformed(const struct ctl_req *r, const char *what)
 {
 	ctl_list_close(r);
-	fprintf(stderr, "sekishoctl: malformed reply from sekisho-smtpd "
-	    "(%s): %s\n", r->sockpath, what);
+	fprintf(stderr, "sekishoctl: malformed reply from %s (%s): %s\n",
+	    r->view->daemon, r->sockpath, what);
 	return 1;
 }
 
@@ -202,16 +203,17 @@ ctl_result(struct ctl_req *r, struct ipc_msg_in *m)
 	return 1;
 }
 
-/* ctl_connect: a channel to the queue's control socket, or NULL (said). */
+/* ctl_connect: a channel to the view's control socket, or NULL (said). */
 static struct ipc_chan *
-ctl_connect(const char *confdir, char *path, size_t len)
+ctl_connect(const char *confdir, const struct ctl_view *v, char *path,
+    size_t len)
 {
 	struct sekisho_conf conf;
 	int	 fd, saved;
 
 	if (ctl_load(confdir, &conf, true) == -1)
 		return NULL;
-	if (!str_printf(path, len, "%s/queue.sock", conf.imss.run_dir)) {
+	if (!str_printf(path, len, "%s/%s", conf.imss.run_dir, v->sock)) {
 		fprintf(stderr, "sekishoctl: run_dir too long\n");
 		conf_free(&conf);
 		return NULL;
@@ -224,8 +226,8 @@ ctl_connect(const char *confdir, char *path, size_t len)
 			    strerror(saved), conf.imss.queue_user);
 		else
 			fprintf(stderr, "sekishoctl: cannot connect to %s: %s: "
-			    "is sekisho-smtpd running?\n", path,
-			    strerror(saved));
+			    "is %s running?\n", path, strerror(saved),
+			    v->daemon);
 		conf_free(&conf);
 		return NULL;
 	}
@@ -239,11 +241,12 @@ ctl_lost(const struct ctl_req *r, struct ipc_chan *chan)
 {
 	ctl_list_close(r);
 	if (errno == ETIMEDOUT)
-		fprintf(stderr, "sekishoctl: %s: no answer from sekisho-smtpd "
-		    "within %d seconds\n", r->sockpath, CTL_TIMEOUT_MS / 1000);
+		fprintf(stderr, "sekishoctl: %s: no answer from %s within %d "
+		    "seconds\n", r->sockpath, r->view->daemon,
+		    CTL_TIMEOUT_MS / 1000);
 	else
-		fprintf(stderr, "sekishoctl: %s: connection closed by "
-		    "sekisho-smtpd before the answer (%s)\n", r->sockpath,
+		fprintf(stderr, "sekishoctl: %s: connection closed by %s "
+		    "before the answer (%s)\n", r->sockpath, r->view->daemon,
 		    ipc_chan_errstr(chan)[0] ? ipc_chan_errstr(chan) :
 		    "no reason given");
 	return 1;
@@ -272,7 +275,8 @@ ctl_req_run(const char *confdir, struct ctl_req *r)
 	char		 path[4096];
 	int		 rv = -1;
 
-	if ((chan = ctl_connect(confdir, path, sizeof(path))) == NULL)
+	if ((chan = ctl_connect(confdir, r->view, path, sizeof(path))) ==
+	    NULL)
 		return 1;
 	r->sockpath = path;
 	m = ipc_msg_new(r->cmd->type, 0);

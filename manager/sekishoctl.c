@@ -25,6 +25,11 @@
  *	sekishoctl [-c DIR] [--json] quarantine show|release|delete ID
  *	sekishoctl [-c DIR] quarantine export ID [-o FILE]
  *
+ * The scanner's state, antivirus engine and database versions, over its
+ * socket (run_dir/scanner.sock, ctl_scanner.c):
+ *
+ *	sekishoctl [-c DIR] [--json] scanner status
+ *
  * Human-readable output by default, JSON with --json.  Exit codes: 0
  * success, 1 failure (invalid configuration, unknown key, no such
  * message, refused, daemon not running, malformed reply), 2 usage.
@@ -77,6 +82,7 @@ usage(void)
 	    "           [--from S] [--to S] [--subject S] [--qid Q] [--rule S]"
 	    "\n           [--action S] [--event KINDS] [--limit N] [--oldest] "
 	    "[--messages]\n"
+	    "       sekishoctl [-c confdir] [--json] scanner status\n"
 	    "       sekishoctl version\n");
 	exit(2);
 }
@@ -430,6 +436,8 @@ ctl_list_filters(struct ipc_msg *m, const struct ctl_req *r)
 
 /* How the queue commands ask and show (ctl_req.c). */
 static const struct ctl_view ctl_queue_view = {
+	.sock = "queue.sock",
+	.daemon = "sekisho-smtpd",
 	.idkey = "qid",
 	.filters = ctl_list_filters,
 	.check = ctl_entry_check,
@@ -586,6 +594,10 @@ main(int argc, char **argv)
 	if (argc >= 1 && strcmp(argv[0], "quarantine") == 0) {
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_quarantine(confdir, argc - 1, argv + 1, json_out);
+	}
+	if (argc >= 1 && strcmp(argv[0], "scanner") == 0) {
+		log_setlevel(LOG_LVL_ERR);
+		return cmd_scanner(confdir, argc - 1, argv + 1, json_out);
 	}
 	usage();
 }

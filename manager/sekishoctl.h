@@ -38,8 +38,10 @@ struct ctl_cmd {
 	int		(*done)(struct ctl_req *);
 };
 
-/* How one family of commands (queue, quarantine) asks and shows. */
+/* How one family of commands (queue, quarantine, scanner) asks and shows. */
 struct ctl_view {
+	const char	*sock;		/* in run_dir: "queue.sock", ... */
+	const char	*daemon;	/* who answers: "sekisho-smtpd", ... */
 	const char	*idkey;		/* the id's key in --json results */
 	/* The list filters, after the request id. */
 	void		(*filters)(struct ipc_msg *, const struct ctl_req *);
@@ -52,7 +54,7 @@ struct ctl_view {
 	int		(*other)(struct ctl_req *, struct ipc_msg_in *);
 };
 
-/* One request over queue.sock and what came back so far. */
+/* One request over a control socket and what came back so far. */
 struct ctl_req {
 	const struct ctl_view *view;
 	const struct ctl_cmd *cmd;
@@ -80,5 +82,6 @@ int	 ctl_req_run(const char *, struct ctl_req *);
 
 int	 cmd_log(const char *, int, char **, bool);
 int	 cmd_quarantine(const char *, int, char **, bool);
+int	 cmd_scanner(const char *, int, char **, bool);
 
 #endif

@@ -112,6 +112,8 @@ struct mime_state {
 	uint64_t	 expanded;	/* bytes out of libarchive */
 	bool		 full;		/* max_parts reached */
 	bool		 spent;		/* max_expanded reached */
+	mime_leaf_fn	 leaf;		/* told of each decoded leaf, or NULL */
+	void		*leaf_arg;
 };
 
 /* One archive being read. */
@@ -969,6 +971,10 @@ mime_leaf(struct mime_state *st, GMimePart *part, int parent, int depth)
 	    strcmp(p->content_type, "text/plain") == 0);
 	ba = mime_decode(st, idx, part);
 	mime_examine(st, idx, ba->data, ba->len, text && !p->attachment);
+	/* mime_examine may have grown the parts array: index again. */
+	if (st->leaf != NULL)
+		st->leaf(st->leaf_arg, &st->msg->parts[idx], ba->data,
+		    ba->len);
 	g_byte_array_free(ba, TRUE);
 }
 
@@ -1113,6 +1119,22 @@ int
 mime_analyse(const void *raw, size_t len, const struct scan_limits *lim,
     struct scan_msg *out, char *err, size_t errlen)
 {
+	return mime_analyse_leaves(raw, len, lim, NULL, NULL, out, err,
+	    errlen);
+}
+
+/*
+ * mime_analyse_leaves: mime_analyse, and leaf(arg, part, data, len) for
+ * every MIME leaf once its content is decoded (transfer encoding undone;
+ * not for archive members, which are never extracted whole, nor for
+ * message/rfc822 parts, whose leaves are told instead).  data is valid
+ * only during the call.
+ */
+int
+mime_analyse_leaves(const void *raw, size_t len,
+    const struct scan_limits *lim, mime_leaf_fn leaf, void *arg,
+    struct scan_msg *out, char *err, size_t errlen)
+{
 	struct mime_state	 st;
 	GMimeParserOptions	*opts;
 	GMimeStream		*stream;
@@ -1128,6 +1150,8 @@ mime_analyse(const void *raw, size_t len, const struct scan_limits *lim,
 	memset(&st, 0, sizeof(st));
 	st.lim = lim;
 	st.msg = out;
+	st.leaf = leaf;
+	st.leaf_arg = arg;
 	out->size = len;
 
 	opts = g_mime_parser_options_new();

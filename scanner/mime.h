@@ -10,6 +10,7 @@
 #define SEKISHO_MIME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "scan.h"
 
@@ -20,10 +21,16 @@
 #define MIME_DEF_RATIO		100
 #define MIME_DEF_TEXT		(1024 * 1024)
 
+/* Told of one decoded MIME leaf (mime_analyse_leaves). */
+typedef void	(*mime_leaf_fn)(void *, const struct scan_part *,
+		    const uint8_t *, size_t);
+
 int	 mime_init(char *, size_t);
 void	 mime_shutdown(void);
 void	 mime_limits_default(struct scan_limits *);
 int	 mime_analyse(const void *, size_t, const struct scan_limits *,
 	    struct scan_msg *, char *, size_t);
+int	 mime_analyse_leaves(const void *, size_t, const struct scan_limits *,
+	    mime_leaf_fn, void *, struct scan_msg *, char *, size_t);
 
 #endif

@@ -17,7 +17,7 @@
 
 #include "addr.h"
 #include "actions.h"
-#include "av.h"
+#include "avmsg.h"
 #include "envelope.h"
 #include "log.h"
 #include "mime.h"
@@ -421,28 +421,22 @@ job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
 }
 
 /*
- * job_av: the antivirus check of the raw message (libclamav or clamd
- * parse the MIME structure and archives themselves).  A finding becomes
- * msg.virus for the rules' virus condition; a check that could not
- * clear the message takes the configured outcome.  -1 with err: the
- * outcome is "tempfail" (the scan fails and is retried).
+ * job_av: the outcome of the antivirus verdict r (avmsg.c: the raw
+ * message and each decoded part).  A finding is msg.virus, for the
+ * rules' virus condition; a check that could not clear the message takes
+ * the configured outcome.  -1 with err: the outcome is "tempfail" (the
+ * scan fails and is retried).
  */
 static int
-job_av(struct job *j, char *err, size_t errlen)
+job_av(struct job *j, const struct av_result *r, char *err, size_t errlen)
 {
 	const struct conf_policy *c = &j->cx->conf->policy;
-	struct av_result r;
 	int		 outcome;
 
 	j->av_override = -1;
-	if (j->cx->av == NULL)
-		return 0;
-	(void)av_scan(j->cx->av, j->raw, j->len, &r);
-	switch (r.verdict) {
+	switch (r->verdict) {
 	case AV_CLEAN:
-		return 0;
 	case AV_INFECTED:
-		j->msg.virus = xstrdup(r.name);
 		return 0;
 	case AV_ENCRYPTED:
 		outcome = c->av_on_encrypted;
@@ -455,7 +449,7 @@ job_av(struct job *j, char *err, size_t errlen)
 		break;
 	}
 	str_printf(j->av_text, sizeof(j->av_text), "%s%s%s",
-	    av_verdict_name(r.verdict), r.name[0] ? " " : "", r.name);
+	    av_verdict_name(r->verdict), r->name[0] ? " " : "", r->name);
 	switch (outcome) {
 	case CONF_AV_DELIVER:
 		return 0;
@@ -476,13 +470,14 @@ job_eval(struct job *j, struct scan_reply *r, char *err, size_t errlen)
 {
 	struct policy_result	 res;
 	struct policy_env	 penv;
+	struct avmsg_result	 avr;
 	const char		**rcpts;
 	enum policy_dir		*dirs;
 	size_t			 i;
 	int			 rv = -1;
 
-	if (mime_analyse(j->raw, j->len, &j->cx->limits, &j->msg, err,
-	    errlen) == -1 || job_av(j, err, errlen) == -1)
+	if (avmsg_analyse(j->cx->av, j->raw, j->len, &j->cx->limits, &j->msg,
+	    &avr, err, errlen) == -1 || job_av(j, &avr.av, err, errlen) == -1)
 		return -1;
 	rcpts = xcalloc(j->env.nrcpt + 1, sizeof(*rcpts));
 	dirs = xcalloc(j->env.nrcpt + 1, sizeof(*dirs));

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <seccomp.h>
 
 #include "av.h"
@@ -59,6 +60,10 @@
 #define SCANNERD_MAX_CLIENTS	16
 #define SCANNERD_MAX_QUEUED	4096	/* requests waiting for a worker */
 #define SCANNERD_AVCHECK_SECONDS 60	/* look for new signatures */
+
+#ifndef SEKISHO_VERSION
+#define SEKISHO_VERSION	"unknown"
+#endif
 
 /* A request from the queue. */
 struct sjob {
@@ -111,6 +116,10 @@ static struct {
 	struct worker		*workers;
 	size_t			 nworkers;
 	uint64_t		 next_id;
+	uint64_t		 nscanned;	/* answers relayed */
+	uint64_t		 nfailed;	/* scans a worker died in */
+	time_t			 started;
+	time_t			 loaded;	/* policy and engine, last */
 	uid_t			 queue_uid;
 	int			 tmpl_fd;
 	bool			 conf_heap;	/* s.conf from a reload */
@@ -187,7 +196,62 @@ client_closed(struct ipc_chan *ch, enum ipc_close why, void *arg)
 	client_free(c);
 }
 
-/* client_dispatch: IMSG_SCAN_OUTPUT and IMSG_SCAN_REQUEST from a queue. */
+/*
+ * status_send: the scanner's state as one JSON object (IMSG_SCAN_STATUS,
+ * for sekishoctl; docs/sekishoctl.md "scanner status").
+ */
+static void
+status_send(struct client *c, uint64_t reqid)
+{
+	const struct conf_policy *p = &s.conf->policy;
+	struct ipc_msg	*m;
+	json_t		*o, *av = NULL;
+	char		*text;
+	size_t		 i, running = 0, busy = 0;
+
+	for (i = 0; i < s.nworkers; i++) {
+		running += s.workers[i].pid != 0;
+		busy += s.workers[i].job != NULL;
+	}
+	if (s.av != NULL && (av = json_pack("{s:s, s:s, s:I, s:s, s:I}",
+	    "engine", p->av_engine == CONF_AV_CLAMD ? "clamd" : "libclamav",
+	    "version", av_version(s.av),
+	    "signatures", (json_int_t)av_signatures(s.av),
+	    "database", p->av_engine == CONF_AV_CLAMD ? p->av_clamd_address :
+	    p->av_database_dir, "loaded", (json_int_t)s.loaded)) == NULL)
+		fatalx("status_send: json_pack");
+	if ((o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:o*}", "version", SEKISHO_VERSION,
+	    "pid", (json_int_t)getpid(),
+	    "started", (json_int_t)s.started,
+	    "loaded", (json_int_t)s.loaded,
+	    "rules", (json_int_t)policy_nrules(s.policy),
+	    "workers", (json_int_t)s.nworkers,
+	    "running", (json_int_t)running,
+	    "busy", (json_int_t)busy,
+	    "waiting", (json_int_t)s.npending,
+	    "scanned", (json_int_t)s.nscanned,
+	    "failed", (json_int_t)s.nfailed,
+	    "antivirus", av)) == NULL ||
+	    (text = json_dumps(o, JSON_COMPACT)) == NULL)
+		fatalx("status_send: json");
+	json_decref(o);
+	m = ipc_msg_new(IMSG_QUEUE_CTL_ENTRY, 0);
+	ipc_add_u64(m, reqid);
+	ipc_add_str(m, text);
+	ipc_chan_send(c->chan, m);
+	free(text);
+	m = ipc_msg_new(IMSG_CTL_RESULT, 0);
+	ipc_add_u64(m, reqid);
+	ipc_add_u32(m, 0);
+	ipc_add_str(m, "ok");
+	ipc_chan_send(c->chan, m);
+}
+
+/*
+ * client_dispatch: IMSG_SCAN_OUTPUT and IMSG_SCAN_REQUEST from a queue,
+ * IMSG_SCAN_STATUS from sekishoctl.
+ */
 static void
 client_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
 {
@@ -196,6 +260,7 @@ client_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
 	const void	*env;
 	uint64_t	 reqid;
 	size_t		 envlen;
+	char		 arg0[8];
 
 	switch (m->type) {
 	case IMSG_SCAN_OUTPUT:
@@ -229,6 +294,13 @@ client_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
 		TAILQ_INSERT_TAIL(&s.pending, j, entry);
 		s.npending++;
 		dispatch();
+		return;
+	case IMSG_SCAN_STATUS:
+		if (!ipc_get_u64(m, &reqid) || !ipc_get_str(m, arg0,
+		    sizeof(arg0)) || arg0[0] != '\0' || !ipc_end(m) ||
+		    m->fd != -1)
+			break;
+		status_send(c, reqid);
 		return;
 	}
 	log_kv(LOG_LVL_ERR, "event=client-protocol type=%s",
@@ -325,6 +397,7 @@ worker_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
 	evtimer_del(w->ev_timeout);
 	w->job = NULL;
 	job_free(j);
+	s.nscanned++;
 	if (w->retire)
 		kill(w->pid, SIGTERM);
 	dispatch();
@@ -427,6 +500,7 @@ reap(void)
 			reply_failed(w->job, why);
 			job_free(w->job);
 			w->job = NULL;
+			s.nfailed++;
 		} else if (!s.stopping && !w->retire) {
 			log_kv(LOG_LVL_WARN, "event=worker-died worker=%ld "
 			    "reason=\"%s\"", (long)pid, why);
@@ -550,6 +624,7 @@ reload(void)
 	s.conf = nc;
 	s.conf_heap = true;
 	s.policy = np;
+	s.loaded = time(NULL);
 	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.av, s.tmpl_fd);
 	for (i = 0; i < s.nworkers; i++) {
 		if (s.workers[i].pid == 0)
@@ -883,6 +958,7 @@ main(int argc, char **argv)
 	if (scanner_av(&conf, &s.av, err, sizeof(err)) == -1)
 		fatalx("main: antivirus: %s", err);
 	scanjob_ctx_init(&s.cx, &conf, s.policy, s.av, s.tmpl_fd);
+	s.started = s.loaded = time(NULL);
 	scanner_socket();
 	privsep_drop(conf.imss.scanner_user, NULL);
 

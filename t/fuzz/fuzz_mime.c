@@ -57,6 +57,21 @@ utf8_nul(const char *s, size_t len)
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* leaf: a decoded leaf is a readable buffer and a real, non-archive part. */
+static void
+leaf(void *arg, const struct scan_part *p, const uint8_t *data, size_t len)
+{
+	size_t	*n = arg;
+	volatile uint8_t sum = 0;
+	size_t	 i;
+
+	if (p->in_archive || (len > 0 && data == NULL))
+		fail("leaf");
+	for (i = 0; i < len; i++)
+		sum ^= data[i];
+	(*n)++;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -64,16 +79,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct scan_msg		 m;
 	struct scan_part	*p;
 	char			 err[256];
-	size_t			 i;
+	size_t			 i, nleaves = 0;
 
 	if (!ready) {
 		if (mime_init(err, sizeof(err)) != 0)
 			fail(err);
 		ready = 1;
 	}
-	if (mime_analyse(data, size, &lim, &m, err, sizeof(err)) != 0)
+	if (mime_analyse_leaves(data, size, &lim, leaf, &nleaves, &m, err,
+	    sizeof(err)) != 0)
 		fail(err);
-	if (m.size != size || m.nparts > lim.max_parts)
+	if (m.size != size || m.nparts > lim.max_parts ||
+	    nleaves > m.nparts)
 		fail("size or part count");
 	for (i = 0; i < m.nheaders; i++) {
 		utf8(m.headers[i].name);

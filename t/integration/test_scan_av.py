@@ -16,12 +16,14 @@ newline, still matches).  Without sigtool the whole file is skipped.
 
 import base64
 import io
+import json
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
@@ -124,6 +126,21 @@ def write_marker_sig(path):
 def b64_lines(data):
     s = base64.b64encode(data)
     return b"".join(s[i:i + 76] + b"\r\n" for i in range(0, len(s), 76))
+
+
+def rfc2231_boundary_mail(subject, fname, data, to):
+    """A mail whose boundary is given as an RFC 2231 parameter
+    (boundary*=): GMime reads it, libclamav's own mail parser does not, so
+    only the decoded-part view of the scanner (scanner/avmsg.c) sees the
+    attachment."""
+    return (b"From: <alice@example.org>\r\nTo: <" + to.encode() +
+            b">\r\nSubject: " + subject.encode() +
+            b"\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary*=\"XX\"\r\n\r\n"
+            b"--XX\r\nContent-Type: text/plain\r\n\r\nSee it.\r\n"
+            b"--XX\r\nContent-Type: application/octet-stream; name=" +
+            fname.encode() + b"\r\nContent-Transfer-Encoding: base64"
+            b"\r\n\r\n" + b64_lines(data) + b"--XX--\r\n")
 
 
 def qp_lines(data):
@@ -434,6 +451,12 @@ class AVCase(ScanServerCase):
             return None
         return wait_for(find, timeout, what="admin notice about %s" % qid)
 
+    def status(self):
+        """sekishoctl --json scanner status, parsed."""
+        r = self.ctl("--json", "scanner", "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
     def assertScannerAlive(self):
         self.assertTrue(self.suite.scanner.running(),
                         "sekisho-scanner exited: %s"
@@ -571,6 +594,55 @@ class TestLibclamav(SharedAVCase):
                          "quarantined")
         self.assertEqual(self.mailbox(rcpt), [])
         self.assertScannerAlive()
+
+    @unittest.skipUnless(os.path.exists(os.path.join(TESTFILES, "clam.exe")),
+                         "needs clamav-testfiles")
+    def test_part_only_our_parser_decodes_is_scanned(self):
+        """The raw message and each decoded part: an attachment that
+        libclamav's mail parser does not find is still scanned."""
+        with open(os.path.join(TESTFILES, "clam.exe"), "rb") as f:
+            exe = f.read()
+        rcpt = "twoviews@localhost"
+        content = rfc2231_boundary_mail("two views", "a.exe", exe, rcpt)
+        # The premise: clamscan, with the same database, misses it.
+        path = os.path.join(self.suite.dir, "twoviews.eml")
+        with open(path, "wb") as f:
+            f.write(content)
+        r = subprocess.run(["clamscan", "--no-summary", "-d", self.dbdir,
+                            path], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.stderr.write("note: clamscan now finds the RFC 2231 mail "
+                             "itself: %s\n" % r.stdout.strip())
+        qid = self.send_mail(content, rcpt)
+        self.assertQuarantinedVirus(qid, content, rcpt, CLAM_SIG,
+                                    what="RFC 2231 boundary")
+
+    def test_scanner_status_reports_engine_and_database(self):
+        """sekishoctl scanner status: engine, database version and
+        signatures, as logged at load."""
+        s = self.suite
+        st = self.status()
+        av = st["antivirus"]
+        self.assertEqual(av["engine"], "libclamav")
+        self.assertTrue(av["version"].startswith("ClamAV "), av)
+        self.assertEqual(av["database"], self.dbdir)
+        m = re.findall(r'event=antivirus engine=libclamav version="([^"]*)" '
+                       r'signatures=(\d+)', s.scanner.log())
+        self.assertEqual((av["version"], av["signatures"]),
+                         (m[-1][0], int(m[-1][1])))
+        self.assertGreater(av["signatures"], 0)
+        self.assertEqual(st["workers"], 2)
+        self.assertEqual(st["pid"], s.scanner.proc.pid)
+        self.assertGreaterEqual(st["loaded"], st["started"])
+        self.assertGreaterEqual(av["loaded"], st["started"])
+        r = self.ctl("scanner", "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("antivirus  %s (libclamav), %d signatures"
+                      % (av["version"], av["signatures"]), r.stdout)
+        self.assertIn("database   %s, loaded " % self.dbdir, r.stdout)
+        # Usage errors.
+        self.assertEqual(self.ctl("scanner", "stat").returncode, 2)
+        self.assertEqual(self.ctl("scanner").returncode, 2)
 
     def test_clean_attachments_are_delivered_unchanged(self):
         rcpt = "clean@localhost"
@@ -916,6 +988,7 @@ notify_admin = virus-found
             half.wait(60)
             write_marker_sig(self.dbdir)
             before = s.scanner.log().count("event=reloaded")
+            st0 = self.status()
             s.scanner.signal(signal.SIGHUP)
             wait_for(lambda: s.scanner.log().count("event=reloaded") >
                      before, 20, step=0.01, what="event=reloaded")
@@ -925,6 +998,13 @@ notify_admin = virus-found
         self.assertEqual(errors, [])
         self.assertEqual(len(sent), self.N)
         self.assertNotIn("event=reload-failed", s.scanner.log())
+        # sekishoctl reports the new database: one signature more.
+        st1 = self.status()
+        self.assertEqual(st1["antivirus"]["signatures"],
+                         st0["antivirus"]["signatures"] + 1)
+        self.assertGreaterEqual(st1["antivirus"]["loaded"],
+                                st0["antivirus"]["loaded"])
+        self.assertEqual(st1["started"], st0["started"])
 
         qids = [q for _, _, q, _ in sent]
 
