@@ -118,6 +118,7 @@ conf_type_name(const struct conf_key *k)
 	case CONF_T_LIST:	return "indexed list";
 	case CONF_T_NETLIST:	return "network list";
 	case CONF_T_DOMAINLIST:	return "domain list";
+	case CONF_T_SCORE:	return "score";
 	}
 	return "?";
 }
@@ -157,6 +158,10 @@ conf_valid_text(const struct conf_key *k, char *buf, size_t size)
 		else
 			(void)str_printf(buf, size, "%lld..%lld", k->min,
 			    k->max);
+		break;
+	case CONF_T_SCORE:
+		(void)str_printf(buf, size, "%lld..%lld, up to two decimals",
+		    k->min, k->max);
 		break;
 	case CONF_T_STR:
 		(void)str_printf(buf, size, "text of at most %lld bytes%s",
@@ -259,6 +264,35 @@ conf_parse_int(const struct conf_key *k, const char *s, long long *out,
 		return -1;
 	}
 	*out = n;
+	return 0;
+}
+
+/* conf_parse_score: "D[.D[D]]" within [min, max] into a double. */
+static int
+conf_parse_score(const struct conf_key *k, const char *s, double *out,
+    char *err, size_t esz)
+{
+	char	 q[DIAG_QUOTE_MAX], v[128];
+	size_t	 nint = strspn(s, "0123456789"), nfrac = 0;
+	double	 d;
+
+	conf_valid_text(k, v, sizeof(v));
+	if (s[nint] == '.')
+		nfrac = strspn(s + nint + 1, "0123456789");
+	if (nint == 0 || nint > 6 || (s[nint] == '.' && (nfrac == 0 ||
+	    nfrac > 2)) || s[nint + (s[nint] == '.' ? 1 + nfrac : 0)] !=
+	    '\0') {
+		(void)str_printf(err, esz, "\"%s\" is not a score (%s)",
+		    diag_quote(q, sizeof(q), s), v);
+		return -1;
+	}
+	d = strtod(s, NULL);
+	if (d < (double)k->min || d > (double)k->max) {
+		(void)str_printf(err, esz, "%s is out of range (%s)",
+		    diag_quote(q, sizeof(q), s), v);
+		return -1;
+	}
+	*out = d;
 	return 0;
 }
 
@@ -521,7 +555,8 @@ conf_parse_as(const struct sekisho_conf *c, const struct conf_key *k,
 
 	if (*s == '\0' && type != CONF_T_LIST) {
 		if (!(k->flags & CONF_F_EMPTY) || type == CONF_T_BOOL ||
-		    type == CONF_T_INT || type == CONF_T_ENUM) {
+		    type == CONF_T_INT || type == CONF_T_ENUM ||
+		    type == CONF_T_SCORE) {
 			(void)str_printf(err, esz, "must not be empty");
 			return -1;
 		}
@@ -537,6 +572,8 @@ conf_parse_as(const struct sekisho_conf *c, const struct conf_key *k,
 		return conf_parse_bool(s, dst, err, esz);
 	case CONF_T_INT:
 		return conf_parse_int(k, s, dst, err, esz);
+	case CONF_T_SCORE:
+		return conf_parse_score(k, s, dst, err, esz);
 	case CONF_T_ENUM:
 		return conf_parse_enum(k, s, dst, err, esz);
 	case CONF_T_IP:
@@ -591,6 +628,9 @@ conf_value_text(const struct sekisho_conf *c, const struct conf_key *k,
 	case CONF_T_INT:
 		buf_printf(b, "%lld", *(const long long *)p);
 		break;
+	case CONF_T_SCORE:
+		buf_printf(b, "%g", *(const double *)p);
+		break;
 	case CONF_T_ENUM:
 		buf_addstr(b, k->words[*(const int *)p]);
 		break;
@@ -643,6 +683,9 @@ conf_free_value(struct sekisho_conf *c, const struct conf_key *k)
 		break;
 	case CONF_T_INT:
 		*(long long *)p = 0;
+		break;
+	case CONF_T_SCORE:
+		*(double *)p = 0;
 		break;
 	case CONF_T_ENUM:
 		*(int *)p = 0;

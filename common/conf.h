@@ -198,6 +198,12 @@ struct conf_policy {
 	int			 av_on_encrypted;
 	int			 av_on_too_large;
 	char			*av_outcome_area;
+	bool			 spam_enabled;
+	double			 spam_level_high;
+	double			 spam_level_medium;
+	double			 spam_level_low;
+	bool			 spam_add_headers;
+	char			*spam_package_dir;
 };
 
 enum conf_av_engine {
@@ -235,6 +241,8 @@ enum conf_type {
 	CONF_T_LIST,		/* struct conf_strlist of elem, count in [min, max] */
 	CONF_T_NETLIST,		/* struct netaddr_list: addresses and CIDR nets */
 	CONF_T_DOMAINLIST,	/* struct conf_strlist: domain patterns */
+	CONF_T_SCORE,		/* double in [min, max], at most two
+				   decimals ("5", "4.5", "12.25") */
 };
 
 #define CONF_F_EMPTY		0x01	/* an empty value is allowed */

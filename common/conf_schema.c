@@ -28,6 +28,9 @@
 	{ .name = n, .type = CONF_T_INT, .def = "0", .min = lo, .max = hi, \
 	  .zero_means = z, .flags = CONF_F_ZERO_DEFAULT,		\
 	  .off = CONF_FIELD(f, long long), .desc = s }
+#define C_SCORE(n, d, lo, hi, f, s)					\
+	{ .name = n, .type = CONF_T_SCORE, .def = d, .min = lo, .max = hi, \
+	  .off = CONF_FIELD(f, double), .desc = s }
 #define C_STR(n, d, maxlen, fl, f, s)					\
 	{ .name = n, .type = CONF_T_STR, .def = d, .max = maxlen,	\
 	  .flags = fl, .off = CONF_FIELD(f, char *), .desc = s }
@@ -401,6 +404,28 @@ static const struct conf_key policy_antivirus[] = {
 	    "Quarantine area of the quarantine outcomes above."),
 };
 
+static const struct conf_key policy_antispam[] = {
+	C_BOOL("enabled", "1", policy.spam_enabled,
+	    "1: every message is scored by the active spam rule package "
+	    "before the rules run (the spam condition); 0: no spam scoring."),
+	C_SCORE("level_high", "4", 1, 1000, policy.spam_level_high,
+	    "Score at which a message is spam at the high catch rate (the "
+	    "lowest threshold: most spam caught, most risk)."),
+	C_SCORE("level_medium", "6", 1, 1000, policy.spam_level_medium,
+	    "Score at which a message is spam at the medium catch rate."),
+	C_SCORE("level_low", "9", 1, 1000, policy.spam_level_low,
+	    "Score at which a message is spam at the low catch rate (the "
+	    "highest threshold: fewest false positives)."),
+	C_BOOL("add_headers", "1", policy.spam_add_headers,
+	    "1: delivered mail carries X-Sekisho-Spam-Score and "
+	    "X-Sekisho-Spam-Rules; 0: no headers."),
+	C_TYPED("package_dir", CONF_T_PATH, "spamrules", 0,
+	    policy.spam_package_dir,
+	    "Where rule packages are installed (sekishoctl rules update) and "
+	    "the active one is found; relative to the configuration "
+	    "directory."),
+};
+
 static const struct conf_section policy_sections[] = {
 	SECTION("scan", "Whether and how messages are scanned (the "
 	    "sekisho-scanner service); the rules are [rule \"NAME\"] "
@@ -408,6 +433,8 @@ static const struct conf_section policy_sections[] = {
 	SECTION("antivirus", "Malware scanning (ClamAV) before the rules; "
 	    "the rules see it as the virus condition (docs/scanner.md).",
 	    policy_antivirus),
+	SECTION("antispam", "Spam scoring before the rules; the rules see "
+	    "it as the spam condition (docs/antispam.md).", policy_antispam),
 };
 
 /* conf_check_port_pair: error if two port keys of one section collide. */
@@ -446,6 +473,27 @@ tsmtpd_check(const struct sekisho_conf *c, const struct ini *ini,
 	    c->tsmtpd.port, "SmtpsPort", c->tsmtpd.smtps_port);
 }
 
+/* policy_check: the spam levels rise from high to low catch rate. */
+static int
+policy_check(const struct sekisho_conf *c, const struct ini *ini,
+    struct diag *d)
+{
+	const struct conf_policy *p = &c->policy;
+	const struct ini_entry *e;
+
+	if (p->spam_level_high <= p->spam_level_medium &&
+	    p->spam_level_medium <= p->spam_level_low)
+		return 0;
+	if ((e = ini_find(ini, "antispam", "level_medium")) == NULL &&
+	    (e = ini_find(ini, "antispam", "level_high")) == NULL)
+		e = ini_find(ini, "antispam", "level_low");
+	diag_add(d, DIAG_ERROR, ini->file, e != NULL ? e->line : 0,
+	    "[antispam] level_high (%g) <= level_medium (%g) <= level_low "
+	    "(%g) must hold: a higher catch rate has a lower threshold",
+	    p->spam_level_high, p->spam_level_medium, p->spam_level_low);
+	return 1;
+}
+
 const struct conf_file conf_files[] = {
 	{ "imss.ini", "The host: paths, system users, the manager and "
 	    "logging.", true, imss_sections, nitems(imss_sections),
@@ -457,6 +505,6 @@ const struct conf_file conf_files[] = {
 	    nitems(foxdns_sections), NULL },
 	{ "policy.ini", "The scanning policy: the scan server's settings "
 	    "and the rules.", false, policy_sections, nitems(policy_sections),
-	    NULL },
+	    policy_check },
 };
 const size_t conf_nfiles = nitems(conf_files);

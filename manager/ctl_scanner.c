@@ -6,7 +6,8 @@
  * when the policy (and the antivirus engine) was last loaded, its workers
  * and what they are doing, the scans answered and failed, and the
  * antivirus engine with its engine and database versions, signature
- * count and database (null when antivirus is off).  Every field is
+ * count and database (null when antivirus is off), and the spam rule
+ * package in force (null when antispam is off).  Every field is
  * checked before it is shown (ctl_req.c treats the reply as untrusted).
  */
 #include <stdio.h>
@@ -32,7 +33,8 @@ sc_check(const json_t *o, const struct ctl_req *r)
 
 	(void)r;
 	if (!json_is_object(o) || !ctl_jhas(o, "version", JSON_STRING, false) ||
-	    !ctl_jhas(o, "antivirus", JSON_OBJECT, true))
+	    !ctl_jhas(o, "antivirus", JSON_OBJECT, true) ||
+	    !ctl_jhas(o, "antispam", JSON_OBJECT, true))
 		return "status is not a scanner status object";
 	for (i = 0; i < nitems(sc_ints); i++)
 		if (!ctl_jhas(o, sc_ints[i], JSON_INTEGER, false) ||
@@ -47,6 +49,11 @@ sc_check(const json_t *o, const struct ctl_req *r)
 	    (strcmp(ctl_jstr(av, "engine"), "libclamav") != 0 &&
 	    strcmp(ctl_jstr(av, "engine"), "clamd") != 0)))
 		return "antivirus field missing or unknown engine";
+	av = json_object_get(o, "antispam");
+	if (json_is_object(av) && (!ctl_jhas(av, "version", JSON_STRING,
+	    false) || !ctl_jhas(av, "rules", JSON_INTEGER, false) ||
+	    !ctl_jhas(av, "package_dir", JSON_STRING, false)))
+		return "antispam field missing";
 	return NULL;
 }
 
@@ -55,6 +62,7 @@ static void
 sc_show(const json_t *o)
 {
 	const json_t	*av = json_object_get(o, "antivirus");
+	const json_t	*as = json_object_get(o, "antispam");
 	char		 a[512], b[512], t1[64], t2[64];
 
 	printf("%-10s sekisho-scanner %s, pid %lld, running since %s\n",
@@ -71,6 +79,13 @@ sc_show(const json_t *o)
 	printf("%-10s %lld answered, %lld failed (worker died or hit a "
 	    "limit) since the start\n", "scans", ctl_jint(o, "scanned"),
 	    ctl_jint(o, "failed"));
+	if (!json_is_object(as))
+		printf("%-10s off\n", "antispam");
+	else
+		printf("%-10s rule package %s, %lld rules (%s)\n", "antispam",
+		    ctl_safe(a, sizeof(a), ctl_jstr(as, "version")),
+		    ctl_jint(as, "rules"), ctl_safe(b, sizeof(b),
+		    ctl_jstr(as, "package_dir")));
 	if (!json_is_object(av)) {
 		printf("%-10s off\n", "antivirus");
 		return;

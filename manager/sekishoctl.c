@@ -30,6 +30,12 @@
  *
  *	sekishoctl [-c DIR] [--json] scanner status
  *
+ * The spam rule packages, on the files of [antispam] package_dir
+ * (ctl_rules.c):
+ *
+ *	sekishoctl [-c DIR] [--json] rules status|rollback
+ *	sekishoctl [-c DIR] [--json] rules update FROM
+ *
  * Human-readable output by default, JSON with --json.  Exit codes: 0
  * success, 1 failure (invalid configuration, unknown key, no such
  * message, refused, daemon not running, malformed reply), 2 usage.
@@ -83,6 +89,9 @@ usage(void)
 	    "\n           [--action S] [--event KINDS] [--limit N] [--oldest] "
 	    "[--messages]\n"
 	    "       sekishoctl [-c confdir] [--json] scanner status\n"
+	    "       sekishoctl [-c confdir] [--json] rules "
+	    "status|rollback\n"
+	    "       sekishoctl [-c confdir] [--json] rules update FROM\n"
 	    "       sekishoctl version\n");
 	exit(2);
 }
@@ -595,6 +604,8 @@ main(int argc, char **argv)
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_quarantine(confdir, argc - 1, argv + 1, json_out);
 	}
+	if (argc >= 1 && strcmp(argv[0], "rules") == 0)
+		return cmd_rules(confdir, argc - 1, argv + 1, json_out);
 	if (argc >= 1 && strcmp(argv[0], "scanner") == 0) {
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_scanner(confdir, argc - 1, argv + 1, json_out);

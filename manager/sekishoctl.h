@@ -83,5 +83,6 @@ int	 ctl_req_run(const char *, struct ctl_req *);
 int	 cmd_log(const char *, int, char **, bool);
 int	 cmd_quarantine(const char *, int, char **, bool);
 int	 cmd_scanner(const char *, int, char **, bool);
+int	 cmd_rules(const char *, int, char **, bool);
 
 #endif

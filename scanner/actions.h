@@ -14,6 +14,7 @@
 #ifndef SEKISHO_ACTIONS_H
 #define SEKISHO_ACTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy.h"
@@ -30,5 +31,7 @@ int	 actions_apply_fd(const void *, size_t, const struct scan_msg *,
 	    const struct policy_group *, actions_template_fn, void *, int,
 	    char *, size_t);
 int	 actions_modifies(const struct policy_group *);
+bool	 actions_headers(const void *, size_t, const char *, const char *,
+	    struct buf *);
 
 #endif

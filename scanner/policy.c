@@ -33,11 +33,14 @@
 #include "ini.h"
 #include "log.h"
 #include "policy.h"
+#include "rematch.h"
 #include "scan.h"
 #include "util.h"
 #include "xmalloc.h"
 
 #define POLICY_RULE_PREFIX	"rule"
+#define POLICY_EXEMPT_PREFIX	"spam_exemption"
+#define POLICY_SENDERS_SECTION	"spam_senders"
 #define POLICY_NAME_MAX		64	/* list, area and template names */
 #define POLICY_KW_MAX_FILE	(1024 * 1024)
 #define POLICY_KW_MAX_LINE	4096
@@ -46,7 +49,6 @@
 #define POLICY_TAG_MAX		256
 #define POLICY_STAMP_MAX	4096
 #define POLICY_GLOBS_MAX	256
-#define POLICY_JIT_STACK	(512 * 1024)
 
 #define POLICY_ARCH_INCLUDE	0	/* attachment_in_archive values */
 #define POLICY_ARCH_EXCLUDE	1
@@ -84,6 +86,7 @@ enum policy_ckind {
 	PC_MSG_SIZE,
 	PC_SCAN_LIMITS,
 	PC_VIRUS,
+	PC_SPAM,
 };
 
 enum policy_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE, CMP_EQ };
@@ -103,7 +106,8 @@ struct policy_cond {
 	enum policy_cmp		 cmp;
 	uint64_t		 num;
 	bool			 envelope;	/* recipient_count */
-	unsigned		 mask;		/* scan_limits */
+	unsigned		 mask;		/* scan_limits; spam: a level */
+	double			 min_score;	/* spam = NUMBER */
 };
 
 /* Address patterns of a scope ("*", "<>", "@dom", ".dom", globs). */
@@ -141,12 +145,16 @@ struct policy_rule {
 	size_t			 nacts;
 	bool			 has_strip;
 	unsigned		 strip_line;
+	bool			 exempt;	/* a [spam_exemption] */
 };
 
 struct policy {
 	char			*file;
 	struct policy_rule	*rules;
 	size_t			 nrules;
+	struct policy_rule	*exempts;	/* [spam_exemption "NAME"] */
+	size_t			 nexempts;
+	struct policy_addrs	 approved, blocked;	/* [spam_senders] */
 	struct policy_kwlist	*lists;
 	size_t			 nlists;
 };
@@ -616,22 +624,29 @@ static int
 policy_set_addrs(struct policy_ld *ld, struct policy_addrs *a,
     const struct ini_entry *e)
 {
-	size_t	 i;
+	char	**v;
+	size_t	 i, n;
 
-	if ((a->v = policy_list_split(e->value, 10000, &a->n)) == NULL) {
+	if ((v = policy_list_split(e->value, 10000, &n)) == NULL) {
 		policy_err(ld, ld->file, e->line, "%s: empty item in the "
 		    "list", e->key);
 		return -1;
 	}
-	a->set = true;
-	for (i = 0; i < a->n; i++)
-		if (!policy_addrpat_valid(a->v[i])) {
+	for (i = 0; i < n; i++)
+		if (!policy_addrpat_valid(v[i])) {
 			policy_err(ld, ld->file, e->line, "%s: \"%s\" is not an "
 			    "address pattern (*, <>, user@example.com, "
 			    "@example.com, .example.com, *@*.example.com)",
-			    e->key, a->v[i]);
+			    e->key, v[i]);
+			policy_strv_free(v, n);
 			return -1;
 		}
+	/* A repeated key ([spam_senders] approved.2) adds to the list. */
+	a->v = xreallocarray(a->v, a->n + n + 1, sizeof(*a->v));
+	memcpy(a->v + a->n, v, n * sizeof(*v));
+	a->n += n;
+	a->set = true;
+	free(v);
 	return 0;
 }
 
@@ -775,6 +790,40 @@ policy_cond_limits(struct policy_ld *ld, struct policy_cond *c, const char *v)
 	return rc;
 }
 
+/*
+ * policy_cond_spam: "high", "medium" or "low" (the catch rates of
+ * [antispam], SCAN_SPAM_*), or a score: spam at or above it.
+ */
+static int
+policy_cond_spam(struct policy_ld *ld, struct policy_cond *c, const char *v)
+{
+	static const struct {
+		const char	*word;
+		unsigned	 bit;
+	} levels[] = {
+		{ "high", SCAN_SPAM_HIGH },
+		{ "medium", SCAN_SPAM_MEDIUM },
+		{ "low", SCAN_SPAM_LOW },
+	};
+	char	*end;
+	size_t	 i;
+
+	for (i = 0; i < nitems(levels); i++)
+		if (strcasecmp(v, levels[i].word) == 0) {
+			c->mask = levels[i].bit;
+			return 0;
+		}
+	errno = 0;
+	c->min_score = strtod(v, &end);
+	if (*v != '\0' && end != v && *end == '\0' && errno == 0 &&
+	    c->min_score >= 0.1 && c->min_score <= 1000)
+		return 0;
+	policy_err(ld, ld->file, c->line, "%s: expected high, medium or low "
+	    "(the catch rates of [antispam]), or a score from 0.1 to 1000",
+	    c->key);
+	return -1;
+}
+
 /* policy_cond_value: parse the value of condition c by its kind. */
 static int
 policy_cond_value(struct policy_ld *ld, struct policy_cond *c, const char *v)
@@ -825,6 +874,8 @@ policy_cond_value(struct policy_ld *ld, struct policy_cond *c, const char *v)
 		break;
 	case PC_SCAN_LIMITS:
 		return policy_cond_limits(ld, c, v);
+	case PC_SPAM:
+		return policy_cond_spam(ld, c, v);
 	case PC_VIRUS:
 		/* yes: any finding; otherwise globs on the signature name. */
 		if (policy_bool(v) == 1)
@@ -862,6 +913,7 @@ static const struct {
 	{ "message_size",	 PC_MSG_SIZE,	 false },
 	{ "scan_limits",	 PC_SCAN_LIMITS, false },
 	{ "virus",		 PC_VIRUS,	 false },
+	{ "spam",		 PC_SPAM,	 false },
 };
 
 /* policy_add_cond: a condition key (base name already looked up). */
@@ -1115,11 +1167,6 @@ policy_set_action(struct policy_ld *ld, struct policy_rule *r,
 	return 0;
 }
 
-/* Keys that name a feature of a later release: an error, not ignored. */
-static const char *const policy_reserved[] = {
-	"spam_score",
-};
-
 /* The other rule keys, by kind of handler. */
 static const char *const policy_scope_keys[] = {
 	"enabled", "order", "direction", "match", "final",
@@ -1160,6 +1207,34 @@ policy_cond_key(const char *key)
 	return -1;
 }
 
+/*
+ * policy_exempt_key: one "key = value" of a [spam_exemption] section:
+ * enabled, match, the sender scope and message conditions; a matching
+ * message is not scored for spam (seed 12).
+ */
+static void
+policy_exempt_key(struct policy_ld *ld, struct policy_rule *r,
+    const struct ini_entry *e)
+{
+	const char *k = e->key;
+	int	 ck;
+
+	if (strcasecmp(k, "enabled") == 0 || strcasecmp(k, "match") == 0)
+		(void)policy_set_scope(ld, r, e);
+	else if (strcasecmp(k, "senders") == 0)
+		(void)policy_set_addrs(ld, &r->senders, e);
+	else if (strcasecmp(k, "except_senders") == 0)
+		(void)policy_set_addrs(ld, &r->except_senders, e);
+	else if ((ck = policy_cond_key(k)) >= 0 &&
+	    policy_ckeys[ck].kind != PC_SPAM)
+		(void)policy_add_cond(ld, r, (size_t)ck, e);
+	else
+		policy_err(ld, ld->file, e->line, "\"%s\" cannot be used in "
+		    "spam exemption \"%s\" (enabled, match, senders, "
+		    "except_senders and the message conditions can; see "
+		    "docs/antispam.md)", k, r->name);
+}
+
 /* policy_rule_key: one "key = value" of a rule section. */
 static void
 policy_rule_key(struct policy_ld *ld, struct policy_rule *r,
@@ -1168,6 +1243,10 @@ policy_rule_key(struct policy_ld *ld, struct policy_rule *r,
 	const char *k = e->key;
 	int	 ck;
 
+	if (r->exempt) {
+		policy_exempt_key(ld, r, e);
+		return;
+	}
 	if (policy_in(k, policy_scope_keys, nitems(policy_scope_keys)))
 		(void)policy_set_scope(ld, r, e);
 	else if (strcasecmp(k, "senders") == 0)
@@ -1184,9 +1263,6 @@ policy_rule_key(struct policy_ld *ld, struct policy_rule *r,
 		(void)policy_set_action(ld, r, e);
 	else if ((ck = policy_cond_key(k)) >= 0)
 		(void)policy_add_cond(ld, r, (size_t)ck, e);
-	else if (policy_in(k, policy_reserved, nitems(policy_reserved)))
-		policy_err(ld, ld->file, e->line, "%s: not available yet (it "
-		    "comes with the spam scanner)", k);
 	else
 		policy_err(ld, ld->file, e->line, "unknown key \"%s\" in rule "
 		    "\"%s\" (see docs/policy.md)", k, r->name);
@@ -1198,25 +1274,35 @@ policy_rule_key(struct policy_ld *ld, struct policy_rule *r,
  */
 static bool
 policy_rule_header(struct policy_ld *ld, const struct ini_section *s,
-    size_t pos)
+    size_t pos, bool exempt)
 {
-	const char *name = s->name + strlen(POLICY_RULE_PREFIX), *close;
+	const char *prefix = exempt ? POLICY_EXEMPT_PREFIX :
+	    POLICY_RULE_PREFIX;
+	const char *name = s->name + strlen(prefix), *close;
 	struct policy_rule *r;
 	struct policy *p = ld->p;
 
 	name += strspn(name, " \t");
 	close = strrchr(name, '"');
-	if (name == s->name + strlen(POLICY_RULE_PREFIX) || *name != '"' ||
+	if (name == s->name + strlen(prefix) || *name != '"' ||
 	    close == name || close[1] != '\0' || close == name + 1 ||
 	    memchr(name + 1, '"', (size_t)(close - name - 1)) != NULL) {
-		policy_err(ld, ld->file, s->line, "bad rule header [%s]: "
-		    "write [rule \"NAME\"] (any UTF-8 name without quotes)",
-		    s->name);
+		policy_err(ld, ld->file, s->line, "bad %s header [%s]: "
+		    "write [%s \"NAME\"] (any UTF-8 name without quotes)",
+		    prefix, s->name, prefix);
 		return false;
 	}
-	p->rules = xreallocarray(p->rules, p->nrules + 1, sizeof(*p->rules));
-	r = &p->rules[p->nrules++];
+	if (exempt) {
+		p->exempts = xreallocarray(p->exempts, p->nexempts + 1,
+		    sizeof(*p->exempts));
+		r = &p->exempts[p->nexempts++];
+	} else {
+		p->rules = xreallocarray(p->rules, p->nrules + 1,
+		    sizeof(*p->rules));
+		r = &p->rules[p->nrules++];
+	}
 	memset(r, 0, sizeof(*r));
+	r->exempt = exempt;
 	r->name = xstrndup(name + 1, (size_t)(close - name - 1));
 	r->line = s->line;
 	r->filepos = pos;
@@ -1282,26 +1368,76 @@ policy_order(struct policy_ld *ld)
 			    p->rules[i].order, p->rules[i - 1].name);
 }
 
-/* policy_parse: every rule section of the parsed file. */
+/*
+ * policy_senders_key: [spam_senders] approved = PATTERNS or blocked =
+ * PATTERNS (each may be repeated as KEY.LABEL to split a long list).
+ */
+static void
+policy_senders_key(struct policy_ld *ld, const struct ini_entry *e)
+{
+	size_t	 n = strcspn(e->key, ".");
+
+	if (n == 8 && strncasecmp(e->key, "approved", n) == 0)
+		(void)policy_set_addrs(ld, &ld->p->approved, e);
+	else if (n == 7 && strncasecmp(e->key, "blocked", n) == 0)
+		(void)policy_set_addrs(ld, &ld->p->blocked, e);
+	else
+		policy_err(ld, ld->file, e->line, "unknown key \"%s\" in "
+		    "[%s] (approved, blocked; see docs/antispam.md)", e->key,
+		    POLICY_SENDERS_SECTION);
+}
+
+/*
+ * policy_section_kind: 1 a rule, 2 a spam exemption, 3 [spam_senders],
+ * 0 conf.c's.
+ */
+static int
+policy_section_kind(const char *name)
+{
+	if (strcasecmp(name, POLICY_SENDERS_SECTION) == 0)
+		return 3;
+	if (strncasecmp(name, POLICY_RULE_PREFIX,
+	    strlen(POLICY_RULE_PREFIX)) == 0)
+		return 1;
+	if (strncasecmp(name, POLICY_EXEMPT_PREFIX,
+	    strlen(POLICY_EXEMPT_PREFIX)) == 0)
+		return 2;
+	return 0;
+}
+
+/* policy_parse: every rule and exemption section of the parsed file. */
 static void
 policy_parse(struct policy_ld *ld, const struct ini *ini)
 {
-	size_t	*map, i, plen = strlen(POLICY_RULE_PREFIX);
+	struct policy	*p = ld->p;
+	size_t		*map, i, m;
+	int		*kind;
 
 	map = xcalloc(ini->nsections + 1, sizeof(*map));
+	kind = xcalloc(ini->nsections + 1, sizeof(*kind));
 	for (i = 0; i < ini->nsections; i++) {
 		map[i] = SIZE_MAX;
-		if (strncasecmp(ini->sections[i].name, POLICY_RULE_PREFIX,
-		    plen) != 0)
-			continue;	/* [scan] and others: conf.c's */
-		if (policy_rule_header(ld, &ini->sections[i], i))
-			map[i] = ld->p->nrules - 1;
+		/* [scan], [antispam] and others are conf.c's. */
+		if ((kind[i] = policy_section_kind(ini->sections[i].name)) ==
+		    0 || (kind[i] != 3 && !policy_rule_header(ld,
+		    &ini->sections[i], i, kind[i] == 2)))
+			continue;
+		map[i] = kind[i] == 3 ? 0 : kind[i] == 2 ? p->nexempts - 1 :
+		    p->nrules - 1;
 	}
-	for (i = 0; i < ini->nentries; i++)
-		if (map[ini->entries[i].section] != SIZE_MAX)
-			policy_rule_key(ld, &ld->p->rules[map[ini->entries[i].
-			    section]], &ini->entries[i]);
+	for (i = 0; i < ini->nentries; i++) {
+		m = map[ini->entries[i].section];
+		if (m == SIZE_MAX)
+			continue;
+		if (kind[ini->entries[i].section] == 3)
+			policy_senders_key(ld, &ini->entries[i]);
+		else
+			policy_rule_key(ld, kind[ini->entries[i].section] ==
+			    2 ? &p->exempts[m] : &p->rules[m],
+			    &ini->entries[i]);
+	}
 	free(map);
+	free(kind);
 	for (i = 0; i < ld->p->nrules; i++)
 		policy_rule_check(ld, &ld->p->rules[i]);
 	policy_order(ld);
@@ -1319,7 +1455,7 @@ policy_dup_rules(struct policy_ld *ld, const char *s, size_t len)
 	const char *end = s + len, *nl, *e, *close;
 	char	**names = NULL, *name, *t;
 	unsigned *lines = NULL, line = 0;
-	size_t	 n = 0, i, plen = strlen(POLICY_RULE_PREFIX);
+	size_t	 n = 0, i;
 
 	for (; s < end; s = nl != NULL ? nl + 1 : end) {
 		line++;
@@ -1335,7 +1471,7 @@ policy_dup_rules(struct policy_ld *ld, const char *s, size_t len)
 		for (i = 0; i < n; i++)
 			if (strcasecmp(names[i], t) == 0)
 				break;
-		if (strncasecmp(t, POLICY_RULE_PREFIX, plen) != 0)
+		if (policy_section_kind(t) == 0)
 			;
 		else if (i < n)
 			policy_err(ld, ld->file, line, "[%s] is written twice "
@@ -1482,6 +1618,11 @@ policy_free(struct policy *p)
 	for (i = 0; i < p->nrules; i++)
 		policy_rule_free(&p->rules[i]);
 	free(p->rules);
+	for (i = 0; i < p->nexempts; i++)
+		policy_rule_free(&p->exempts[i]);
+	free(p->exempts);
+	policy_strv_free(p->approved.v, p->approved.n);
+	policy_strv_free(p->blocked.v, p->blocked.n);
 	for (i = 0; i < p->nlists; i++) {
 		for (j = 0; j < p->lists[i].npats; j++)
 			pcre2_code_free(p->lists[i].pats[j].re);
@@ -1525,9 +1666,7 @@ struct policy_ctx {
 	const struct policy	*p;
 	const struct scan_msg	*msg;
 	const struct policy_env	*env;
-	pcre2_match_data	*md;
-	pcre2_match_context	*mc;
-	pcre2_jit_stack		*js;
+	struct rematch		 rm;		/* bounded matching */
 	char			*hdrtext;	/* "Name: value\n"..., lazily */
 	size_t			 hdrlen;
 	struct policy_reval	*rev;		/* per rule */
@@ -1553,7 +1692,7 @@ policy_match(struct policy_ctx *cx, const struct policy_pat *const *pats,
 		return false;
 	for (i = 0; i < n; i++) {
 		rc = pcre2_match(pats[i]->re, (PCRE2_SPTR)text, len, 0, 0,
-		    cx->md, cx->mc);
+		    cx->rm.md, cx->rm.mc);
 		if (rc >= 0) {
 			*which = pats[i];
 			return true;
@@ -1750,6 +1889,13 @@ policy_msg_cond(struct policy_ctx *cx, const struct policy_cond *c,
 		    (c->nglobs == 0 || policy_globs(c, m->virus));
 	case PC_MSG_SIZE:
 		return policy_cmp_eval(c->cmp, m->size, c->num);
+	case PC_SPAM:		/* the verdict made before the rules */
+		if (m->spam == SCAN_SPAM_BLOCKED)
+			return true;
+		if (m->spam != SCAN_SPAM_SCORED)
+			return false;
+		return c->mask != 0 ? (m->spam_levels & c->mask) != 0 :
+		    m->spam_score >= c->min_score;
 	case PC_SCAN_LIMITS:
 		if ((m->limits & c->mask) == 0)
 			return false;
@@ -1855,12 +2001,11 @@ policy_rule_conds(struct policy_ctx *cx, const struct policy_rule *r)
 	return msgok || acc;
 }
 
-/* policy_rule_eval: r's outcome for this message, computed once. */
+/* policy_rule_eval: r's outcome for this message, computed once in rv. */
 static const struct policy_reval *
-policy_rule_eval(struct policy_ctx *cx, size_t ri)
+policy_rule_eval(struct policy_ctx *cx, const struct policy_rule *r,
+    struct policy_reval *rv)
 {
-	const struct policy_rule *r = &cx->p->rules[ri];
-	struct policy_reval *rv = &cx->rev[ri];
 	size_t	 i, np = cx->msg->nparts;
 
 	if (rv->state != 0)
@@ -1948,7 +2093,7 @@ policy_rcpt(struct policy_ctx *cx, size_t i, struct policy_rcv *rc)
 	for (ri = 0; ri < cx->p->nrules; ri++) {
 		if (!policy_applies(&cx->p->rules[ri], cx->env, i))
 			continue;
-		rv = policy_rule_eval(cx, ri);
+		rv = policy_rule_eval(cx, &cx->p->rules[ri], &cx->rev[ri]);
 		if (rv->limits != 0) {
 			rc->lims = xreallocarray(rc->lims, rc->nlims + 1,
 			    sizeof(size_t));
@@ -2115,16 +2260,7 @@ policy_ctx_init(struct policy_ctx *cx, const struct policy *p,
 	cx->p = p;
 	cx->msg = m;
 	cx->env = env;
-	if ((cx->md = pcre2_match_data_create(1, NULL)) == NULL ||
-	    (cx->mc = pcre2_match_context_create(NULL)) == NULL)
-		fatalx("policy_ctx_init: out of memory");
-	(void)pcre2_set_match_limit(cx->mc, POLICY_MATCH_LIMIT);
-	(void)pcre2_set_depth_limit(cx->mc, POLICY_DEPTH_LIMIT);
-	(void)pcre2_set_heap_limit(cx->mc, POLICY_HEAP_LIMIT);
-	/* NULL without JIT support: the interpreter needs no JIT stack. */
-	if ((cx->js = pcre2_jit_stack_create(32 * 1024, POLICY_JIT_STACK,
-	    NULL)) != NULL)
-		pcre2_jit_stack_assign(cx->mc, NULL, cx->js);
+	rematch_init(&cx->rm);
 	cx->rev = xcalloc(p->nrules + 1, sizeof(*cx->rev));
 	cx->acc = xcalloc(m->nparts + 1, 1);
 	cx->tmp = xcalloc(m->nparts + 1, 1);
@@ -2146,9 +2282,7 @@ policy_ctx_free(struct policy_ctx *cx)
 	free(cx->tmp);
 	free(cx->extra);
 	free(cx->hdrtext);
-	pcre2_jit_stack_free(cx->js);
-	pcre2_match_context_free(cx->mc);
-	pcre2_match_data_free(cx->md);
+	rematch_free(&cx->rm);
 }
 
 /*
@@ -2201,6 +2335,66 @@ policy_eval(const struct policy *p, const struct scan_msg *m,
 	free(rc);
 	policy_ctx_free(&cx);
 	return 0;
+}
+
+/*
+ * policy_spam_exempt: the name of the first enabled [spam_exemption]
+ * whose sender scope covers sender ("" for <>) and whose conditions m
+ * meets, or NULL.  The name points into p.
+ */
+const char *
+policy_spam_exempt(const struct policy *p, const struct scan_msg *m,
+    const char *sender)
+{
+	struct policy_ctx	 cx;
+	struct policy_env	 env;
+	struct policy_reval	 rv;
+	const struct policy_rule *r;
+	const char		*name = NULL;
+	size_t			 i;
+
+	if (p->nexempts == 0)
+		return NULL;
+	memset(&env, 0, sizeof(env));
+	env.sender = sender;
+	policy_ctx_init(&cx, p, m, &env);
+	for (i = 0; i < p->nexempts && name == NULL; i++) {
+		r = &p->exempts[i];
+		if (!r->enabled ||
+		    !policy_addrs_match(&r->senders, sender, true) ||
+		    policy_addrs_match(&r->except_senders, sender, false))
+			continue;
+		memset(&rv, 0, sizeof(rv));
+		if (policy_rule_eval(&cx, r, &rv)->state == 1)
+			name = r->name;
+		free(rv.conds);
+		free(rv.parts);
+	}
+	policy_ctx_free(&cx);
+	return name;
+}
+
+/*
+ * policy_spam_sender: whether sender ("" for <>) is on the approved
+ * senders of [spam_senders] (POLICY_SPAM_APPROVED; it wins over blocked,
+ * so one address of a blocked domain can be let through), on the blocked
+ * ones (POLICY_SPAM_BLOCKED), or neither (0).
+ */
+int
+policy_spam_sender(const struct policy *p, const char *sender)
+{
+	if (policy_addrs_match(&p->approved, sender, false))
+		return POLICY_SPAM_APPROVED;
+	if (policy_addrs_match(&p->blocked, sender, false))
+		return POLICY_SPAM_BLOCKED;
+	return 0;
+}
+
+/* policy_nexempts: how many spam exemptions the policy has. */
+size_t
+policy_nexempts(const struct policy *p)
+{
+	return p->nexempts;
 }
 
 /* policy_result_free: release a result; it is zeroed. */

@@ -26,10 +26,7 @@
 #define POLICY_PASSED_TEXT	"Passed sekisho scan"	/* seed 30 */
 #define POLICY_TEXT_MAX		512	/* final_text, limit texts */
 
-/* Bounds on patterns: a pathological one cannot pin the CPU (seed 27). */
-#define POLICY_MATCH_LIMIT	1000000		/* pcre2_set_match_limit */
-#define POLICY_DEPTH_LIMIT	100000		/* pcre2_set_depth_limit */
-#define POLICY_HEAP_LIMIT	(32 * 1024)	/* KiB, pcre2_set_heap_limit */
+/* Bounds on patterns (seed 27): rematch.h. */
 
 /* The direction of one recipient, decided by the caller (accepted domains). */
 enum policy_dir {
@@ -158,6 +155,12 @@ const char	*policy_rule_name(const struct policy *, size_t);
 int		 policy_eval(const struct policy *, const struct scan_msg *,
 		    const struct policy_env *, struct policy_result *);
 void		 policy_result_free(struct policy_result *);
+const char	*policy_spam_exempt(const struct policy *,
+		    const struct scan_msg *, const char *);
+size_t		 policy_nexempts(const struct policy *);
+#define POLICY_SPAM_APPROVED	1
+#define POLICY_SPAM_BLOCKED	2
+int		 policy_spam_sender(const struct policy *, const char *);
 const char	*policy_intercept_name(enum policy_intercept);
 const char	*policy_action_name(enum policy_action_kind);
 

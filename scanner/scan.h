@@ -53,6 +53,22 @@ struct scan_part {
 	unsigned	 limits;	/* SCAN_LIMIT_* hit for this part */
 };
 
+/* The spam verdict, decided before the rules (scanjob.c, spam.c). */
+enum scan_spam_verdict {
+	SCAN_SPAM_UNCHECKED = 0,	/* antispam off, or not for this mail */
+	SCAN_SPAM_SCORED,		/* spam_score and spam_levels hold */
+	SCAN_SPAM_EXEMPT,		/* a [spam_exemption] matched */
+	SCAN_SPAM_APPROVED,		/* the sender is on approved_senders */
+	SCAN_SPAM_BLOCKED,		/* the sender is on blocked_senders:
+					   spam at every level */
+};
+
+/* scan_msg.spam_levels: the catch rates at which the message is spam. */
+#define SCAN_SPAM_LOW		0x1	/* score >= [antispam] level_low */
+#define SCAN_SPAM_MEDIUM	0x2	/* score >= level_medium */
+#define SCAN_SPAM_HIGH		0x4	/* score >= level_high (the lowest
+					   threshold: the highest catch rate) */
+
 struct scan_msg {
 	struct scan_header *headers;
 	size_t		 nheaders;
@@ -64,6 +80,9 @@ struct scan_msg {
 	unsigned	 limits;	/* SCAN_LIMIT_* hit anywhere */
 	char		*virus;		/* the antivirus engine's finding
 					   (a signature name), or NULL */
+	enum scan_spam_verdict spam;
+	double		 spam_score;
+	unsigned	 spam_levels;	/* SCAN_SPAM_LOW | ... */
 };
 
 /* Limits for the analysis (from the scanner's configuration). */

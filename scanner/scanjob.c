@@ -23,6 +23,7 @@
 #include "mime.h"
 #include "notify.h"
 #include "scanjob.h"
+#include "spam.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -42,12 +43,20 @@ struct job {
 	/* An antivirus outcome that decides for every recipient. */
 	int			 av_override;	/* -1, or a SCAN_* intercept */
 	char			 av_text[POLICY_TEXT_MAX];	/* why */
+	/* The spam verdict (msg.spam): the score's rules, or who decided. */
+	struct spam_result	 spam;
+	const char		*spam_exempt;	/* the exemption's name */
+	char			*spam_hdrs;	/* X-Sekisho-Spam-*, or NULL */
 };
+
+#define SCANJOB_SPAM_PREFIX	"X-Sekisho-Spam-"
+#define SCANJOB_SPAM_LIST_MAX	1000	/* bytes of rule names shown */
 
 /* scanjob_ctx_init: the shared context from the configuration. */
 void
 scanjob_ctx_init(struct scanjob_ctx *cx, const struct sekisho_conf *conf,
-    const struct policy *policy, struct av_engine *av, int tmpl_fd)
+    const struct policy *policy, struct av_engine *av,
+    const struct spam_rules *spam, int tmpl_fd)
 {
 	const struct conf_policy *c = &conf->policy;
 	const char *a = conf->imss.admin_email;
@@ -56,6 +65,7 @@ scanjob_ctx_init(struct scanjob_ctx *cx, const struct sekisho_conf *conf,
 	cx->conf = conf;
 	cx->policy = policy;
 	cx->av = av;
+	cx->spam = spam;
 	cx->tmpl_fd = tmpl_fd;
 	mime_limits_default(&cx->limits);
 	cx->limits.max_depth = (int)c->max_depth;
@@ -191,6 +201,53 @@ part_name(const struct scan_msg *m, size_t idx)
 }
 
 /*
+ * job_spam_names: the scored rules that hit, separated by sep, cut at a
+ * rule boundary after SCANJOB_SPAM_LIST_MAX bytes ("...").
+ */
+static void
+job_spam_names(const struct job *j, const char *sep, struct buf *b)
+{
+	size_t	 i, start = b->len;
+
+	for (i = 0; i < j->spam.nhits; i++) {
+		if (b->len - start > SCANJOB_SPAM_LIST_MAX) {
+			buf_printf(b, "%s...", sep);
+			return;
+		}
+		buf_printf(b, "%s%s", i > 0 ? sep : "", j->spam.hits[i].name);
+	}
+}
+
+/* job_spam_text: the spam verdict, for the tracking log's detail. */
+static void
+job_spam_text(const struct job *j, struct buf *b)
+{
+	const char *sep = b->len > 0 ? "; " : "";
+
+	switch (j->msg.spam) {
+	case SCAN_SPAM_SCORED:
+		buf_printf(b, "%sspam=%.1f", sep, j->msg.spam_score);
+		if (j->spam.nhits > 0) {
+			buf_addstr(b, " (");
+			job_spam_names(j, ",", b);
+			buf_addstr(b, ")");
+		}
+		break;
+	case SCAN_SPAM_EXEMPT:
+		buf_printf(b, "%sspam: exempt (%s)", sep, j->spam_exempt);
+		break;
+	case SCAN_SPAM_APPROVED:
+		buf_printf(b, "%sspam: approved sender", sep);
+		break;
+	case SCAN_SPAM_BLOCKED:
+		buf_printf(b, "%sspam: blocked sender", sep);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
  * limits_text: what the antivirus found or could not do, and what the
  * analysis or the patterns could not do.
  */
@@ -214,6 +271,7 @@ limits_text(const struct job *j, const struct policy_group *g)
 		buf_printf(&b, "virus=%s", m->virus);
 	else if (j->av_text[0] != '\0')
 		buf_printf(&b, "antivirus: %s", j->av_text);
+	job_spam_text(j, &b);
 	for (i = 0, first = true; i < nitems(names); i++) {
 		if ((m->limits & names[i].bit) == 0)
 			continue;
@@ -346,14 +404,124 @@ done:
 	free(to);
 }
 
+/*
+ * job_copy: the group's copy into the output file: the modifications of
+ * pg, and the spam headers in place of any the message came with.
+ */
+static int
+job_copy(struct job *j, const struct policy_group *pg, struct scan_slice *sl,
+    char *err, size_t errlen)
+{
+	struct buf	 b, h;
+	const void	*out = j->raw;
+	size_t		 outlen = j->len;
+	int		 rv = 0;
+
+	buf_init(&b, j->len * 2 + SCANJOB_OUT_SLACK);
+	buf_init(&h, j->len * 2 + SCANJOB_OUT_SLACK);
+	if (actions_modifies(pg)) {
+		rv = actions_apply(j->raw, j->len, &j->msg, pg, job_stamp, j,
+		    &b, err, errlen);
+		out = b.data;
+		outlen = b.len;
+	}
+	if (rv == 0 && j->spam_hdrs != NULL) {
+		if (!actions_headers(out, outlen, SCANJOB_SPAM_PREFIX,
+		    j->spam_hdrs, &h)) {
+			str_lcpy(err, "copy with spam headers too large",
+			    errlen);
+			rv = -1;
+		}
+		out = h.data;
+		outlen = h.len;
+	}
+	if (rv == 0 && job_out(j, out, outlen, sl) == -1) {
+		str_printf(err, errlen, "output: %s", strerror(errno));
+		rv = -1;
+	}
+	buf_free(&b);
+	buf_free(&h);
+	return rv;
+}
+
+/*
+ * job_spam: the spam verdict, before the rules: the sender lists, then
+ * the exemptions, then the active package's score (msg.spam*).  With
+ * [antispam] add_headers, the X-Sekisho-Spam-* lines for delivered
+ * copies.
+ */
+static void
+job_spam(struct job *j)
+{
+	const struct conf_policy *c = &j->cx->conf->policy;
+	struct scan_msg	*m = &j->msg;
+	const char	*sender = j->env.sender != NULL ? j->env.sender : "";
+	struct buf	 b;
+
+	if (j->cx->spam == NULL)
+		return;
+	switch (policy_spam_sender(j->cx->policy, sender)) {
+	case POLICY_SPAM_APPROVED:
+		m->spam = SCAN_SPAM_APPROVED;
+		break;
+	case POLICY_SPAM_BLOCKED:
+		m->spam = SCAN_SPAM_BLOCKED;
+		m->spam_levels = SCAN_SPAM_LOW | SCAN_SPAM_MEDIUM |
+		    SCAN_SPAM_HIGH;
+		break;
+	default:
+		if ((j->spam_exempt = policy_spam_exempt(j->cx->policy, m,
+		    sender)) != NULL) {
+			m->spam = SCAN_SPAM_EXEMPT;
+			break;
+		}
+		spam_eval(j->cx->spam, m, NULL, &j->spam);
+		m->spam = SCAN_SPAM_SCORED;
+		m->spam_score = j->spam.score;
+		if (m->spam_score >= c->spam_level_high)
+			m->spam_levels |= SCAN_SPAM_HIGH;
+		if (m->spam_score >= c->spam_level_medium)
+			m->spam_levels |= SCAN_SPAM_MEDIUM;
+		if (m->spam_score >= c->spam_level_low)
+			m->spam_levels |= SCAN_SPAM_LOW;
+		break;
+	}
+	if (!c->spam_add_headers)
+		return;
+	buf_init(&b, SCAN_PROTO_MAX_TEXT);
+	buf_addstr(&b, SCANJOB_SPAM_PREFIX "Score: ");
+	switch (m->spam) {
+	case SCAN_SPAM_SCORED:
+		buf_printf(&b, "%.1f%s%s%s\r\n", m->spam_score,
+		    m->spam_levels ? " (spam at " : "",
+		    m->spam_levels & SCAN_SPAM_LOW ? "low, medium and high "
+		    "catch rates" : m->spam_levels & SCAN_SPAM_MEDIUM ?
+		    "medium and high catch rates" : m->spam_levels ?
+		    "high catch rate" : "", m->spam_levels ? ")" : "");
+		/* Rule names are ASCII: folded at commas. */
+		buf_addstr(&b, SCANJOB_SPAM_PREFIX "Rules: ");
+		job_spam_names(j, ",\r\n\t", &b);
+		buf_addstr(&b, j->spam.nhits == 0 ? "none\r\n" : "\r\n");
+		break;
+	case SCAN_SPAM_EXEMPT:
+		buf_addstr(&b, "exempt\r\n");
+		break;
+	case SCAN_SPAM_APPROVED:
+		buf_addstr(&b, "approved sender\r\n");
+		break;
+	default:
+		buf_addstr(&b, "blocked sender\r\n");
+		break;
+	}
+	j->spam_hdrs = buf_take_str(&b);
+}
+
 /* job_group: the answer for one group; -1 with err when it failed. */
 static int
 job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
     struct scan_reply *r, char *err, size_t errlen)
 {
-	struct buf	 b;
 	size_t		 i;
-	int		 rv;
 
 	g->rcpts = xcalloc(pg->nrcpts, sizeof(*g->rcpts));
 	for (i = 0; i < pg->nrcpts; i++)
@@ -398,17 +566,10 @@ job_group(struct job *j, const struct policy_group *pg, struct scan_group *g,
 		}
 	}
 	/* A copy is made only when it will be delivered or archived. */
-	if (actions_modifies(pg) && (g->archive || g->nbcc > 0 ||
-	    g->intercept == SCAN_DELIVER || g->intercept == SCAN_CHANGE_RCPT)) {
-		buf_init(&b, j->len * 2 + SCANJOB_OUT_SLACK);
-		rv = actions_apply(j->raw, j->len, &j->msg, pg, job_stamp, j,
-		    &b, err, errlen);
-		if (rv == 0 && job_out(j, b.data, b.len, &g->content) == -1) {
-			str_printf(err, errlen, "output: %s", strerror(errno));
-			rv = -1;
-		}
-		buf_free(&b);
-		if (rv == -1)
+	if ((g->archive || g->nbcc > 0 || g->intercept == SCAN_DELIVER ||
+	    g->intercept == SCAN_CHANGE_RCPT) && (actions_modifies(pg) ||
+	    j->spam_hdrs != NULL)) {
+		if (job_copy(j, pg, &g->content, err, errlen) == -1)
 			return -1;
 		g->modified = true;
 	}
@@ -479,6 +640,7 @@ job_eval(struct job *j, struct scan_reply *r, char *err, size_t errlen)
 	if (avmsg_analyse(j->cx->av, j->raw, j->len, &j->cx->limits, &j->msg,
 	    &avr, err, errlen) == -1 || job_av(j, &avr.av, err, errlen) == -1)
 		return -1;
+	job_spam(j);
 	rcpts = xcalloc(j->env.nrcpt + 1, sizeof(*rcpts));
 	dirs = xcalloc(j->env.nrcpt + 1, sizeof(*dirs));
 	for (i = 0; i < j->env.nrcpt; i++) {
@@ -579,5 +741,7 @@ done:
 		free(j.tmpl[i]);
 	free(j.tmpl);
 	scan_msg_free(&j.msg);
+	spam_result_free(&j.spam);
+	free(j.spam_hdrs);
 	envelope_clear(&j.env);
 }

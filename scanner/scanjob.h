@@ -20,11 +20,13 @@
 
 /* What every scan of one worker shares (read-only during a scan). */
 struct av_engine;
+struct spam_rules;
 
 struct scanjob_ctx {
 	const struct sekisho_conf *conf;
 	const struct policy	*policy;
 	struct av_engine	*av;		/* NULL: no antivirus */
+	const struct spam_rules	*spam;		/* NULL: no spam scoring */
 	struct scan_limits	 limits;
 	int			 tmpl_fd;	/* templates/, or -1 */
 	char			 hostname[256];
@@ -32,7 +34,8 @@ struct scanjob_ctx {
 };
 
 void	 scanjob_ctx_init(struct scanjob_ctx *, const struct sekisho_conf *,
-	    const struct policy *, struct av_engine *, int);
+	    const struct policy *, struct av_engine *,
+	    const struct spam_rules *, int);
 void	 scanjob_run(const struct scanjob_ctx *, const void *, size_t, int,
 	    int, struct scan_reply *);
 

@@ -45,6 +45,7 @@
 #include "privsep.h"
 #include "scan_proto.h"
 #include "scanjob.h"
+#include "spampkg.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -102,6 +103,8 @@ static struct {
 	struct sekisho_conf	*conf;
 	struct policy		*policy;
 	struct av_engine	*av;		/* NULL: antivirus off */
+	struct spam_rules	*spam;		/* NULL: antispam off */
+	struct spampkg		 spam_pkg;	/* the package it came from */
 	struct event		*ev_avcheck;	/* new signatures on disk */
 	struct scanjob_ctx	 cx;
 	struct event_base	*base;
@@ -205,7 +208,7 @@ status_send(struct client *c, uint64_t reqid)
 {
 	const struct conf_policy *p = &s.conf->policy;
 	struct ipc_msg	*m;
-	json_t		*o, *av = NULL;
+	json_t		*o, *av = NULL, *spam = NULL;
 	char		*text;
 	size_t		 i, running = 0, busy = 0;
 
@@ -220,8 +223,13 @@ status_send(struct client *c, uint64_t reqid)
 	    "database", p->av_engine == CONF_AV_CLAMD ? p->av_clamd_address :
 	    p->av_database_dir, "loaded", (json_int_t)s.loaded)) == NULL)
 		fatalx("status_send: json_pack");
+	if (s.spam != NULL && (spam = json_pack("{s:s, s:I, s:s}",
+	    "version", s.spam_pkg.v.text,
+	    "rules", (json_int_t)spam_rules_count(s.spam),
+	    "package_dir", p->spam_package_dir)) == NULL)
+		fatalx("status_send: json_pack");
 	if ((o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:o*}", "version", SEKISHO_VERSION,
+	    "s:I, s:I, s:o, s:o}", "version", SEKISHO_VERSION,
 	    "pid", (json_int_t)getpid(),
 	    "started", (json_int_t)s.started,
 	    "loaded", (json_int_t)s.loaded,
@@ -232,7 +240,8 @@ status_send(struct client *c, uint64_t reqid)
 	    "waiting", (json_int_t)s.npending,
 	    "scanned", (json_int_t)s.nscanned,
 	    "failed", (json_int_t)s.nfailed,
-	    "antivirus", av)) == NULL ||
+	    "antivirus", av != NULL ? av : json_null(),
+	    "antispam", spam != NULL ? spam : json_null())) == NULL ||
 	    (text = json_dumps(o, JSON_COMPACT)) == NULL)
 		fatalx("status_send: json");
 	json_decref(o);
@@ -565,6 +574,46 @@ scanner_av(const struct sekisho_conf *conf, struct av_engine **avp,
 }
 
 /*
+ * scanner_spam: the active spam rule package of conf's package_dir,
+ * compiled, in *rp (NULL when antispam is off) and which one in pkg.
+ * 0, or -1 with the reason in err.
+ */
+static int
+scanner_spam(const struct sekisho_conf *conf, struct spam_rules **rp,
+    struct spampkg *pkg, char *err, size_t errlen)
+{
+	const char	*dir = conf->policy.spam_package_dir;
+	struct diag	 d;
+	char		 path[4096];
+	int		 rc;
+
+	*rp = NULL;
+	memset(pkg, 0, sizeof(*pkg));
+	if (!conf->policy.spam_enabled)
+		return 0;
+	if ((rc = spampkg_active(dir, pkg, err, errlen)) == 1)
+		str_printf(err, errlen, "%s: no spam rule package (install "
+		    "one with sekishoctl rules update, or set [antispam] "
+		    "enabled=0)", dir);
+	if (rc != 0)
+		return -1;
+	if (!spampkg_path(dir, pkg, path, sizeof(path))) {
+		str_lcpy(err, "package_dir too long", errlen);
+		return -1;
+	}
+	diag_init(&d);
+	if ((*rp = spam_rules_load(path, &d)) == NULL)
+		str_printf(err, errlen, "%s", d.nitems > 0 ? d.items[0].text :
+		    "the package does not load");
+	diag_free(&d);
+	if (*rp == NULL)
+		return -1;
+	log_kv(LOG_LVL_INFO, "event=antispam package=%s rules=%zu path=%s",
+	    pkg->v.text, spam_rules_count(*rp), path);
+	return 0;
+}
+
+/*
  * reload: read the configuration and the policy again.  When both are
  * valid they replace the old ones and every worker is replaced: idle ones
  * at once, busy ones after their scan (a scan finishes under the policy
@@ -576,6 +625,8 @@ reload(void)
 	struct sekisho_conf	*nc;
 	struct policy		*np = NULL;
 	struct av_engine	*nav = NULL;
+	struct spam_rules	*nspam = NULL;
+	struct spampkg		 npkg;
 	struct diag		 d;
 	char			 esc[LOG_ESC_MAX], err[512];
 	size_t			 i;
@@ -598,11 +649,16 @@ reload(void)
 		return;
 	}
 	diag_free(&d);
-	/* A new engine, or new signatures: loaded before anything changes. */
-	if (scanner_av(nc, &nav, err, sizeof(err)) == -1) {
+	/*
+	 * A new engine or new signatures, the active spam rule package:
+	 * loaded before anything changes.
+	 */
+	if (scanner_spam(nc, &nspam, &npkg, err, sizeof(err)) == -1 ||
+	    scanner_av(nc, &nav, err, sizeof(err)) == -1) {
 		log_kv(LOG_LVL_ERR, "event=reload-failed err=%s detail=\"the "
-		    "running policy and antivirus stay\"",
+		    "running policy, antivirus and antispam stay\"",
 		    log_esc(esc, sizeof(esc), err));
+		spam_rules_free(nspam);
 		policy_free(np);
 		conf_free(nc);
 		free(nc);
@@ -618,6 +674,9 @@ reload(void)
 	if (s.av != NULL)
 		av_close(s.av);
 	s.av = nav;
+	spam_rules_free(s.spam);
+	s.spam = nspam;
+	s.spam_pkg = npkg;
 	conf_free(s.conf);
 	if (s.conf_heap)
 		free(s.conf);
@@ -625,7 +684,7 @@ reload(void)
 	s.conf_heap = true;
 	s.policy = np;
 	s.loaded = time(NULL);
-	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.av, s.tmpl_fd);
+	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.av, s.spam, s.tmpl_fd);
 	for (i = 0; i < s.nworkers; i++) {
 		if (s.workers[i].pid == 0)
 			continue;
@@ -842,15 +901,27 @@ worker_spawn(struct worker *w)
 	log_kv(LOG_LVL_DEBUG, "event=worker-started worker=%ld", (long)pid);
 }
 
-/* scanner_check: daemon_check_fn: the policy must load (-n too). */
+/*
+ * scanner_check: daemon_check_fn: the policy and the active spam rule
+ * package must load (-n too).
+ */
 static int
 scanner_check(const struct sekisho_conf *conf, struct diag *d)
 {
-	struct policy *p;
+	struct policy	*p;
+	struct spam_rules *r;
+	struct spampkg	 pkg;
+	char		 err[512];
 
 	if ((p = policy_load(conf->confdir, d)) == NULL)
 		return -1;
 	policy_free(p);
+	if (scanner_spam(conf, &r, &pkg, err, sizeof(err)) == -1) {
+		diag_add(d, DIAG_ERROR, conf->policy.spam_package_dir, 0,
+		    "%s", err);
+		return -1;
+	}
+	spam_rules_free(r);
 	return 0;
 }
 
@@ -880,12 +951,27 @@ scanner_tmpdir(void)
 		fatal("scanner_tmpdir: %s", path);
 }
 
-/* avcheck_cb: new signatures in the database directory: reload. */
+/*
+ * avcheck_cb: new signatures in the database directory, or another
+ * active spam rule package (sekishoctl rules update or rollback, whose
+ * SIGHUP may not have reached us): reload.
+ */
 static void
 avcheck_cb(evutil_socket_t fd, short ev, void *arg)
 {
+	struct spampkg	 pkg;
+	char		 err[512];
+
 	if (s.av != NULL && av_db_changed(s.av) == 1) {
 		log_kv(LOG_LVL_INFO, "event=antivirus-database-changed");
+		reload();
+		return;
+	}
+	if (s.spam != NULL && spampkg_active(s.conf->policy.spam_package_dir,
+	    &pkg, err, sizeof(err)) == 0 &&
+	    strcmp(pkg.file, s.spam_pkg.file) != 0) {
+		log_kv(LOG_LVL_INFO, "event=antispam-package-changed "
+		    "package=%s", pkg.v.text);
 		reload();
 	}
 }
@@ -957,7 +1043,9 @@ main(int argc, char **argv)
 	scanner_tmpdir();
 	if (scanner_av(&conf, &s.av, err, sizeof(err)) == -1)
 		fatalx("main: antivirus: %s", err);
-	scanjob_ctx_init(&s.cx, &conf, s.policy, s.av, s.tmpl_fd);
+	if (scanner_spam(&conf, &s.spam, &s.spam_pkg, err, sizeof(err)) == -1)
+		fatalx("main: antispam: %s", err);
+	scanjob_ctx_init(&s.cx, &conf, s.policy, s.av, s.spam, s.tmpl_fd);
 	s.started = s.loaded = time(NULL);
 	scanner_socket();
 	privsep_drop(conf.imss.scanner_user, NULL);
@@ -1014,6 +1102,7 @@ main(int argc, char **argv)
 	event_free(s.ev_avcheck);
 	if (s.av != NULL)
 		av_close(s.av);
+	spam_rules_free(s.spam);
 	event_base_free(s.base);
 	close(s.listen_fd);
 	if (str_printf(path, sizeof(path), "%s/scanner.sock",

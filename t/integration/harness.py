@@ -544,6 +544,9 @@ class Suite:
         # Antivirus needs a signature database: tests that want it build
         # one (test_scan_av.py) and switch it on.
         self.set("policy.ini", "antivirus", "enabled", "0")
+        # Spam scoring adds headers to every delivered message: tests that
+        # want it (test_scan_spam.py) switch it on.
+        self.set("policy.ini", "antispam", "enabled", "0")
         # The shipped localhost Maildir lives in /var/lib: keep tests here.
         self.set("tsmtpd.ini", "Routes", "localhost",
                  "maildir:" + os.path.join(self.dir, "maildir"))

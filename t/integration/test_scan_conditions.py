@@ -1743,10 +1743,11 @@ class TestPolicyCheck(unittest.TestCase):
                            '[rule "b"]\norder = 5\ntag_subject = [b]\n',
                            "order")
 
-    def test_reserved_and_unknown_keys_are_refused(self):
+    def test_bad_and_unknown_keys_are_refused(self):
         out = self.assertRefused('[rule "a"]\nspam_score = >= 5\n'
-                                 'tag_subject = [a]\n', "not available yet")
+                                 'tag_subject = [a]\n', "unknown key")
         self.assertIn("spam_score", out)
+        self.assertRefused('[rule "a"]\nspam = >= 5\n', "spam: expected")
         self.assertRefused('[rule "b"]\nvirus = no\n', "virus: expected")
         self.assertRefused('[rule "c"]\nbodyy = pattern: x\n', "bodyy")
 

@@ -422,6 +422,51 @@ t_strip_single(void)
 	buf_free(&out);
 }
 
+/*
+ * t_headers: actions_headers puts the verdict headers first and drops the
+ * message's own (forged) ones, continuation lines included, in the top
+ * header only; the body and every other byte stay as they were.
+ */
+static void
+t_headers(void)
+{
+	static const struct {
+		const char	*in;
+		const char	*want;
+	} cases[] = {
+		{ "Subject: a\r\nX-Sekisho-Spam-Score: -5\r\n\r\nbody\r\n"
+		  "X-Sekisho-Spam-Score: in the body\r\n",
+		  "X-Sekisho-Spam-Score: 1.0\r\nSubject: a\r\n\r\nbody\r\n"
+		  "X-Sekisho-Spam-Score: in the body\r\n" },
+		{ "x-sekisho-spam-rules: A,\r\n\tB\r\nTo: b\r\n\r\n",
+		  "X-Sekisho-Spam-Score: 1.0\r\nTo: b\r\n\r\n" },
+		{ "From: a\n X-Sekisho-Spam-Score: folded, kept\n\nbody",
+		  "X-Sekisho-Spam-Score: 1.0\r\nFrom: a\n X-Sekisho-Spam-"
+		  "Score: folded, kept\n\nbody" },
+		{ "X-Sekisho-Spam-Score: 9", "X-Sekisho-Spam-Score: 1.0\r\n" },
+		{ "", "X-Sekisho-Spam-Score: 1.0\r\n" },
+		{ "X-Sekisho-Spam", "X-Sekisho-Spam-Score: 1.0\r\n"
+		  "X-Sekisho-Spam" },
+	};
+	struct buf	 out;
+	size_t		 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		buf_init(&out, 1 << 20);
+		CHECK(actions_headers(cases[i].in, strlen(cases[i].in),
+		    "X-Sekisho-Spam-", "X-Sekisho-Spam-Score: 1.0\r\n", &out));
+		CHECKF(out.len == strlen(cases[i].want) &&
+		    memcmp(out.data, cases[i].want, out.len) == 0,
+		    "case %zu: \"%.*s\"", i, (int)out.len, (char *)out.data);
+		buf_free(&out);
+	}
+	/* A limit reached is reported. */
+	buf_init(&out, 10);
+	CHECK(!actions_headers("Subject: a\r\n\r\nbody", 17,
+	    "X-Sekisho-Spam-", "X-Sekisho-Spam-Score: 1.0\r\n", &out));
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -438,6 +483,7 @@ main(void)
 	t_tag_subject();
 	t_no_message_id();
 	t_strip_single();
+	t_headers();
 	mime_shutdown();
 	printf("test_actions: %d checks, %d failed\n", test_checks,
 	    test_failures);

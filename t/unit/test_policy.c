@@ -297,7 +297,27 @@ static const struct {
 	{ "[rule \"a\"b\"]\n", "policy.ini:1: bad rule header" },
 	{ "[rules]\n", "policy.ini:1: bad rule header [rules]" },
 	{ "[rule \"a\"]\n\nspam_score = >= 5\n",
-	  "policy.ini:3: spam_score: not available yet" },
+	  "policy.ini:3: unknown key \"spam_score\"" },
+	{ "[rule \"a\"]\nspam = extreme\n",
+	  "policy.ini:2: spam: expected high, medium or low" },
+	{ "[rule \"a\"]\nspam = 0\n",
+	  "policy.ini:2: spam: expected high, medium or low" },
+	{ "[rule \"a\"]\nspam = 5x\n",
+	  "policy.ini:2: spam: expected high, medium or low" },
+	{ "[spam_exemption \"x\"]\nintercept = delete\n",
+	  "policy.ini:2: \"intercept\" cannot be used in spam exemption "
+	  "\"x\"" },
+	{ "[spam_exemption \"x\"]\nspam = high\n",
+	  "policy.ini:2: \"spam\" cannot be used in spam exemption" },
+	{ "[spam_exemption x]\nsubject = pattern: a\n",
+	  "policy.ini:1: bad spam_exemption header [spam_exemption x]" },
+	{ "[spam_senders]\napproved = nobody\n",
+	  "policy.ini:2: approved: \"nobody\" is not an address pattern" },
+	{ "[spam_senders]\nallowed = a@b.c\n",
+	  "policy.ini:2: unknown key \"allowed\" in [spam_senders]" },
+	{ "[spam_exemption \"x\"]\nsubject = pattern: a\n"
+	  "[spam_exemption \"x\"]\nbody = pattern: b\n",
+	  "policy.ini:3: [spam_exemption \"x\"] is written twice" },
 	{ "[rule \"a\"]\nvirus = no\n",
 	  "policy.ini:2: virus: expected yes, or signature names" },
 	{ "[rule \"a\"]\nsubject = pattern: (x\n",
@@ -911,7 +931,7 @@ test_seed38_shipped_lists_applied(void)
 		return;
 	}
 	CHECK(policy_nrules(p) >= 5);
-	CHECK_STREQ(policy_rule_name(p, 4), "社外秘メールの外部送信");
+	CHECK_STREQ(policy_rule_name(p, 6), "社外秘メールの外部送信");
 	for (i = 0; i < nitems(cases); i++) {
 		text_msg(&m, &body, "hello", cases[i].body);
 		g = eval1(p, &m, &res);
@@ -1246,10 +1266,102 @@ t_virus(void)
 	}
 }
 
+/*
+ * t_spam: the spam condition reads the verdict made before the rules
+ * (levels, a score, a blocked sender); exemptions (seed 12) and the
+ * sender lists are their own sections.
+ */
+static void
+t_spam(void)
+{
+	static const struct {
+		const char		*cond;
+		enum scan_spam_verdict	 verdict;
+		double			 score;
+		unsigned		 levels;
+		bool			 hit;
+	} cases[] = {
+		{ "spam = high", SCAN_SPAM_SCORED, 4.5, SCAN_SPAM_HIGH, true },
+		{ "spam = medium", SCAN_SPAM_SCORED, 4.5, SCAN_SPAM_HIGH,
+		  false },
+		{ "spam = LOW", SCAN_SPAM_SCORED, 12, SCAN_SPAM_LOW |
+		  SCAN_SPAM_MEDIUM | SCAN_SPAM_HIGH, true },
+		{ "spam = 7.5", SCAN_SPAM_SCORED, 7.5, 0, true },
+		{ "spam = 7.5", SCAN_SPAM_SCORED, 7.4, 0, false },
+		{ "spam = high", SCAN_SPAM_UNCHECKED, 0, 0, false },
+		{ "spam = high", SCAN_SPAM_EXEMPT, 0, 0, false },
+		{ "spam = low", SCAN_SPAM_APPROVED, 0, 0, false },
+		{ "spam = low", SCAN_SPAM_BLOCKED, 0, 0, true },
+		{ "spam = 999", SCAN_SPAM_BLOCKED, 0, 0, true },
+	};
+	struct policy_env env = { "alice@example.org", two_rcpts, two_in, 2,
+	    NULL };
+	struct policy_result res;
+	struct scan_part body;
+	struct scan_msg	 m;
+	struct policy	*p;
+	struct diag	 d;
+	char		 text[256];
+	size_t		 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		CHECK(str_printf(text, sizeof(text), "[rule \"s\"]\n%s\n"
+		    "intercept = quarantine spam\n", cases[i].cond));
+		p = load(text, &d);
+		CHECKF(p != NULL, "case %zu", i);
+		text_msg(&m, &body, "s", "b");
+		m.spam = cases[i].verdict;
+		m.spam_score = cases[i].score;
+		m.spam_levels = cases[i].levels;
+		if (p != NULL && policy_eval(p, &m, &env, &res) == 0) {
+			CHECKF(res.ngroups == 1 && (res.groups[0].intercept ==
+			    POLICY_QUARANTINE) == cases[i].hit, "case %zu", i);
+			policy_result_free(&res);
+		}
+		policy_free(p);
+		diag_free(&d);
+	}
+
+	/* Exemptions: Japanese names and patterns, sender scope, order. */
+	p = load("[rule \"r\"]\nsubject = pattern: x\n"
+	    "[spam_exemption \"取引先の見積書\"]\n"
+	    "subject = pattern: お見積り\nsenders = @partner.example.jp\n"
+	    "[spam_exemption \"off\"]\nenabled = no\n"
+	    "subject = pattern: .\n"
+	    "[spam_exemption \"both\"]\nmatch = all\n"
+	    "subject = pattern: 請求書\nbody = pattern: 株式会社\n"
+	    "[spam_senders]\napproved = boss@spammer.example\n"
+	    "blocked = @spammer.example\nblocked.2 = *@*.bulk.example\n",
+	    &d);
+	diag_print(&d, stderr);
+	CHECK(p != NULL && policy_nrules(p) == 1 && policy_nexempts(p) == 3);
+	if (p != NULL) {
+		text_msg(&m, &body, "【お見積り】第12号", "本文");
+		CHECK_STREQ(policy_spam_exempt(p, &m, "a@partner.example.jp"),
+		    "取引先の見積書");
+		CHECK(policy_spam_exempt(p, &m, "a@other.example.jp") ==
+		    NULL);
+		text_msg(&m, &body, "請求書の送付", "株式会社サンプル");
+		CHECK_STREQ(policy_spam_exempt(p, &m, ""), "both");
+		text_msg(&m, &body, "請求書の送付", "個人");
+		CHECK(policy_spam_exempt(p, &m, "") == NULL);
+		CHECK(policy_spam_sender(p, "boss@spammer.example") ==
+		    POLICY_SPAM_APPROVED);
+		CHECK(policy_spam_sender(p, "x@spammer.example") ==
+		    POLICY_SPAM_BLOCKED);
+		CHECK(policy_spam_sender(p, "x@a.bulk.example") ==
+		    POLICY_SPAM_BLOCKED);
+		CHECK(policy_spam_sender(p, "x@bulk.example") == 0);
+		CHECK(policy_spam_sender(p, "") == 0);
+	}
+	policy_free(p);
+	diag_free(&d);
+}
+
 TEST_MAIN(t_conditions, t_errors, t_keyword_files, t_keywords, t_scope,
     test_seed09_every_recipient_one_outcome,
     test_seed04_only_matching_attachment, test_seed14_empty_subject,
     test_seed42_header_vs_envelope_count,
     test_seed12_japanese_rules_and_keywords,
     test_seed38_shipped_lists_applied, test_seed30_passed_text, t_decision,
-    test_seed27_pattern_match_limit, t_scan_limits, t_conf_tolerates_rules, t_env, t_virus)
+    test_seed27_pattern_match_limit, t_scan_limits, t_conf_tolerates_rules, t_env, t_virus, t_spam)

@@ -1,0 +1,395 @@
+"""Antispam through the daemons: the shipped rule package scores every
+message, the policy's spam condition acts on the catch rates, verdict
+headers on delivered mail, exemptions in any language (seed 12), sender
+lists, and versioned rule packages installed and rolled back with
+sekishoctl (seed 41).
+
+sekisho-scanner and sekisho-smtpd run for real; mail goes over SMTP into
+a Maildir or the quarantine store.
+"""
+
+import json
+import os
+import re
+import time
+import unittest
+from email.header import Header
+
+from harness import wait_for
+from test_scan_server import ScanServerCase
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+# One rule per catch rate, each for its own recipient.
+LEVEL_RULES = '''
+[rule "spam at the high catch rate"]
+recipients = high@localhost
+spam = high
+intercept = quarantine spam-high
+
+[rule "spam at the medium catch rate"]
+recipients = medium@localhost
+spam = medium
+intercept = quarantine spam-medium
+
+[rule "spam at the low catch rate"]
+recipients = low@localhost
+spam = low
+intercept = quarantine spam-low
+
+[rule "spam by score"]
+recipients = score@localhost
+spam = 10
+intercept = quarantine spam-score
+'''
+
+LEVEL_RCPTS = ("high@localhost", "medium@localhost", "low@localhost",
+               "score@localhost")
+
+BUSINESS = (
+    "Dear Ms. Tanaka,\r\n\r\n"
+    "Thank you for your order of 12 May. As agreed, the two laptops will\r\n"
+    "be shipped on Thursday and the invoice follows by post. Please let\r\n"
+    "me know if the delivery address has changed.\r\n\r\n"
+    "Kind regards,\r\nJohn Miller\r\nSales, Example Trading Ltd.\r\n")
+
+# The shipped package scores this well past the low catch rate (9).
+SPAMMY = (
+    "Congratulations! You have won the lottery: the prize of $2.5 million\r\n"
+    "is waiting. Act now and click here to claim, 100% guaranteed:\r\n"
+    "http://192.0.2.7/claim\r\n"
+    "Cheap viagra and cialis too. This is not spam.\r\n")
+
+
+def message(subject, body, sender="alice@example.org",
+            to="bob@localhost", extra=""):
+    """A plain-text message (str, CRLF), with Date and Message-ID."""
+    return ("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
+            "Date: Sun, 29 Nov 2026 09:00:00 +0000\r\n"
+            "Message-ID: <%d@example.org>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=us-ascii\r\n%s\r\n%s"
+            % (sender, to, subject, time.time_ns(), extra, body))
+
+
+def japanese_message(subject, body, to="bob@localhost"):
+    """ISO-2022-JP mail, the subject RFC 2047 encoded (bytes)."""
+    subj = Header(subject, "iso-2022-jp").encode()
+    return (("From: <sales@example.co.jp>\r\nTo: <%s>\r\nSubject: %s\r\n"
+             "Date: Sun, 29 Nov 2026 09:00:00 +0900\r\n"
+             "Message-ID: <%d@example.co.jp>\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=ISO-2022-JP\r\n"
+             "Content-Transfer-Encoding: 7bit\r\n\r\n"
+             % (to, subj, time.time_ns())).encode("ascii") +
+            body.encode("iso-2022-jp").replace(b"\n", b"\r\n") + b"\r\n")
+
+
+def header(mail, name):
+    """The unfolded value of the first header name of mail (bytes)."""
+    head = mail.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    m = re.search(r"^%s:[ \t]*([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)"
+                  % re.escape(name), head, re.M | re.I)
+    return re.sub(r"\r\n[ \t]+", " ", m.group(1)) if m else None
+
+
+class SpamCase(ScanServerCase):
+    """ScanServerCase with [antispam] on (the shipped package)."""
+
+    def start_spam(self, rules=LEVEL_RULES, **antispam):
+        s = self.suite
+        s.set("policy.ini", "antispam", "enabled", "1")
+        for k, v in antispam.items():
+            s.set("policy.ini", "antispam", k, str(v))
+        self.start(rules=rules)
+        self.assertIn("event=antispam package=", s.scanner.log())
+
+    def submit(self, raw, rcpts, sender="alice@example.org"):
+        self.send(None, rcpts=rcpts, sender=sender, raw=raw)
+
+    def scanned(self, rcpt, n=1):
+        """The scanned records of rcpt, once there are n."""
+        return wait_for(lambda: (lambda r: r if len(r) >= n else None)(
+            self.log_query("--to", rcpt, "--event", "scanned")), 20,
+            what="%d scan(s) for %s" % (n, rcpt))
+
+    def held(self, area, n=1):
+        return wait_for(lambda: (lambda q: q if len(q) >= n else None)(
+            self.quarantined(area)), 20, what="%d in %s" % (n, area))
+
+
+class TestSpamLevels(SpamCase):
+    def test_gtube_is_spam_at_every_level_and_business_mail_is_not(self):
+        self.start_spam()
+        for r in LEVEL_RCPTS:
+            self.submit(message("Hello", "Test: %s\r\n" % GTUBE, to=r), [r])
+        for area in ("spam-high", "spam-medium", "spam-low", "spam-score"):
+            self.held(area)
+        for r in LEVEL_RCPTS:
+            rec, = self.scanned(r)
+            self.assertIn("GTUBE", rec["detail"])
+            self.assertRegex(rec["detail"], r"spam=10\d\d\.\d")
+            self.assertEqual(self.mailbox(r), [])
+        # A plain business message is spam at no level: delivered, with
+        # its score in the headers.
+        for r in LEVEL_RCPTS:
+            self.submit(message("Your order of 12 May", BUSINESS, to=r),
+                        [r])
+        for r in LEVEL_RCPTS:
+            mail, = self.wait_mail(r)
+            score = float(header(mail, "X-Sekisho-Spam-Score").split()[0])
+            self.assertLess(score, 4.0, mail)
+            self.assertIsNotNone(header(mail, "X-Sekisho-Spam-Rules"))
+            self.assertIn(b"Subject: Your order of 12 May\r\n", mail)
+            self.assertTrue(mail.endswith(BUSINESS.encode()))
+
+    def test_levels_follow_the_score(self):
+        """A message scored between the thresholds is spam at the high
+        and medium catch rates only."""
+        self.start_spam(level_high=2, level_medium=3, level_low=50)
+        for r in LEVEL_RCPTS:
+            self.submit(message("Offer", SPAMMY, to=r), [r])
+        self.held("spam-high")
+        self.held("spam-medium")
+        low = self.mailbox_wait("low@localhost")
+        score = float(header(low, "X-Sekisho-Spam-Score").split()[0])
+        self.assertGreater(score, 10)       # "spam = 10" holds it too
+        self.held("spam-score")
+        self.assertIn("spam at medium and high catch rates",
+                      header(low, "X-Sekisho-Spam-Score"))
+        rules = header(low, "X-Sekisho-Spam-Rules")
+        for r in ("BODY_LOTTERY", "BODY_PHARMA", "URI_IP_HOST"):
+            self.assertIn(r, rules)
+
+    def mailbox_wait(self, rcpt):
+        mail, = self.wait_mail(rcpt)
+        return mail
+
+
+class TestSpamHeaders(SpamCase):
+    def test_forged_verdict_headers_are_replaced(self):
+        self.start_spam(rules="")
+        forged = ("X-Sekisho-Spam-Score: -100\r\n"
+                  "X-Sekisho-Spam-Rules: TRUSTED,\r\n\tFORGED\r\n"
+                  "x-sekisho-spam-flag: NO\r\n")
+        raw = message("Hi", BUSINESS, extra=forged)
+        self.submit(raw, ["bob@localhost"])
+        mail, = self.wait_mail("bob@localhost")
+        head = mail.split(b"\r\n\r\n", 1)[0]
+        self.assertNotIn(b"-100", head)
+        self.assertNotIn(b"FORGED", head)
+        self.assertNotIn(b"x-sekisho-spam-flag", head.lower())
+        self.assertEqual(head.count(b"X-Sekisho-Spam-Score:"), 1)
+        # Everything else arrives as it was sent.
+        self.assertIn(b"Subject: Hi\r\n", head)
+        self.assertTrue(mail.endswith(BUSINESS.encode()))
+
+    def test_no_headers_with_add_headers_0(self):
+        self.start_spam(rules="", add_headers=0)
+        raw = message("Hi", BUSINESS)
+        self.submit(raw, ["bob@localhost"])
+        mail, = self.wait_mail("bob@localhost")
+        self.assertNotIn(b"X-Sekisho-Spam", mail)
+        self.assertTrue(mail.endswith(raw.encode()))
+        rec, = self.scanned("bob@localhost")
+        self.assertRegex(rec["detail"], r"^spam=\d+\.\d")
+
+
+class TestSpamExemptionsAndSenders(SpamCase):
+    RULES = '''
+[rule "迷惑メール"]
+spam = medium
+intercept = quarantine spam
+
+[spam_exemption "取引先の見積書"]
+subject = pattern: お見積り
+
+[spam_senders]
+approved = boss@partner.example
+blocked = @spammer.example, *@*.bulk.example
+'''
+
+    def test_seed12_japanese_exemption_rule(self):
+        """A Japanese exemption (name and pattern) exempts a Japanese
+        message that the package scores as spam; the same spam without
+        the exempted subject is held."""
+        self.start_spam(rules=self.RULES)
+        body = "未承諾広告 のご案内です。\n詳細は添付をご覧ください。"
+        self.submit(japanese_message("未承諾広告 お見積りの件", body,
+                                     to="a@localhost"), ["a@localhost"])
+        self.submit(japanese_message("未承諾広告 セール", body,
+                                     to="b@localhost"), ["b@localhost"])
+        mail, = self.wait_mail("a@localhost")
+        self.assertEqual(header(mail, "X-Sekisho-Spam-Score"), "exempt")
+        rec, = self.scanned("a@localhost")
+        self.assertEqual(rec["detail"], "spam: exempt (取引先の見積書)")
+        self.assertEqual(rec["action"], "Passed sekisho scan")
+        (qid, info), = self.held("spam").items()
+        self.assertEqual(info["rule"], "迷惑メール")
+        rec, = self.scanned("b@localhost")
+        self.assertIn("SUBJ_JP_AD", rec["detail"])
+        self.assertIn("BODY_JP_AD", rec["detail"])
+        self.assertEqual(self.mailbox("b@localhost"), [])
+
+    def test_approved_and_blocked_senders(self):
+        self.start_spam(rules=self.RULES)
+        self.submit(message("Offer", SPAMMY, sender="boss@partner.example",
+                            to="c@localhost"), ["c@localhost"],
+                    sender="boss@partner.example")
+        self.submit(message("Lunch?", BUSINESS, sender="x@spammer.example",
+                            to="d@localhost"), ["d@localhost"],
+                    sender="x@spammer.example")
+        self.submit(message("Lunch?", BUSINESS, sender="y@a.bulk.example",
+                            to="e@localhost"), ["e@localhost"],
+                    sender="y@a.bulk.example")
+        mail, = self.wait_mail("c@localhost")
+        self.assertEqual(header(mail, "X-Sekisho-Spam-Score"),
+                         "approved sender")
+        self.held("spam", 2)
+        for r in ("d@localhost", "e@localhost"):
+            rec, = self.scanned(r)
+            self.assertEqual(rec["detail"], "spam: blocked sender")
+            self.assertEqual(self.mailbox(r), [])
+
+    def test_policy_errors_name_the_line(self):
+        bad = '''
+[spam_exemption "x"]
+intercept = delete
+
+[rule "y"]
+spam = extreme
+
+[spam_senders]
+approved = not-an-address
+'''
+        self.suite.set_rules(bad)
+        r = self.suite.run("sekisho-scanner", "-c", self.suite.confdir,
+                           "-n")
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = r.stdout + r.stderr
+        self.assertIn('"intercept" cannot be used in spam exemption', out)
+        self.assertIn("spam: expected high, medium or low", out)
+        self.assertIn('"not-an-address" is not an address pattern', out)
+
+
+PKG = '''version %s
+body     SEKISHO_PKG_MARK     /SEKISHO-PKG-%s/
+score    SEKISHO_PKG_MARK     50
+describe SEKISHO_PKG_MARK     marker of package %s
+'''
+
+
+class TestRulePackages(SpamCase):
+    RULES = '''
+[rule "spam"]
+spam = low
+intercept = quarantine spam
+'''
+
+    def package(self, version, marker):
+        d = os.path.join(self.suite.dir, "pkg-" + version)
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "sekisho-%s.rules" % version)
+        with open(path, "w") as f:
+            f.write(PKG % (version, marker, version))
+        return path
+
+    def rules(self, *args):
+        r = self.ctl("--json", "rules", *args)
+        return r, (json.loads(r.stdout) if r.stdout.strip() else None)
+
+    def active(self):
+        r, o = self.rules("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return o
+
+    def marker_held(self, marker, rcpt):
+        """Send a message carrying the marker; True if held as spam."""
+        self.submit(message("pkg", "mark SEKISHO-PKG-%s\r\n" % marker,
+                            to=rcpt), [rcpt])
+        rec, = self.scanned(rcpt)
+        return "SEKISHO_PKG_MARK" in rec["detail"]
+
+    def wait_loaded(self, version):
+        wait_for(lambda: "event=antispam package=%s " % version in
+                 self.suite.scanner.log(), 20,
+                 what="the scanner loads %s" % version)
+
+    def test_seed41_minor_update_applies_older_does_not_rollback_works(self):
+        self.start_spam(rules=self.RULES)
+        self.assertEqual(self.active()["active"], "1.001")
+        one = self.package("17000.001", "ONE")
+        two = self.package("17000.002", "TWO")
+
+        r, o = self.rules("update", one)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(o["changed"])
+        self.assertEqual((o["active"], o["previous"]),
+                         ("17000.001", "1.001"))
+        self.wait_loaded("17000.001")
+
+        # Only the minor number grows: still newer, applied (seed 41).
+        r, o = self.rules("update", two)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(o["changed"])
+        self.assertEqual((o["active"], o["previous"]),
+                         ("17000.002", "17000.001"))
+        self.wait_loaded("17000.002")
+        self.assertTrue(self.marker_held("TWO", "two@localhost"))
+        self.held("spam")
+
+        # The older package over the newer one: nothing changes.
+        r, o = self.rules("update", one)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(o["changed"])
+        self.assertEqual(o["active"], "17000.002")
+        self.assertIn("not newer", o["result"])
+        st = self.active()
+        self.assertEqual(st["active"], "17000.002")
+        self.assertEqual(st["installed"], ["1.001", "17000.001",
+                                           "17000.002"])
+
+        # The scanner reports the package it runs.
+        r = self.ctl("--json", "scanner", "status")
+        self.assertEqual(json.loads(r.stdout)["antispam"]["version"],
+                         "17000.002")
+
+        # Rollback: 17000.001 again, and its rules apply.
+        r, o = self.rules("rollback")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((o["active"], o["previous"]),
+                         ("17000.001", "17000.002"))
+        self.wait_loaded("17000.001")
+        self.assertFalse(self.marker_held("TWO", "two-after@localhost"))
+        self.assertTrue(self.marker_held("ONE", "one-after@localhost"))
+        self.assertEqual(self.active()["active"], "17000.001")
+
+        # Human-readable status marks the active package.
+        r = self.ctl("rules", "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("active     17000.001 (", r.stdout)
+        self.assertIn(" 17000.001* ", r.stdout + " ")
+
+    def test_broken_package_is_refused_and_changes_nothing(self):
+        self.start_spam(rules=self.RULES)
+        path = os.path.join(self.suite.dir, "broken.rules")
+        with open(path, "w") as f:
+            f.write("version 99999.001\nbody BAD /unclosed(/\n"
+                    "header X Subject =~ /a/q\n")
+        r = self.ctl("rules", "update", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("broken.rules:2:", r.stderr)
+        self.assertIn("broken.rules:3:", r.stderr)
+        self.assertIn("not installed", r.stderr)
+        self.assertEqual(self.active()["active"], "1.001")
+        self.assertFalse(os.path.exists(os.path.join(
+            self.suite.confdir, "spamrules", "99999.001.rules")))
+        # Usage errors.
+        self.assertEqual(self.ctl("rules", "update").returncode, 2)
+        self.assertEqual(self.ctl("rules", "frobnicate").returncode, 2)
+        # Nothing older than the shipped package to go back to.
+        r = self.ctl("rules", "rollback")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no package older than the active 1.001", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
