@@ -204,6 +204,11 @@ struct conf_policy {
 	double			 spam_level_low;
 	bool			 spam_add_headers;
 	char			*spam_package_dir;
+	bool			 spam_sender_auth;
+	bool			 spam_dns_lists;
+	long long		 spam_dns_timeout;
+	long long		 spam_dns_cache_seconds;
+	char			*spam_psl;
 };
 
 enum conf_av_engine {

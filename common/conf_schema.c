@@ -424,6 +424,26 @@ static const struct conf_key policy_antispam[] = {
 	    "Where rule packages are installed (sekishoctl rules update) and "
 	    "the active one is found; relative to the configuration "
 	    "directory."),
+	C_BOOL("sender_auth", "1", policy.spam_sender_auth,
+	    "1: SPF, DKIM and DMARC are checked for every message (the spf, "
+	    "dkim, dmarc conditions, the rules' signals and an "
+	    "Authentication-Results header); 0: not checked."),
+	C_BOOL("dns_lists", "1", policy.spam_dns_lists,
+	    "1: the client address and the hosts of the message's links are "
+	    "looked up in the DNS blocklists that the rule package's "
+	    "dnsbl() and uribl() rules name; 0: no list is asked."),
+	C_INT("dns_timeout", "5", 1, 60, policy.spam_dns_timeout,
+	    "Seconds a scan waits for its DNS answers (blocklists, SPF, "
+	    "DKIM, DMARC); what has not come is a temporary error."),
+	C_INT("dns_cache_seconds", "300", 0, 86400,
+	    policy.spam_dns_cache_seconds,
+	    "Seconds the scan server keeps a DNS answer for its workers "
+	    "(negative answers at most 60); 0: no cache."),
+	C_TYPED("public_suffix_list", CONF_T_PATH,
+	    "/usr/share/publicsuffix/public_suffix_list.dat", 0,
+	    policy.spam_psl,
+	    "The public suffix list DMARC finds organizational domains with "
+	    "(Debian package publicsuffix)."),
 };
 
 static const struct conf_section policy_sections[] = {

@@ -84,6 +84,10 @@
 				/* the message content (read) */	\
 	X(IMSG_SCAN_RESULT)	/* u64 reqid, then scan_reply_encode() */ \
 				/* (common/scan_proto.h) */		\
+	X(IMSG_SCAN_DNS)	/* worker to parent: u64 qid, u32 type */ \
+				/* (enum dns_type), str name */	\
+	X(IMSG_SCAN_DNS_ANSWER)	/* u64 qid, u32 status (enum */		\
+				/* dns_status), u32 n, n x str record */ \
 	X(IMSG_SCAN_STATUS)	/* u64 reqid, str "": the scanner's */	\
 				/* state, answered as a queue.sock */	\
 				/* show: IMSG_QUEUE_CTL_ENTRY (JSON) */	\

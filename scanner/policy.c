@@ -87,6 +87,10 @@ enum policy_ckind {
 	PC_SCAN_LIMITS,
 	PC_VIRUS,
 	PC_SPAM,
+	PC_SPF,
+	PC_DKIM,
+	PC_DMARC,
+	PC_DMARC_POLICY,
 };
 
 enum policy_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE, CMP_EQ };
@@ -824,6 +828,41 @@ policy_cond_spam(struct policy_ld *ld, struct policy_cond *c, const char *v)
 	return -1;
 }
 
+/*
+ * policy_cond_auth: the results of a sender authentication condition
+ * that match (spf, dkim, dmarc: RFC 8601 words; dmarc_policy: the
+ * published policy), comma-separated.
+ */
+static int
+policy_cond_auth(struct policy_ld *ld, struct policy_cond *c, const char *v)
+{
+	static const char *const results[] = { "pass", "fail", "softfail",
+	    "neutral", "none", "temperror", "permerror", NULL };
+	static const char *const policies[] = { "reject", "quarantine",
+	    "none", NULL };
+	const char *const *ok = c->kind == PC_DMARC_POLICY ? policies :
+	    results;
+	size_t	 i, j;
+
+	if ((c->globs = policy_list_split(v, 16, &c->nglobs)) == NULL)
+		goto bad;
+	for (i = 0; i < c->nglobs; i++) {
+		for (j = 0; ok[j] != NULL && strcasecmp(c->globs[i], ok[j]) != 0;
+		    j++)
+			;
+		if (ok[j] == NULL)
+			goto bad;
+	}
+	return 0;
+bad:
+	policy_err(ld, ld->file, c->line, "%s: expected %s (comma-separated)",
+	    c->key, c->kind == PC_DMARC_POLICY ? "reject, quarantine or none" :
+	    c->kind == PC_SPF ? "pass, fail, softfail, neutral, none, "
+	    "temperror or permerror" : "pass, fail, neutral, none, temperror "
+	    "or permerror");
+	return -1;
+}
+
 /* policy_cond_value: parse the value of condition c by its kind. */
 static int
 policy_cond_value(struct policy_ld *ld, struct policy_cond *c, const char *v)
@@ -876,6 +915,11 @@ policy_cond_value(struct policy_ld *ld, struct policy_cond *c, const char *v)
 		return policy_cond_limits(ld, c, v);
 	case PC_SPAM:
 		return policy_cond_spam(ld, c, v);
+	case PC_SPF:
+	case PC_DKIM:
+	case PC_DMARC:
+	case PC_DMARC_POLICY:
+		return policy_cond_auth(ld, c, v);
 	case PC_VIRUS:
 		/* yes: any finding; otherwise globs on the signature name. */
 		if (policy_bool(v) == 1)
@@ -914,6 +958,10 @@ static const struct {
 	{ "scan_limits",	 PC_SCAN_LIMITS, false },
 	{ "virus",		 PC_VIRUS,	 false },
 	{ "spam",		 PC_SPAM,	 false },
+	{ "spf",		 PC_SPF,	 false },
+	{ "dkim",		 PC_DKIM,	 false },
+	{ "dmarc",		 PC_DMARC,	 false },
+	{ "dmarc_policy",	 PC_DMARC_POLICY, false },
 };
 
 /* policy_add_cond: a condition key (base name already looked up). */
@@ -1858,6 +1906,18 @@ policy_att_count(const struct scan_msg *m)
 	return n;
 }
 
+/* policy_words: s (not "") is one of the condition's words. */
+static bool
+policy_words(const struct policy_cond *c, const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; s[0] != '\0' && i < c->nglobs; i++)
+		if (strcasecmp(c->globs[i], s) == 0)
+			return true;
+	return false;
+}
+
 /* policy_msg_cond: a message-level condition; *which for text matches. */
 static bool
 policy_msg_cond(struct policy_ctx *cx, const struct policy_cond *c,
@@ -1889,6 +1949,14 @@ policy_msg_cond(struct policy_ctx *cx, const struct policy_cond *c,
 		    (c->nglobs == 0 || policy_globs(c, m->virus));
 	case PC_MSG_SIZE:
 		return policy_cmp_eval(c->cmp, m->size, c->num);
+	case PC_SPF:
+		return policy_words(c, m->spf);
+	case PC_DKIM:
+		return policy_words(c, m->dkim);
+	case PC_DMARC:
+		return policy_words(c, m->dmarc);
+	case PC_DMARC_POLICY:
+		return policy_words(c, m->dmarc_policy);
 	case PC_SPAM:		/* the verdict made before the rules */
 		if (m->spam == SCAN_SPAM_BLOCKED)
 			return true;

@@ -83,6 +83,11 @@ struct scan_msg {
 	enum scan_spam_verdict spam;
 	double		 spam_score;
 	unsigned	 spam_levels;	/* SCAN_SPAM_LOW | ... */
+	/* Sender authentication (auth.c), RFC 8601 words; "" not checked. */
+	char		 spf[16];
+	char		 dkim[16];
+	char		 dmarc[16];
+	char		 dmarc_policy[16];	/* reject, quarantine, none */
 };
 
 /* Limits for the analysis (from the scanner's configuration). */

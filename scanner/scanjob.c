@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "actions.h"
 #include "avmsg.h"
+#include "dnsbl.h"
 #include "envelope.h"
 #include "log.h"
 #include "mime.h"
@@ -445,6 +446,48 @@ job_copy(struct job *j, const struct policy_group *pg, struct scan_slice *sl,
 }
 
 /*
+ * job_dns_lists: the DNS blocklists the package's dnsbl() and uribl()
+ * rules name, asked (all at once) about the client address and the hosts
+ * of the message's links; the zones that listed them in sig.  Not for
+ * authenticated submissions (their address says nothing about spam).
+ */
+static void
+job_dns_lists(struct job *j, struct spam_signals *sig, const char **dnsbl,
+    const char **uribl)
+{
+	const struct spam_rules *r = j->cx->spam;
+	const char	*zones[DNSBL_MAX_ZONES];
+	char		**uris, **hosts, host[256];
+	size_t		 nz, nu, nh = 0, i, n;
+
+	if (!j->cx->conf->policy.spam_dns_lists || j->cx->dns == NULL)
+		return;
+	nz = spam_rules_zones(r, false, zones, DNSBL_MAX_ZONES);
+	if (nz > 0 && j->env.auth == NULL && j->env.client_ip != NULL) {
+		n = dnsbl_check(j->cx->dns, j->env.client_ip, zones, nz, dnsbl);
+		dnsbl[n] = NULL;
+		sig->dnsbl = dnsbl;
+	}
+	if ((nz = spam_rules_zones(r, true, zones, DNSBL_MAX_ZONES)) == 0)
+		return;
+	nu = spam_uris(&j->msg, &uris);
+	hosts = xcalloc(nu + 1, sizeof(*hosts));
+	for (i = 0; i < nu; i++) {
+		if (!spam_uri_host(uris[i], host, sizeof(host)))
+			continue;
+		for (n = 0; n < nh && strcmp(hosts[n], host) != 0; n++)
+			;
+		if (n == nh)
+			hosts[nh++] = xstrdup(host);
+	}
+	n = dnsbl_check_hosts(j->cx->dns, hosts, nh, zones, nz, uribl);
+	uribl[n] = NULL;
+	sig->uribl = uribl;
+	spam_uris_free(hosts, nh);
+	spam_uris_free(uris, nu);
+}
+
+/*
  * job_spam: the spam verdict, before the rules: the sender lists, then
  * the exemptions, then the active package's score (msg.spam*).  With
  * [antispam] add_headers, the X-Sekisho-Spam-* lines for delivered
@@ -456,10 +499,13 @@ job_spam(struct job *j)
 	const struct conf_policy *c = &j->cx->conf->policy;
 	struct scan_msg	*m = &j->msg;
 	const char	*sender = j->env.sender != NULL ? j->env.sender : "";
+	const char	*dnsbl[DNSBL_MAX_ZONES + 1], *uribl[DNSBL_MAX_ZONES + 1];
+	struct spam_signals sig;
 	struct buf	 b;
 
 	if (j->cx->spam == NULL)
 		return;
+	memset(&sig, 0, sizeof(sig));
 	switch (policy_spam_sender(j->cx->policy, sender)) {
 	case POLICY_SPAM_APPROVED:
 		m->spam = SCAN_SPAM_APPROVED;
@@ -475,7 +521,8 @@ job_spam(struct job *j)
 			m->spam = SCAN_SPAM_EXEMPT;
 			break;
 		}
-		spam_eval(j->cx->spam, m, NULL, &j->spam);
+		job_dns_lists(j, &sig, dnsbl, uribl);
+		spam_eval(j->cx->spam, m, &sig, &j->spam);
 		m->spam = SCAN_SPAM_SCORED;
 		m->spam_score = j->spam.score;
 		if (m->spam_score >= c->spam_level_high)

@@ -21,12 +21,15 @@
 /* What every scan of one worker shares (read-only during a scan). */
 struct av_engine;
 struct spam_rules;
+struct wdns;
 
 struct scanjob_ctx {
 	const struct sekisho_conf *conf;
 	const struct policy	*policy;
 	struct av_engine	*av;		/* NULL: no antivirus */
 	const struct spam_rules	*spam;		/* NULL: no spam scoring */
+	const struct wdns	*dns;		/* NULL: no DNS (set in the
+						   worker) */
 	struct scan_limits	 limits;
 	int			 tmpl_fd;	/* templates/, or -1 */
 	char			 hostname[256];

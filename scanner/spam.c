@@ -2225,6 +2225,31 @@ spam_rule_hit(struct spam_ctx *cx, const struct spam_rule *ru, bool gtube)
 	return false;
 }
 
+/*
+ * spam_rules_zones: the distinct zones the package's dnsbl() (uribl
+ * false) or uribl() (uribl true) rules name, in package order, at most
+ * max; the strings point into the rules.  The lookups the scanner makes.
+ */
+size_t
+spam_rules_zones(const struct spam_rules *r, bool uribl, const char **out,
+    size_t max)
+{
+	const struct spam_rule *ru;
+	size_t	 i, j, n = 0;
+
+	for (i = 0; r != NULL && i < r->nrules && n < max; i++) {
+		ru = &r->rules[i];
+		if (ru->kind != SK_EVAL ||
+		    ru->func != (uribl ? SF_URIBL : SF_DNSBL))
+			continue;
+		for (j = 0; j < n && strcasecmp(out[j], ru->field) != 0; j++)
+			;
+		if (j == n)
+			out[n++] = ru->field;
+	}
+	return n;
+}
+
 void
 spam_eval(const struct spam_rules *r, const struct scan_msg *m,
     const struct spam_signals *sig, struct spam_result *res)

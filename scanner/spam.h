@@ -74,6 +74,8 @@ struct spam_rules *spam_rules_load(const char *, struct diag *);
 void	 spam_rules_free(struct spam_rules *);
 const struct spam_version *spam_rules_version(const struct spam_rules *);
 size_t	 spam_rules_count(const struct spam_rules *);	/* rules, all kinds */
+size_t	 spam_rules_zones(const struct spam_rules *, bool, const char **,
+	    size_t);
 
 /*
  * What the caller knows from outside the message.  A rule that needs a

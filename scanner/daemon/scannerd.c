@@ -17,9 +17,12 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -34,6 +37,8 @@
 #include <seccomp.h>
 
 #include "av.h"
+#include "dcache.h"
+#include "dns.h"
 #include "conf.h"
 #include "daemon.h"
 #include "diag.h"
@@ -47,6 +52,7 @@
 #include "scanjob.h"
 #include "spampkg.h"
 #include "util.h"
+#include "wdns.h"
 #include "xmalloc.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -61,6 +67,9 @@
 #define SCANNERD_MAX_CLIENTS	16
 #define SCANNERD_MAX_QUEUED	4096	/* requests waiting for a worker */
 #define SCANNERD_AVCHECK_SECONDS 60	/* look for new signatures */
+#define SCANNERD_DNS_INFLIGHT	256	/* DNS questions of one worker */
+#define SCANNERD_DNS_CACHE	50000	/* answers kept for the workers */
+#define SCANNERD_DNS_NEG_MAX	60	/* seconds a negative answer is kept */
 
 #ifndef SEKISHO_VERSION
 #define SEKISHO_VERSION	"unknown"
@@ -88,8 +97,21 @@ struct client {
 };
 TAILQ_HEAD(client_list, client);
 
+/* A DNS question of a worker, being resolved by the parent. */
+struct dnsq {
+	TAILQ_ENTRY(dnsq)	 entry;
+	struct worker		*w;
+	uint64_t		 qid;		/* the worker's */
+	uint64_t		 id;		/* dns_query()'s */
+	enum dns_type		 type;
+	char			 name[256];	/* as asked (the cache key) */
+};
+TAILQ_HEAD(dnsq_list, dnsq);
+
 struct worker {
 	pid_t			 pid;		/* 0: slot empty */
+	struct dnsq_list	 dnsqs;		/* its questions in flight */
+	size_t			 ndnsq;
 	struct ipc_chan		*chan;
 	int			 fd;
 	struct sjob		*job;
@@ -104,6 +126,9 @@ static struct {
 	struct policy		*policy;
 	struct av_engine	*av;		/* NULL: antivirus off */
 	struct spam_rules	*spam;		/* NULL: antispam off */
+	struct dns		*dns;		/* resolver for the workers */
+	struct dcache		*dcache;
+	struct wdns		 wdns;		/* a worker's way to it */
 	struct spampkg		 spam_pkg;	/* the package it came from */
 	struct event		*ev_avcheck;	/* new signatures on disk */
 	struct scanjob_ctx	 cx;
@@ -130,6 +155,7 @@ static struct {
 } s;
 
 static void	worker_spawn(struct worker *);
+static void	worker_close_inet(void);
 static void	dispatch(void);
 
 /* job_free: a request and its descriptors. */
@@ -381,6 +407,262 @@ worker_closed(struct ipc_chan *ch, enum ipc_close why, void *arg)
 		kill(w->pid, SIGKILL);
 }
 
+/* ---- DNS for the workers (wdns.h) ---------------------------------- */
+
+/* dns_answer_send: an answer to a worker's question qid. */
+static void
+dns_answer_send(struct worker *w, uint64_t qid, const struct wdns_answer *a)
+{
+	struct ipc_msg	*m;
+	size_t		 i;
+
+	if (w->chan == NULL)
+		return;
+	m = ipc_msg_new(IMSG_SCAN_DNS_ANSWER, 0);
+	ipc_add_u64(m, qid);
+	ipc_add_u32(m, (uint32_t)a->status);
+	ipc_add_u32(m, (uint32_t)a->nrr);
+	for (i = 0; i < a->nrr; i++)
+		ipc_add_str(m, a->rr[i]);
+	ipc_chan_send(w->chan, m);
+}
+
+/* dns_result_answer: a c-ares result as a wdns answer (records as text). */
+static void
+dns_result_answer(const struct dns_result *r, struct wdns_answer *a)
+{
+	char	 buf[WDNS_RR_MAX];
+	size_t	 i;
+
+	memset(a, 0, sizeof(*a));
+	a->status = r->status;
+	for (i = 0; r->status == DNS_OK && i < r->naddr; i++)
+		if (dns_addr_format(&r->addr[i], buf, sizeof(buf)))
+			wdns_answer_add(a, buf);
+	for (i = 0; r->status == DNS_OK && i < r->nmx; i++)
+		if (str_printf(buf, sizeof(buf), "%u %s", r->mx[i].pref,
+		    r->mx[i].host))
+			wdns_answer_add(a, buf);
+	for (i = 0; r->status == DNS_OK && i < r->nstr; i++)
+		wdns_answer_add(a, r->str[i]);
+}
+
+/* dns_done: c-ares answered a worker's question: cache it, pass it on. */
+static void
+dns_done(const struct dns_result *r, void *arg)
+{
+	struct dnsq	*q = arg;
+	struct worker	*w = q->w;
+	struct wdns_answer a;
+	long long	 keep = s.conf->policy.spam_dns_cache_seconds;
+
+	dns_result_answer(r, &a);
+	if (r->status != DNS_OK && keep > SCANNERD_DNS_NEG_MAX)
+		keep = SCANNERD_DNS_NEG_MAX;
+	if (keep > 0 && (r->status == DNS_OK || r->status == DNS_NXDOMAIN ||
+	    r->status == DNS_NODATA))
+		dcache_put(s.dcache, q->type, q->name, &a, time(NULL) + keep);
+	dns_answer_send(w, q->qid, &a);
+	wdns_answer_free(&a);
+	TAILQ_REMOVE(&w->dnsqs, q, entry);
+	w->ndnsq--;
+	free(q);
+}
+
+/*
+ * dns_ptr_name: a PTR question's reverse name (x.x.x.x.in-addr.arpa or
+ * 32 nibbles .ip6.arpa) as the address literal dns_query() wants; other
+ * names are copied.  false when a reverse name is malformed.
+ */
+static bool
+dns_ptr_name(const char *name, char *out, size_t len)
+{
+	static const char v4[] = ".in-addr.arpa", v6[] = ".ip6.arpa";
+	size_t	 n = strlen(name), i;
+	unsigned o[4];
+	char	 hex[33], tmp[64];
+
+	if (n > sizeof(v4) - 1 && strcasecmp(name + n - (sizeof(v4) - 1),
+	    v4) == 0) {
+		if (sscanf(name, "%3u.%3u.%3u.%3u.", &o[0], &o[1], &o[2],
+		    &o[3]) != 4 || o[0] > 255 || o[1] > 255 || o[2] > 255 ||
+		    o[3] > 255)
+			return false;
+		return str_printf(out, len, "%u.%u.%u.%u", o[3], o[2], o[1],
+		    o[0]);
+	}
+	if (n == 64 + sizeof(v6) - 1 - 1 && strcasecmp(name + 63, v6) == 0) {
+		for (i = 0; i < 32; i++) {
+			if (!isxdigit((unsigned char)name[i * 2]) ||
+			    (i < 31 && name[i * 2 + 1] != '.'))
+				return false;
+			hex[31 - i] = name[i * 2];
+		}
+		hex[32] = '\0';
+		for (i = 0, n = 0; i < 32; i++) {
+			tmp[n++] = hex[i];
+			if (i % 4 == 3 && i < 31)
+				tmp[n++] = ':';
+		}
+		tmp[n] = '\0';
+		return str_lcpy(out, tmp, len) < len;
+	}
+	return str_lcpy(out, name, len) < len;
+}
+
+/* dns_name_ok: a name a worker may ask about (LDH, '_', dots). */
+static bool
+dns_name_ok(const char *name)
+{
+	size_t	 n = strlen(name);
+
+	return n > 0 && n <= 253 && name[0] != '.' && strstr(name, "..") ==
+	    NULL && strspn(name, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == n;
+}
+
+/*
+ * dns_request: a worker's IMSG_SCAN_DNS: from the cache, or asked of
+ * c-ares; a bad or excess question is answered DNS_BADNAME or
+ * DNS_TEMPFAIL at once.  A worker that sends a malformed message is
+ * killed.
+ */
+static void
+dns_request(struct worker *w, struct ipc_msg_in *m)
+{
+	struct wdns_answer a;
+	struct dnsq	*q;
+	uint64_t	 qid;
+	uint32_t	 type;
+	char		 name[256], qname[256];
+
+	if (!ipc_get_u64(m, &qid) || !ipc_get_u32(m, &type) ||
+	    !ipc_get_str(m, name, sizeof(name)) || !ipc_end(m) ||
+	    m->fd != -1 || type < DNS_MX || type > DNS_TXT) {
+		log_kv(LOG_LVL_ERR, "event=worker-protocol worker=%ld "
+		    "type=IMSG_SCAN_DNS", (long)w->pid);
+		kill(w->pid, SIGKILL);
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	a.status = DNS_BADNAME;
+	if (!dns_name_ok(name) || (type == DNS_PTR ? !dns_ptr_name(name,
+	    qname, sizeof(qname)) : str_lcpy(qname, name, sizeof(qname)) >=
+	    sizeof(qname))) {
+		dns_answer_send(w, qid, &a);
+		return;
+	}
+	if (s.dcache != NULL && dcache_get(s.dcache, type, name, time(NULL),
+	    &a)) {
+		dns_answer_send(w, qid, &a);
+		wdns_answer_free(&a);
+		return;
+	}
+	if (s.dns == NULL || w->ndnsq >= SCANNERD_DNS_INFLIGHT) {
+		a.status = DNS_TEMPFAIL;
+		dns_answer_send(w, qid, &a);
+		return;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->w = w;
+	q->qid = qid;
+	q->type = (enum dns_type)type;
+	str_lcpy(q->name, name, sizeof(q->name));
+	TAILQ_INSERT_TAIL(&w->dnsqs, q, entry);
+	w->ndnsq++;
+	q->id = dns_query(s.dns, q->type, qname, dns_done, q);
+}
+
+/* dns_cancel_all: the worker's job ended: its questions are dropped. */
+static void
+dns_cancel_all(struct worker *w)
+{
+	struct dnsq	*q;
+
+	while ((q = TAILQ_FIRST(&w->dnsqs)) != NULL) {
+		(void)dns_cancel(s.dns, q->id);
+		TAILQ_REMOVE(&w->dnsqs, q, entry);
+		free(q);
+	}
+	w->ndnsq = 0;
+}
+
+/*
+ * worker_dns_batch: wdns_batch_fn in a worker: every question to the
+ * parent, then the answers as they come, until [antispam] dns_timeout;
+ * what has not come by then is DNS_TEMPFAIL.
+ */
+static void
+worker_dns_batch(void *arg, const struct wdns_q *qs, size_t n,
+    struct wdns_answer *outs)
+{
+	static uint64_t		 next_qid = 1;
+	struct ipc_chan		*ch = arg;
+	struct ipc_msg_in	*m;
+	struct ipc_msg		*out;
+	struct timespec		 now;
+	uint64_t		 base = next_qid, qid;
+	uint32_t		 status, nrr, k;
+	size_t			 i, got = 0;
+	int64_t			 deadline, left;
+	char			*rr;
+	bool			*done;
+
+	next_qid += n;
+	done = xcalloc(n + 1, sizeof(*done));
+	for (i = 0; i < n; i++) {
+		out = ipc_msg_new(IMSG_SCAN_DNS, 0);
+		ipc_add_u64(out, base + i);
+		ipc_add_u32(out, (uint32_t)qs[i].type);
+		ipc_add_str(out, qs[i].name);
+		if (!ipc_send_sync(ch, out, -1))
+			_exit(1);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+	    s.conf->policy.spam_dns_timeout * 1000;
+	while (got < n) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = deadline - ((int64_t)now.tv_sec * 1000 +
+		    now.tv_nsec / 1000000);
+		if (left <= 0 || (m = ipc_recv_sync(ch, (int)left)) == NULL) {
+			if (errno != ETIMEDOUT)
+				_exit(1);	/* the parent went away */
+			break;
+		}
+		if (m->type != IMSG_SCAN_DNS_ANSWER || !ipc_get_u64(m, &qid) ||
+		    !ipc_get_u32(m, &status) || !ipc_get_u32(m, &nrr) ||
+		    status > DNS_LOOP || nrr > WDNS_MAX_RR)
+			fatalx("worker: bad %s", ipc_type_name(m->type));
+		if (qid < base || qid >= base + n || done[qid - base])
+			continue;	/* a late answer to an earlier batch */
+		i = qid - base;
+		wdns_answer_free(&outs[i]);
+		outs[i].status = (enum dns_status)status;
+		for (k = 0; k < nrr; k++) {
+			if (!ipc_get_strdup(m, WDNS_RR_MAX, &rr))
+				fatalx("worker: bad IMSG_SCAN_DNS_ANSWER");
+			wdns_answer_add(&outs[i], rr);
+			free(rr);
+		}
+		if (!ipc_end(m))
+			fatalx("worker: bad IMSG_SCAN_DNS_ANSWER");
+		done[i] = true;
+		got++;
+	}
+	free(done);
+}
+
+/* worker_dns_query: wdns_fn in a worker: a batch of one. */
+static void
+worker_dns_query(void *arg, enum dns_type type, const char *name,
+    struct wdns_answer *out)
+{
+	struct wdns_q	 q = { type, name };
+
+	worker_dns_batch(arg, &q, 1, out);
+}
+
 /* worker_dispatch: the answer of a worker, relayed to its client. */
 static void
 worker_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
@@ -390,6 +672,10 @@ worker_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
 	struct ipc_msg	*out;
 	uint64_t	 id;
 
+	if (m->type == IMSG_SCAN_DNS && j != NULL) {
+		dns_request(w, m);
+		return;
+	}
 	if (m->type != IMSG_SCAN_RESULT || !ipc_get_u64(m, &id) || j == NULL ||
 	    id != j->id) {
 		log_kv(LOG_LVL_ERR, "event=worker-protocol worker=%ld type=%s",
@@ -406,6 +692,7 @@ worker_dispatch(struct ipc_chan *ch, struct ipc_msg_in *m, void *arg)
 	evtimer_del(w->ev_timeout);
 	w->job = NULL;
 	job_free(j);
+	dns_cancel_all(w);
 	s.nscanned++;
 	if (w->retire)
 		kill(w->pid, SIGTERM);
@@ -517,6 +804,7 @@ reap(void)
 				early = true;
 		}
 		w->retire = false;
+		dns_cancel_all(w);
 		evtimer_del(w->ev_timeout);
 		if (w->chan != NULL) {
 			ipc_chan_free(w->chan);
@@ -814,14 +1102,22 @@ worker_main(int fd)
 	signal(SIGCHLD, SIG_DFL);
 	prctl(PR_SET_NAME, "scanner.worker");
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	worker_close_inet();
 	worker_limits();
 	worker_seccomp(s.conf->policy.av_enabled &&
 	    s.conf->policy.av_engine == CONF_AV_CLAMD &&
 	    strncmp(s.conf->policy.av_clamd_address, "unix:", 5) != 0);
 	ch = ipc_chan_new(NULL, fd, SCANNERD_MAX_REQUEST, NULL, NULL, NULL);
+	/* DNS through the parent (scanjob: blocklists, SPF, DKIM, DMARC). */
+	s.wdns.query = worker_dns_query;
+	s.wdns.batch = worker_dns_batch;
+	s.wdns.arg = ch;
+	s.cx.dns = &s.wdns;
 	for (;;) {
 		if ((m = ipc_recv_sync(ch, -1)) == NULL)
 			_exit(0);
+		if (m->type == IMSG_SCAN_DNS_ANSWER)
+			continue;	/* came after its batch gave up */
 		if (m->type == IMSG_SCAN_OUTPUT) {
 			if (!ipc_get_u64(m, &out_id) || !ipc_end(m) ||
 			    m->fd == -1 || outfd != -1)
@@ -854,6 +1150,35 @@ worker_main(int fd)
 		if (!ipc_send_sync(ch, out, -1))
 			_exit(1);
 	}
+}
+
+/*
+ * worker_close_inet: close the network sockets inherited from the parent
+ * (its resolver's): seccomp stops a worker from making one, and it must
+ * not find one either.
+ */
+static void
+worker_close_inet(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t	 len;
+	struct dirent	*de;
+	DIR		*d;
+	long		 fd;
+	char		*end;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		fatal("worker: /proc/self/fd");
+	while ((de = readdir(d)) != NULL) {
+		fd = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || end == de->d_name || fd == dirfd(d))
+			continue;
+		len = sizeof(ss);
+		if (getsockname((int)fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+			close((int)fd);
+	}
+	closedir(d);
 }
 
 /* worker_spawn: start the worker of slot w. */
@@ -1014,6 +1339,7 @@ main(int argc, char **argv)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
 	struct timeval		 avcheck_tv = { SCANNERD_AVCHECK_SECONDS, 0 };
 	struct daemon_opts	 opts;
+	struct dns_opts		 dopts;
 	struct diag		 d;
 	char			 err[512], path[4096];
 	size_t			 i;
@@ -1055,6 +1381,8 @@ main(int argc, char **argv)
 		n = 1;
 	s.nworkers = (size_t)n;
 	s.workers = xcalloc(s.nworkers, sizeof(*s.workers));
+	for (i = 0; i < s.nworkers; i++)
+		TAILQ_INIT(&s.workers[i].dnsqs);
 	signal(SIGPIPE, SIG_IGN);
 	if ((s.base = event_base_new()) == NULL)
 		fatalx("main: event_base_new");
@@ -1063,6 +1391,12 @@ main(int argc, char **argv)
 		if (s.ev_sig[i] == NULL || evsignal_add(s.ev_sig[i], NULL))
 			fatalx("main: signal %d", sigs[i]);
 	}
+	s.dcache = dcache_new(SCANNERD_DNS_CACHE);
+	memset(&dopts, 0, sizeof(dopts));
+	dopts.servers = conf.tsmtpd.dns_servers;
+	if ((s.dns = dns_new(s.base, &dopts)) == NULL)
+		fatalx("main: the resolver (tsmtpd.ini DnsServers) does not "
+		    "start");
 	s.ev_respawn = evtimer_new(s.base, respawn_cb, NULL);
 	s.ev_avcheck = event_new(s.base, -1, EV_PERSIST, avcheck_cb, NULL);
 	if (s.ev_avcheck == NULL || event_add(s.ev_avcheck, &avcheck_tv) == -1)
@@ -1103,6 +1437,8 @@ main(int argc, char **argv)
 	if (s.av != NULL)
 		av_close(s.av);
 	spam_rules_free(s.spam);
+	dns_free(s.dns);
+	dcache_free(s.dcache);
 	event_base_free(s.base);
 	close(s.listen_fd);
 	if (str_printf(path, sizeof(path), "%s/scanner.sock",

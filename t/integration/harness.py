@@ -532,6 +532,7 @@ class Suite:
         for d in (self.data_dir, self.run_dir, self.log_dir):
             os.makedirs(d, exist_ok=True)
         self.daemons = []
+        self.extra_procs = []       # helpers such as dnsmasq
         tls = os.path.join(self.confdir, "tls")
         os.makedirs(tls, exist_ok=True)
         crt, key = tls_pair()
@@ -594,9 +595,44 @@ class Suite:
                               r"|runtime error: |LeakSanitizer has "
                               r"encountered a fatal error")
 
+    def start_dnsmasq(self, records):
+        """A DNS server on 127.0.0.1 (a free port) that answers the .test
+        domain from records (dnsmasq options such as
+        "--host-record=a.test,127.0.0.2", "--txt-record=a.test,text") and
+        nothing else; stopped by close().  Its port."""
+        port = free_port(socket.AF_INET)
+        args = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                "--no-resolv", "--no-hosts", "--listen-address=127.0.0.1",
+                "--bind-interfaces", "--port=%d" % port, "--local=/test/",
+                "--log-facility=-"]
+        if is_root():
+            args.append("--user=root")
+        p = subprocess.Popen(args + list(records), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.extra_procs.append(p)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:       # until it answers
+            if p.poll() is not None:
+                raise RuntimeError("dnsmasq exited: %s" % args)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.settimeout(0.2)
+                # A query for "test." (id 1, RD), any answer will do.
+                u.sendto(b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00"
+                         b"\x00\x00\x04test\x00\x00\x01\x00\x01",
+                         ("127.0.0.1", port))
+                try:
+                    u.recv(512)
+                    return port
+                except OSError:
+                    pass
+        raise RuntimeError("dnsmasq does not answer on port %d" % port)
+
     def close(self):
         """Stop every daemon and remove the directory.  Raises when a
         daemon's log shows a sanitizer report (ASan/UBSan builds)."""
+        for p in self.extra_procs:
+            p.kill()
+            p.wait()
         for d in reversed(self.daemons):
             d.stop()
         reports = []

@@ -248,18 +248,6 @@ class TestDelivery(DeliveryCase):
 class TestMxRouting(DeliveryCase):
     """Seed 20: MaxDNSMxToTry against a real DNS server on loopback."""
 
-    def dnsmasq(self, records):
-        port = free_port(socket.AF_INET)
-        args = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-                "--no-resolv", "--no-hosts", "--listen-address=127.0.0.1",
-                "--bind-interfaces", "--port=%d" % port, "--local=/test/",
-                "--user=root"] + records
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: (p.kill(), p.wait()))
-        time.sleep(0.3)
-        return port
-
     def run_mx(self, max_mx):
         # mx1 and mx2 refuse connections; mx3 is a sink on port 25.
         try:
@@ -267,7 +255,7 @@ class TestMxRouting(DeliveryCase):
         except OSError as e:
             self.skipTest("port 25 on 127.0.0.13: %s" % e)
         self.addCleanup(sink.stop)
-        port = self.dnsmasq([
+        port = self.suite.start_dnsmasq([
             "--mx-host=mx.test,mx1.mx.test,10",
             "--mx-host=mx.test,mx2.mx.test,20",
             "--mx-host=mx.test,mx3.mx.test,30",

@@ -11,6 +11,7 @@ a Maildir or the quarantine store.
 import json
 import os
 import re
+import shutil
 import time
 import unittest
 from email.header import Header
@@ -97,6 +98,9 @@ class SpamCase(ScanServerCase):
     def start_spam(self, rules=LEVEL_RULES, **antispam):
         s = self.suite
         s.set("policy.ini", "antispam", "enabled", "1")
+        # No DNS here unless a test serves it (TestSpamDns).
+        s.set("policy.ini", "antispam", "dns_lists", "0")
+        s.set("policy.ini", "antispam", "sender_auth", "0")
         for k, v in antispam.items():
             s.set("policy.ini", "antispam", k, str(v))
         self.start(rules=rules)
@@ -268,6 +272,64 @@ approved = not-an-address
         self.assertIn('"intercept" cannot be used in spam exemption', out)
         self.assertIn("spam: expected high, medium or low", out)
         self.assertIn('"not-an-address" is not an address pattern', out)
+
+
+DNS_PKG = '''version 2.000
+eval     IN_BL                dnsbl(bl.test)
+score    IN_BL                5
+eval     IN_ERR_LIST          dnsbl(err.test)
+score    IN_ERR_LIST          50
+eval     LINK_IN_URIBL        uribl(uribl.test)
+score    LINK_IN_URIBL        7
+'''
+
+
+@unittest.skipUnless(shutil.which("dnsmasq"), "needs dnsmasq")
+class TestSpamDns(SpamCase):
+    """DNSBL and URIBL hits from test zones served on loopback: the client
+    (127.0.0.1) is listed in bl.test; err.test answers Spamhaus's error
+    code, which is no listing; www.evil.example's parent domain is listed
+    in uribl.test."""
+
+    RULES = '''
+[rule "spam"]
+spam = 10
+intercept = quarantine spam
+'''
+
+    def test_dnsbl_and_uribl_hits_in_score_headers_and_policy(self):
+        s = self.suite
+        port = s.start_dnsmasq([
+            "--host-record=1.0.0.127.bl.test,127.0.0.2",
+            "--host-record=1.0.0.127.err.test,127.255.255.254",
+            "--host-record=evil.example.uribl.test,127.0.0.2"])
+        s.set("tsmtpd.ini", "SmtpClient", "DnsServers",
+              "127.0.0.1:%d" % port)
+        with open(os.path.join(s.confdir, "spamrules", "2.000.rules"),
+                  "w") as f:
+            f.write(DNS_PKG)
+        self.start_spam(rules=self.RULES, dns_lists=1)
+        self.submit(message("Plain", BUSINESS, to="a@localhost"),
+                    ["a@localhost"])
+        mail, = self.wait_mail("a@localhost")
+        self.assertEqual(header(mail, "X-Sekisho-Spam-Score"),
+                         "5.0 (spam at high catch rate)")
+        self.assertEqual(header(mail, "X-Sekisho-Spam-Rules"), "IN_BL")
+        body = "See https://www.evil.example/offer and http://good.example/"
+        self.submit(message("Links", body + "\r\n", to="b@localhost"),
+                    ["b@localhost"])
+        self.held("spam")
+        rec, = self.scanned("b@localhost")
+        self.assertEqual(rec["detail"], "spam=12.0 (IN_BL,LINK_IN_URIBL)")
+        self.assertEqual(self.mailbox("b@localhost"), [])
+        # The same questions again, with the DNS server gone: the
+        # scanner's cache answers.
+        for p in s.extra_procs:
+            p.kill()
+            p.wait()
+        self.submit(message("Links again", body + "\r\n",
+                            to="c@localhost"), ["c@localhost"])
+        self.held("spam", 2)
 
 
 PKG = '''version %s
