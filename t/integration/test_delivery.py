@@ -78,9 +78,10 @@ class TestDelivery(DeliveryCase):
         self.assertIn(b"\r\nSubject: delivery test\r\n", tx.data)
         self.assertEqual(sink.errors, [])
         self.assertQueueEmpty()
-        log = self.suite.smtpd.log()
-        self.assertIn("event=delivered", log)
-        self.assertIn("event=removed", log)
+        # The spool files go right after the last delivery is recorded.
+        wait_for(lambda: "event=removed" in self.suite.smtpd.log(), 10,
+                 what="event=removed")
+        self.assertIn("event=delivered", self.suite.smtpd.log())
 
     def test_smart_host_takes_mail_without_a_route(self):
         sink = self.sink()
@@ -193,8 +194,11 @@ class TestDelivery(DeliveryCase):
         new = os.path.join(md, "bob@local.test", "new")
         wait_for(lambda: os.path.isdir(new) and os.listdir(new), 15,
                  what="a file in %s" % new)
-        self.assertEqual(os.listdir(os.path.join(md, "bob@local.test",
-                                                 "tmp")), [])
+        # tmp/ is emptied once the link into new/ is made (Maildir's
+        # link-then-unlink), and a file in new/ is always complete.
+        wait_for(lambda: os.listdir(os.path.join(md, "bob@local.test",
+                                                 "tmp")) == [], 10,
+                 what="tmp/ empty")
         f = os.listdir(new)[0]
         with open(os.path.join(new, f), "rb") as fp:
             data = fp.read()
