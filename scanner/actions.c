@@ -823,19 +823,18 @@ done:
 
 /*
  * actions_headers: msg (a whole message, CRLF or LF lines) with add (ready
- * "Name: value\r\n" lines) in front and every top-level header field whose
- * name starts with prefix (ASCII case-insensitive; with its continuation
- * lines) removed, appended to out: our own verdict headers replace any
- * that came with the message, which a sender could have forged.  The body
- * is copied as it is.  false when out's limit was reached.
+ * "Name: value\r\n" lines) in front and every top-level header field that
+ * drop(first line, its length, arg) selects removed with its continuation
+ * lines: our own verdict headers replace any that came with the message,
+ * which a sender could have forged.  The body is copied as it is.  false
+ * when out's limit was reached.
  */
 bool
-actions_headers(const void *msg, size_t len, const char *prefix,
+actions_headers(const void *msg, size_t len, actions_drop_fn drop, void *arg,
     const char *add, struct buf *out)
 {
 	const char *p = msg, *end = p + len, *nl, *next;
-	size_t	 plen = strlen(prefix);
-	bool	 drop = false;
+	bool	 skip = false;
 
 	if (!buf_addstr(out, add))
 		return false;
@@ -846,9 +845,8 @@ actions_headers(const void *msg, size_t len, const char *prefix,
 		if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n'))
 			break;
 		if (*p != ' ' && *p != '\t')
-			drop = (size_t)(end - p) > plen &&
-			    strncasecmp(p, prefix, plen) == 0;
-		if (!drop && !buf_add(out, p, (size_t)(next - p)))
+			skip = drop(p, (size_t)(next - p), arg);
+		if (!skip && !buf_add(out, p, (size_t)(next - p)))
 			return false;
 		p = next;
 	}

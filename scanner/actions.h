@@ -31,7 +31,9 @@ int	 actions_apply_fd(const void *, size_t, const struct scan_msg *,
 	    const struct policy_group *, actions_template_fn, void *, int,
 	    char *, size_t);
 int	 actions_modifies(const struct policy_group *);
-bool	 actions_headers(const void *, size_t, const char *, const char *,
-	    struct buf *);
+/* Whether a header field (its first line and length) is to be dropped. */
+typedef bool	(*actions_drop_fn)(const char *, size_t, void *);
+bool	 actions_headers(const void *, size_t, actions_drop_fn, void *,
+	    const char *, struct buf *);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "actions.h"
+#include "auth.h"
 #include "avmsg.h"
 #include "dnsbl.h"
 #include "envelope.h"
@@ -48,6 +49,8 @@ struct job {
 	struct spam_result	 spam;
 	const char		*spam_exempt;	/* the exemption's name */
 	char			*spam_hdrs;	/* X-Sekisho-Spam-*, or NULL */
+	struct auth_result	 auth;		/* SPF, DKIM, DMARC */
+	bool			 authed;	/* auth holds a result */
 };
 
 #define SCANJOB_SPAM_PREFIX	"X-Sekisho-Spam-"
@@ -225,6 +228,14 @@ job_spam_text(const struct job *j, struct buf *b)
 {
 	const char *sep = b->len > 0 ? "; " : "";
 
+	if (j->authed) {
+		buf_printf(b, "%sspf=%s dkim=%s dmarc=%s%s%s%s", sep,
+		    j->auth.spf, j->auth.dkim, j->auth.dmarc,
+		    j->auth.dmarc_policy[0] != '\0' ? " (p=" : "",
+		    j->auth.dmarc_policy, j->auth.dmarc_policy[0] != '\0' ?
+		    ")" : "");
+		sep = "; ";
+	}
 	switch (j->msg.spam) {
 	case SCAN_SPAM_SCORED:
 		buf_printf(b, "%sspam=%.1f", sep, j->msg.spam_score);
@@ -406,6 +417,31 @@ done:
 }
 
 /*
+ * job_hdr_drop: actions_drop_fn: a header field of the message that our
+ * verdict headers replace: X-Sekisho-Spam-*, and Authentication-Results
+ * in the name of this host (RFC 8601, section 5).
+ */
+static bool
+job_hdr_drop(const char *line, size_t len, void *arg)
+{
+	static const char ar[] = "Authentication-Results:";
+	const struct job *j = arg;
+	const char	*id = j->cx->hostname, *p;
+	size_t		 n = strlen(SCANJOB_SPAM_PREFIX), idlen = strlen(id);
+
+	if (len > n && strncasecmp(line, SCANJOB_SPAM_PREFIX, n) == 0)
+		return true;
+	n = sizeof(ar) - 1;
+	if (!j->authed || len <= n || strncasecmp(line, ar, n) != 0)
+		return false;
+	for (p = line + n; p < line + len && (*p == ' ' || *p == '\t'); p++)
+		;
+	return (size_t)(line + len - p) >= idlen &&
+	    strncasecmp(p, id, idlen) == 0 && (p + idlen == line + len ||
+	    strchr("; \t\r\n(", p[idlen]) != NULL);
+}
+
+/*
  * job_copy: the group's copy into the output file: the modifications of
  * pg, and the spam headers in place of any the message came with.
  */
@@ -427,7 +463,7 @@ job_copy(struct job *j, const struct policy_group *pg, struct scan_slice *sl,
 		outlen = b.len;
 	}
 	if (rv == 0 && j->spam_hdrs != NULL) {
-		if (!actions_headers(out, outlen, SCANJOB_SPAM_PREFIX,
+		if (!actions_headers(out, outlen, job_hdr_drop, j,
 		    j->spam_hdrs, &h)) {
 			str_lcpy(err, "copy with spam headers too large",
 			    errlen);
@@ -443,6 +479,37 @@ job_copy(struct job *j, const struct policy_group *pg, struct scan_slice *sl,
 	buf_free(&b);
 	buf_free(&h);
 	return rv;
+}
+
+/*
+ * job_auth: SPF, DKIM and DMARC ([antispam] sender_auth), for the rules'
+ * spf, dkim, dmarc and dmarc_policy conditions and the spam rules'
+ * signals.  Not for authenticated submissions, nor without DNS.
+ */
+static void
+job_auth(struct job *j)
+{
+	struct auth_input in;
+	struct scan_msg	*m = &j->msg;
+
+	if (!j->cx->conf->policy.spam_sender_auth || j->cx->dns == NULL ||
+	    j->env.auth != NULL)
+		return;
+	memset(&in, 0, sizeof(in));
+	in.client_ip = j->env.client_ip;
+	in.helo = j->env.helo;
+	in.mail_from = j->env.sender != NULL ? j->env.sender : "";
+	in.raw = j->raw;
+	in.len = j->len;
+	in.authserv_id = j->cx->hostname;
+	in.dns = j->cx->dns;
+	auth_check(&in, &j->auth);
+	j->authed = true;
+	str_lcpy(m->spf, j->auth.spf, sizeof(m->spf));
+	str_lcpy(m->dkim, j->auth.dkim, sizeof(m->dkim));
+	str_lcpy(m->dmarc, j->auth.dmarc, sizeof(m->dmarc));
+	str_lcpy(m->dmarc_policy, j->auth.dmarc_policy,
+	    sizeof(m->dmarc_policy));
 }
 
 /*
@@ -506,6 +573,13 @@ job_spam(struct job *j)
 	if (j->cx->spam == NULL)
 		return;
 	memset(&sig, 0, sizeof(sig));
+	if (j->authed) {
+		sig.spf = j->auth.spf;
+		sig.dkim = j->auth.dkim;
+		sig.dmarc = j->auth.dmarc;
+		sig.dmarc_policy = j->auth.dmarc_policy[0] != '\0' ?
+		    j->auth.dmarc_policy : NULL;
+	}
 	switch (policy_spam_sender(j->cx->policy, sender)) {
 	case POLICY_SPAM_APPROVED:
 		m->spam = SCAN_SPAM_APPROVED;
@@ -536,6 +610,8 @@ job_spam(struct job *j)
 	if (!c->spam_add_headers)
 		return;
 	buf_init(&b, SCAN_PROTO_MAX_TEXT);
+	if (j->authed && j->auth.header != NULL)
+		buf_addstr(&b, j->auth.header);
 	buf_addstr(&b, SCANJOB_SPAM_PREFIX "Score: ");
 	switch (m->spam) {
 	case SCAN_SPAM_SCORED:
@@ -687,6 +763,7 @@ job_eval(struct job *j, struct scan_reply *r, char *err, size_t errlen)
 	if (avmsg_analyse(j->cx->av, j->raw, j->len, &j->cx->limits, &j->msg,
 	    &avr, err, errlen) == -1 || job_av(j, &avr.av, err, errlen) == -1)
 		return -1;
+	job_auth(j);
 	job_spam(j);
 	rcpts = xcalloc(j->env.nrcpt + 1, sizeof(*rcpts));
 	dirs = xcalloc(j->env.nrcpt + 1, sizeof(*dirs));
@@ -790,5 +867,7 @@ done:
 	scan_msg_free(&j.msg);
 	spam_result_free(&j.spam);
 	free(j.spam_hdrs);
+	if (j.authed)
+		auth_result_free(&j.auth);
 	envelope_clear(&j.env);
 }

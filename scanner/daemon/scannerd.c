@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <seccomp.h>
 
+#include "auth.h"
 #include "av.h"
 #include "dcache.h"
 #include "dns.h"
@@ -127,6 +128,7 @@ static struct {
 	struct av_engine	*av;		/* NULL: antivirus off */
 	struct spam_rules	*spam;		/* NULL: antispam off */
 	struct dns		*dns;		/* resolver for the workers */
+	bool			 auth_ready;	/* auth_init done */
 	struct dcache		*dcache;
 	struct wdns		 wdns;		/* a worker's way to it */
 	struct spampkg		 spam_pkg;	/* the package it came from */
@@ -902,6 +904,22 @@ scanner_spam(const struct sekisho_conf *conf, struct spam_rules **rp,
 }
 
 /*
+ * scanner_auth: the SPF, DKIM and DMARC libraries, once, when conf wants
+ * sender authentication (the public suffix list is read then: a new
+ * path takes a restart).  0, or -1 with the reason in err.
+ */
+static int
+scanner_auth(const struct sekisho_conf *conf, char *err, size_t errlen)
+{
+	if (!conf->policy.spam_sender_auth || s.auth_ready)
+		return 0;
+	if (auth_init(conf->policy.spam_psl, err, errlen) == -1)
+		return -1;
+	s.auth_ready = true;
+	return 0;
+}
+
+/*
  * reload: read the configuration and the policy again.  When both are
  * valid they replace the old ones and every worker is replaced: idle ones
  * at once, busy ones after their scan (a scan finishes under the policy
@@ -941,7 +959,8 @@ reload(void)
 	 * A new engine or new signatures, the active spam rule package:
 	 * loaded before anything changes.
 	 */
-	if (scanner_spam(nc, &nspam, &npkg, err, sizeof(err)) == -1 ||
+	if (scanner_auth(nc, err, sizeof(err)) == -1 ||
+	    scanner_spam(nc, &nspam, &npkg, err, sizeof(err)) == -1 ||
 	    scanner_av(nc, &nav, err, sizeof(err)) == -1) {
 		log_kv(LOG_LVL_ERR, "event=reload-failed err=%s detail=\"the "
 		    "running policy, antivirus and antispam stay\"",
@@ -1371,6 +1390,8 @@ main(int argc, char **argv)
 		fatalx("main: antivirus: %s", err);
 	if (scanner_spam(&conf, &s.spam, &s.spam_pkg, err, sizeof(err)) == -1)
 		fatalx("main: antispam: %s", err);
+	if (scanner_auth(&conf, err, sizeof(err)) == -1)
+		fatalx("main: sender authentication: %s", err);
 	scanjob_ctx_init(&s.cx, &conf, s.policy, s.av, s.spam, s.tmpl_fd);
 	s.started = s.loaded = time(NULL);
 	scanner_socket();
@@ -1439,6 +1460,8 @@ main(int argc, char **argv)
 	spam_rules_free(s.spam);
 	dns_free(s.dns);
 	dcache_free(s.dcache);
+	if (s.auth_ready)
+		auth_shutdown();
 	event_base_free(s.base);
 	close(s.listen_fd);
 	if (str_printf(path, sizeof(path), "%s/scanner.sock",

@@ -8,15 +8,19 @@ sekisho-scanner and sekisho-smtpd run for real; mail goes over SMTP into
 a Maildir or the quarantine store.
 """
 
+import base64
+import ctypes
 import json
 import os
 import re
 import shutil
+import smtplib
+import subprocess
 import time
 import unittest
 from email.header import Header
 
-from harness import wait_for
+from harness import BUILD, is_root, wait_for
 from test_scan_server import ScanServerCase
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -330,6 +334,202 @@ intercept = quarantine spam
         self.submit(message("Links again", body + "\r\n",
                             to="c@localhost"), ["c@localhost"])
         self.held("spam", 2)
+
+
+AUTH_PKG = '''version 3.000
+eval     SPF_PASS             spf(pass)
+score    SPF_PASS             -0.5
+eval     SPF_SOFTFAIL         spf(softfail)
+score    SPF_SOFTFAIL         1.5
+eval     SPF_FAIL             spf(fail)
+score    SPF_FAIL             3
+eval     DKIM_VALID           dkim(pass)
+score    DKIM_VALID           -1
+eval     DKIM_INVALID         dkim(fail)
+score    DKIM_INVALID         2
+eval     __DMARC_FAIL         dmarc(fail)
+eval     __DMARC_P_REJECT     dmarc_policy(reject)
+meta     DMARC_REJECT         __DMARC_FAIL && __DMARC_P_REJECT
+score    DMARC_REJECT         4
+'''
+
+AUTH_RULES = '''
+[rule "DMARC reject"]
+match = all
+dmarc = fail
+dmarc_policy = reject
+intercept = quarantine dmarc
+
+[rule "SPF softfail"]
+spf = softfail
+tag_subject = [SPF-SOFTFAIL]
+
+[rule "DKIM signed"]
+dkim = pass
+tag_subject = [DKIM-OK]
+'''
+
+
+CLIENT_IP = "192.0.2.1"          # the client, in a private namespace
+_netns = False
+
+
+def private_netns():
+    """Move this process into a network namespace of its own, whose
+    loopback also carries CLIENT_IP: SPF libraries pass every loopback
+    client (127/8, ::1) without looking, so the SPF tests need a client
+    address that is not one.  Every daemon the tests start afterwards
+    runs in it too; nothing outside is touched."""
+    global _netns
+    if _netns:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) != 0:       # CLONE_NEWNET
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "addr", "add", CLIENT_IP + "/32", "dev", "lo"],
+                   check=True)
+    _netns = True
+
+
+@unittest.skipUnless(shutil.which("dnsmasq") and shutil.which("openssl")
+                     and shutil.which("ip") and is_root(),
+                     "needs dnsmasq, openssl, ip and root (a network "
+                     "namespace)")
+class TestSenderAuth(SpamCase):
+    """SPF, DKIM and DMARC against a DNS server on loopback: each result
+    in the score (the package's eval rules), the Authentication-Results
+    header and the policy's spf/dkim/dmarc conditions.  The client
+    connects from CLIENT_IP (private_netns)."""
+
+    @classmethod
+    def setUpClass(cls):
+        private_netns()
+
+    def submit(self, raw, rcpts, sender="alice@example.org"):
+        c = smtplib.SMTP("127.0.0.1", self.suite.smtp_port, timeout=30,
+                         source_address=(CLIENT_IP, 0))
+        try:
+            c.sendmail(sender, list(rcpts), raw)
+        finally:
+            c.quit()
+
+    def setUp(self):
+        super().setUp()
+        s = self.suite
+        key = os.path.join(s.dir, "dkim.key")
+        subprocess.run(["openssl", "genrsa", "-out", key, "2048"],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout",
+                              "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        pub = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+        # dnsmasq makes each comma-separated piece one TXT string (and
+        # would keep quotes): 200-byte strings, joined by the verifier.
+        chunks = ",".join(pub[i:i + 200]
+                          for i in range(0, len(pub), 200))
+        self.key = key
+        port = s.start_dnsmasq([
+            "--txt-record=pass.test,v=spf1 ip4:%s -all" % CLIENT_IP,
+            "--txt-record=soft.test,v=spf1 ~all",
+            "--txt-record=fail.test,v=spf1 -all",
+            "--txt-record=_dmarc.fail.test,v=DMARC1; p=reject",
+            "--txt-record=signed.test,v=spf1 -all",
+            "--txt-record=_dmarc.signed.test,v=DMARC1; p=reject",
+            "--txt-record=sel._domainkey.signed.test," + chunks])
+        s.set("tsmtpd.ini", "SmtpClient", "DnsServers",
+              "127.0.0.1:%d" % port)
+        with open(os.path.join(s.confdir, "spamrules", "3.000.rules"),
+                  "w") as f:
+            f.write(AUTH_PKG)
+        s.set("imss.ini", "general", "hostname", "gw.example")
+        self.start_spam(rules=AUTH_RULES, sender_auth=1)
+
+    def sign(self, raw):
+        r = subprocess.run([os.path.join(BUILD, "t", "dkimsign"), self.key,
+                            "sel", "signed.test"], input=raw,
+                           capture_output=True, check=True)
+        return r.stdout
+
+    def auth_header(self, mail):
+        return header(mail, "Authentication-Results")
+
+    def test_spf_pass_softfail_fail_and_dmarc_reject(self):
+        self.submit(message("spf pass", BUSINESS, sender="a@pass.test",
+                            to="p@localhost"), ["p@localhost"],
+                    sender="a@pass.test")
+        self.submit(message("spf soft", BUSINESS, sender="a@soft.test",
+                            to="s@localhost"), ["s@localhost"],
+                    sender="a@soft.test")
+        self.submit(message("spf fail", BUSINESS, sender="a@fail.test",
+                            to="f@localhost"), ["f@localhost"],
+                    sender="a@fail.test")
+        mail, = self.wait_mail("p@localhost")
+        self.assertEqual(self.auth_header(mail), "gw.example; spf=pass "
+                         "smtp.mailfrom=pass.test; dkim=none; dmarc=none "
+                         "header.from=pass.test")
+        self.assertIn("SPF_PASS", header(mail, "X-Sekisho-Spam-Rules"))
+        rec, = self.scanned("p@localhost")
+        self.assertTrue(rec["detail"].startswith(
+            "spf=pass dkim=none dmarc=none; spam=-0.5"), rec["detail"])
+
+        mail, = self.wait_mail("s@localhost")
+        self.assertIn(b"Subject: [SPF-SOFTFAIL] spf soft\r\n", mail)
+        self.assertIn("spf=softfail smtp.mailfrom=soft.test",
+                      self.auth_header(mail))
+        self.assertIn("SPF_SOFTFAIL", header(mail, "X-Sekisho-Spam-Rules"))
+
+        (qid, info), = self.held("dmarc").items()
+        self.assertEqual(info["rule"], "DMARC reject")
+        rec, = self.scanned("f@localhost")
+        self.assertIn("spf=fail dkim=none dmarc=fail (p=reject)",
+                      rec["detail"])
+        self.assertIn("SPF_FAIL", rec["detail"])
+        self.assertIn("DMARC_REJECT", rec["detail"])
+        self.assertEqual(self.mailbox("f@localhost"), [])
+
+    def test_dkim_pass_and_fail_after_alteration(self):
+        raw = message("signed", BUSINESS, sender="news@signed.test",
+                      to="d@localhost").encode()
+        signed = self.sign(raw)
+        self.assertTrue(signed.startswith(b"DKIM-Signature:"))
+        # Envelope sender without SPF: DMARC passes on the aligned DKIM.
+        self.submit(signed, ["d@localhost"], sender="bounce@other.test")
+        rec, = self.scanned("d@localhost")
+        self.assertIn("dkim=pass", rec["detail"])
+        mail, = self.wait_mail("d@localhost")
+        self.assertIn(b"Subject: [DKIM-OK] signed\r\n", mail)
+        ar = self.auth_header(mail)
+        self.assertIn("dkim=pass header.d=signed.test", ar)
+        self.assertIn("dmarc=pass header.from=signed.test", ar)
+        self.assertIn("DKIM_VALID", header(mail, "X-Sekisho-Spam-Rules"))
+        # Altered after signing: DKIM fails, DMARC fails, p=reject holds it.
+        altered = signed.replace(b"two laptops", b"ten laptops")
+        self.assertNotEqual(altered, signed)
+        self.submit(altered.replace(b"d@localhost", b"e@localhost"),
+                    ["e@localhost"], sender="bounce@other.test")
+        self.held("dmarc")
+        rec, = self.scanned("e@localhost")
+        self.assertIn("dkim=fail", rec["detail"])
+        self.assertIn("dmarc=fail (p=reject)", rec["detail"])
+        self.assertIn("DKIM_INVALID", rec["detail"])
+        self.assertEqual(self.mailbox("e@localhost"), [])
+
+    def test_forged_authentication_results_replaced(self):
+        forged = ("Authentication-Results: gw.example; spf=pass; "
+                  "dkim=pass; dmarc=pass\r\n"
+                  "Authentication-Results: other.example; spf=none\r\n")
+        self.submit(message("forged", BUSINESS, sender="a@soft.test",
+                            to="g@localhost", extra=forged),
+                    ["g@localhost"], sender="a@soft.test")
+        mail, = self.wait_mail("g@localhost")
+        head = mail.split(b"\r\n\r\n", 1)[0]
+        self.assertEqual(head.count(b"Authentication-Results: gw.example"),
+                         1)
+        self.assertIn("spf=softfail", self.auth_header(mail))
+        # Another host's result stays: it is not ours to judge.
+        self.assertIn(b"Authentication-Results: other.example; spf=none",
+                      head)
 
 
 PKG = '''version %s

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <glib.h>
 
@@ -427,6 +428,15 @@ t_strip_single(void)
  * message's own (forged) ones, continuation lines included, in the top
  * header only; the body and every other byte stay as they were.
  */
+static bool
+drop_spam(const char *line, size_t len, void *arg)
+{
+	const char *prefix = arg;
+
+	return len > strlen(prefix) && strncasecmp(line, prefix,
+	    strlen(prefix)) == 0;
+}
+
 static void
 t_headers(void)
 {
@@ -454,7 +464,8 @@ t_headers(void)
 	for (i = 0; i < nitems(cases); i++) {
 		buf_init(&out, 1 << 20);
 		CHECK(actions_headers(cases[i].in, strlen(cases[i].in),
-		    "X-Sekisho-Spam-", "X-Sekisho-Spam-Score: 1.0\r\n", &out));
+		    drop_spam, "X-Sekisho-Spam-", "X-Sekisho-Spam-Score: 1.0\r\n",
+		    &out));
 		CHECKF(out.len == strlen(cases[i].want) &&
 		    memcmp(out.data, cases[i].want, out.len) == 0,
 		    "case %zu: \"%.*s\"", i, (int)out.len, (char *)out.data);
@@ -462,7 +473,7 @@ t_headers(void)
 	}
 	/* A limit reached is reported. */
 	buf_init(&out, 10);
-	CHECK(!actions_headers("Subject: a\r\n\r\nbody", 17,
+	CHECK(!actions_headers("Subject: a\r\n\r\nbody", 17, drop_spam,
 	    "X-Sekisho-Spam-", "X-Sekisho-Spam-Score: 1.0\r\n", &out));
 	buf_free(&out);
 }
