@@ -1114,11 +1114,6 @@ worker_main(int fd)
 	size_t			 envlen;
 	int			 outfd = -1, infd;
 
-	/* libevent's handlers belong to the parent's loop. */
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
 	prctl(PR_SET_NAME, "scanner.worker");
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	worker_close_inet();
@@ -1205,6 +1200,7 @@ static void
 worker_spawn(struct worker *w)
 {
 	struct client	*c;
+	sigset_t	 all, old;
 	size_t		 i;
 	int		 sv[2];
 	pid_t		 pid;
@@ -1214,7 +1210,15 @@ worker_spawn(struct worker *w)
 		    strerror(errno));
 		return;
 	}
+	/*
+	 * No signal may reach the child before it drops libevent's
+	 * handlers: one would be written into the parent's signal pipe (a
+	 * SIGTERM meant for a new worker would stop the scanner).
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == -1) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		log_kv(LOG_LVL_ERR, "event=worker-spawn-failed err=\"%s\"",
 		    strerror(errno));
 		close(sv[0]);
@@ -1222,6 +1226,11 @@ worker_spawn(struct worker *w)
 		return;
 	}
 	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		/* Nothing of the parent's connections stays open here. */
 		close(sv[0]);
 		close(s.listen_fd);
@@ -1235,6 +1244,7 @@ worker_spawn(struct worker *w)
 				close(s.workers[i].fd);
 		worker_main(sv[1]);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
 	w->pid = pid;
 	w->fd = sv[0];

@@ -274,6 +274,25 @@ class TestScanServer(ScanServerCase):
         self.assertIn(b"Subject: [v2] TAG-ME three\r\n", mails[2])
         self.assertEqual(len(self.suite.scan_workers()), 2)
 
+    def test_reload_storm_keeps_the_scanner(self):
+        """SIGHUP after SIGHUP: new workers are retired while they start
+        (a signal meant for a worker must never reach the parent's
+        loop); the scanner stays up, scans, and has its workers."""
+        self.start(workers=2)
+        s = self.suite
+        for _ in range(30):
+            s.scanner.signal(signal.SIGHUP)
+            time.sleep(0.02)
+        wait_for(lambda: s.scanner.log().count("event=reloaded") >= 2, 20,
+                 what="the reloads")
+        self.assertTrue(s.scanner.running(), s.scanner.log()[-2000:])
+        self.send("TAG-ME after the storm")
+        mail, = self.wait_mail("bob@localhost")
+        self.assertIn(b"Subject: [tagged] TAG-ME after the storm", mail)
+        wait_for(lambda: len(s.scan_workers()) == 2, 20,
+                 what="two workers")
+        self.assertNotIn("event=exit", s.scanner.log())
+
     def test_tracking_queries_after_scans(self):
         """The tracking log answers rule, action, subject, recipient,
         event and queue-id queries for scanned mail (seeds 26, 30)."""
