@@ -56,6 +56,18 @@ struct job {
 #define SCANJOB_SPAM_PREFIX	"X-Sekisho-Spam-"
 #define SCANJOB_SPAM_LIST_MAX	1000	/* bytes of rule names shown */
 
+/* scanjob_limits: the MIME analysis limits of the [scan] settings. */
+void
+scanjob_limits(const struct conf_policy *c, struct scan_limits *l)
+{
+	mime_limits_default(l);
+	l->max_depth = (int)c->max_depth;
+	l->max_parts = (size_t)c->max_parts;
+	l->max_expanded = (uint64_t)c->max_expanded_mb * 1024 * 1024;
+	l->max_ratio = (uint64_t)c->max_ratio;
+	l->max_text = (size_t)c->max_text_kb * 1024;
+}
+
 /* scanjob_ctx_init: the shared context from the configuration. */
 void
 scanjob_ctx_init(struct scanjob_ctx *cx, const struct sekisho_conf *conf,
@@ -71,12 +83,7 @@ scanjob_ctx_init(struct scanjob_ctx *cx, const struct sekisho_conf *conf,
 	cx->av = av;
 	cx->spam = spam;
 	cx->tmpl_fd = tmpl_fd;
-	mime_limits_default(&cx->limits);
-	cx->limits.max_depth = (int)c->max_depth;
-	cx->limits.max_parts = (size_t)c->max_parts;
-	cx->limits.max_expanded = (uint64_t)c->max_expanded_mb * 1024 * 1024;
-	cx->limits.max_ratio = (uint64_t)c->max_ratio;
-	cx->limits.max_text = (size_t)c->max_text_kb * 1024;
+	scanjob_limits(c, &cx->limits);
 	if (conf->imss.hostname[0] != '\0')
 		str_lcpy(cx->hostname, conf->imss.hostname,
 		    sizeof(cx->hostname));

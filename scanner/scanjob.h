@@ -39,6 +39,7 @@ struct scanjob_ctx {
 void	 scanjob_ctx_init(struct scanjob_ctx *, const struct sekisho_conf *,
 	    const struct policy *, struct av_engine *,
 	    const struct spam_rules *, int);
+void	 scanjob_limits(const struct conf_policy *, struct scan_limits *);
 void	 scanjob_run(const struct scanjob_ctx *, const void *, size_t, int,
 	    int, struct scan_reply *);
 

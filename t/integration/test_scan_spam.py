@@ -164,7 +164,7 @@ class TestSpamLevels(SpamCase):
         self.assertIn("spam at medium and high catch rates",
                       header(low, "X-Sekisho-Spam-Score"))
         rules = header(low, "X-Sekisho-Spam-Rules")
-        for r in ("BODY_LOTTERY", "BODY_PHARMA", "URI_IP_HOST"):
+        for r in ("BODY_LOTTERY", "BODY_ENHANCE", "URI_IP_HOST"):
             self.assertIn(r, rules)
 
     def mailbox_wait(self, rcpt):
@@ -651,6 +651,51 @@ intercept = quarantine spam
         r = self.ctl("rules", "rollback")
         self.assertEqual(r.returncode, 1)
         self.assertIn("no package older than the active 1.001", r.stderr)
+
+
+class TestSpamcheck(SpamCase):
+    """sekisho-spamcheck scores files offline with the active package or
+    one given with -p."""
+
+    def test_scores_files_and_directories(self):
+        s = self.suite
+        d = os.path.join(s.dir, "msgs")
+        os.makedirs(d)
+        for name, text in (("1-gtube.eml", message("x", GTUBE + "\r\n")),
+                           ("2-business.eml", message("Order", BUSINESS)),
+                           ("3-mbox.eml", "From a@b Sun Nov 29 2026\n" +
+                            message("Offer", SPAMMY))):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        r = s.run("sekisho-spamcheck", "-c", s.confdir, "-j", d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual([os.path.basename(x["file"]) for x in rows],
+                         ["1-gtube.eml", "2-business.eml", "3-mbox.eml"])
+        self.assertTrue(rows[0]["low"] and "GTUBE" in rows[0]["rules"])
+        self.assertFalse(rows[1]["high"])
+        self.assertTrue(rows[2]["medium"], rows[2])
+        self.assertIn("BODY_LOTTERY", rows[2]["rules"])
+        # Text output, and a package of one's own.
+        pkg = os.path.join(s.dir, "mine.rules")
+        with open(pkg, "w") as f:
+            f.write("version 1.0\nbody MINE /Tanaka/\nscore MINE 9\n")
+        r = s.run("sekisho-spamcheck", "-c", s.confdir, "-p", pkg,
+                  os.path.join(d, "2-business.eml"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^ +9\.00 low +\S+2-business\.eml "
+                         r"MINE\(9\)\n$")
+        # A broken package, a missing file, usage.
+        with open(pkg, "w") as f:
+            f.write("version 1.0\nbody BAD /(/\n")
+        r = s.run("sekisho-spamcheck", "-c", s.confdir, "-p", pkg, d)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("mine.rules:2:", r.stderr)
+        r = s.run("sekisho-spamcheck", "-c", s.confdir,
+                  os.path.join(d, "missing.eml"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("missing.eml", r.stderr)
+        self.assertEqual(s.run("sekisho-spamcheck").returncode, 2)
 
 
 if __name__ == "__main__":
