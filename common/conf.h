@@ -209,6 +209,15 @@ struct conf_policy {
 	long long		 spam_dns_timeout;
 	long long		 spam_dns_cache_seconds;
 	char			*spam_psl;
+	int			 spam_rspamd;	/* enum conf_rspamd */
+	char			*spam_rspamd_address;
+	long long		 spam_rspamd_timeout;
+};
+
+enum conf_rspamd {
+	CONF_RSPAMD_OFF = 0,
+	CONF_RSPAMD_COMBINE,
+	CONF_RSPAMD_ONLY,
 };
 
 enum conf_av_engine {

@@ -73,6 +73,10 @@ static const char *const av_engines[] = {
 	"libclamav", "clamd", NULL	/* enum conf_av_engine */
 };
 
+static const char *const spam_rspamd_modes[] = {
+	"off", "combine", "only", NULL	/* enum conf_rspamd */
+};
+
 static const char *const av_outcomes[] = {
 	"tempfail", "deliver", "quarantine", "delete", NULL /* conf_av_outcome */
 };
@@ -439,6 +443,17 @@ static const struct conf_key policy_antispam[] = {
 	    policy.spam_dns_cache_seconds,
 	    "Seconds the scan server keeps a DNS answer for its workers "
 	    "(negative answers at most 60); 0: no cache."),
+	C_ENUM("rspamd", "off", spam_rspamd_modes, policy.spam_rspamd,
+	    "Ask an rspamd too: off; combine (its score is added to the "
+	    "package's); only (its score alone, the package is not used).  "
+	    "When rspamd cannot be asked, combine scores with the package "
+	    "alone and only leaves the message unscored."),
+	C_STR("rspamd_address", "127.0.0.1:11333", 300, 0,
+	    policy.spam_rspamd_address,
+	    "rspamd's normal worker: host:port, [v6addr]:port or "
+	    "unix:/path."),
+	C_INT("rspamd_timeout", "15", 1, 120, policy.spam_rspamd_timeout,
+	    "Seconds one rspamd check may take."),
 	C_TYPED("public_suffix_list", CONF_T_PATH,
 	    "/usr/share/publicsuffix/public_suffix_list.dat", 0,
 	    policy.spam_psl,

@@ -39,6 +39,7 @@
 
 #include "av.h"
 #include "log.h"
+#include "netc.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -73,8 +74,7 @@ struct av_engine {
 	struct cl_stat	 dbstat;
 	bool		 have_stat;
 	/* clamd */
-	struct sockaddr_storage addr;
-	socklen_t	 addrlen;
+	struct netc_addr addr;
 	char		*addrname;
 };
 
@@ -485,153 +485,6 @@ av_cl_scan(struct av_engine *e, const void *data, size_t len,
 
 /* ---- clamd -------------------------------------------------------- */
 
-/* av_clamd_split: "host:port" or "[v6]:port" into host and port. */
-static const char *
-av_clamd_split(const char *spec, char *host, size_t hostlen)
-{
-	const char	*port, *h;
-	size_t		 hlen;
-
-	if (spec[0] == '[') {
-		h = spec + 1;
-		if ((port = strstr(h, "]:")) == NULL)
-			return NULL;
-		hlen = (size_t)(port - h);
-		port += 2;
-	} else {
-		h = spec;
-		if ((port = strrchr(spec, ':')) == NULL)
-			return NULL;
-		hlen = (size_t)(port - h);
-		port += 1;
-		if (memchr(h, ':', hlen) != NULL)
-			return NULL;	/* bare IPv6: needs brackets */
-	}
-	if (*port == '\0' || hlen == 0 || hlen >= hostlen)
-		return NULL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	return port;
-}
-
-/*
- * av_clamd_addr: parse "unix:/path", "host:port" or "[v6]:port"; a name
- * is resolved here, once, in the parent.
- */
-static int
-av_clamd_addr(struct av_engine *e, const char *spec, char *err,
-    size_t errlen)
-{
-	struct sockaddr_un *sun = (struct sockaddr_un *)&e->addr;
-	struct addrinfo	 hints, *ai;
-	char		 host[256];
-	const char	*port;
-	int		 rc;
-
-	if (strncmp(spec, "unix:", 5) == 0) {
-		sun->sun_family = AF_UNIX;
-		if (spec[5] != '/' ||
-		    str_lcpy(sun->sun_path, spec + 5, sizeof(sun->sun_path)) >=
-		    sizeof(sun->sun_path)) {
-			snprintf(err, errlen, "av_open: bad clamd socket %s",
-			    spec);
-			return -1;
-		}
-		e->addrlen = sizeof(*sun);
-		return 0;
-	}
-	if ((port = av_clamd_split(spec, host, sizeof(host))) == NULL) {
-		snprintf(err, errlen, "av_open: bad clamd address %s "
-		    "(unix:/path, host:port or [addr]:port)", spec);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
-		snprintf(err, errlen, "av_open: clamd address %s: %s", spec,
-		    gai_strerror(rc));
-		return -1;
-	}
-	memcpy(&e->addr, ai->ai_addr, ai->ai_addrlen);
-	e->addrlen = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
-/* av_now_ms: a monotonic clock in milliseconds. */
-static int64_t
-av_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* av_clamd_deadline: socket timeouts for what is left (-1: none left). */
-static int
-av_clamd_deadline(int fd, int64_t deadline)
-{
-	struct timeval	 tv;
-	int64_t		 left = deadline - av_now_ms();
-
-	if (left <= 0) {
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	tv.tv_sec = left / 1000;
-	tv.tv_usec = (left % 1000) * 1000;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
-		return -1;
-	return 0;
-}
-
-/* av_clamd_connect: a connected socket to clamd, or -1 with errno. */
-static int
-av_clamd_connect(const struct av_engine *e, int64_t deadline)
-{
-	int	 fd, saved;
-
-	fd = socket(e->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -1;
-	/* SO_SNDTIMEO bounds a blocking connect() on Linux too. */
-	if (av_clamd_deadline(fd, deadline) == -1 ||
-	    connect(fd, (const struct sockaddr *)&e->addr, e->addrlen) == -1) {
-		saved = errno == EINPROGRESS ? ETIMEDOUT : errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* av_clamd_send: send everything before the deadline (-1 with errno). */
-static int
-av_clamd_send(int fd, const void *data, size_t len, int64_t deadline)
-{
-	const char	*p = data;
-	ssize_t		 n;
-
-	while (len > 0) {
-		if (av_clamd_deadline(fd, deadline) == -1)
-			return -1;
-		n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			errno = ETIMEDOUT;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * av_clamd_reply: read one NUL-terminated reply (or up to EOF) into buf,
  * without the terminator and trailing newline; -1 with errno.
@@ -643,14 +496,8 @@ av_clamd_reply(int fd, char *buf, size_t size, int64_t deadline)
 	ssize_t	 n;
 
 	while (len + 1 < size) {
-		if (av_clamd_deadline(fd, deadline) == -1)
-			return -1;
-		n = recv(fd, buf + len, size - 1 - len, 0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			errno = ETIMEDOUT;
-		if (n == -1)
+		if ((n = netc_recv(fd, buf + len, size - 1 - len, deadline)) ==
+		    -1)
 			return -1;
 		if (n == 0)
 			break;
@@ -676,9 +523,9 @@ av_clamd_cmd(const struct av_engine *e, const char *cmd, char *buf,
 {
 	int	 fd, rc, saved;
 
-	if ((fd = av_clamd_connect(e, deadline)) == -1)
+	if ((fd = netc_connect(&e->addr, deadline)) == -1)
 		return -1;
-	rc = av_clamd_send(fd, cmd, strlen(cmd) + 1, deadline);
+	rc = netc_send(fd, cmd, strlen(cmd) + 1, deadline);
 	if (rc == 0)
 		rc = av_clamd_reply(fd, buf, size, deadline);
 	saved = errno;
@@ -692,7 +539,7 @@ static struct av_engine *
 av_clamd_open(const struct av_conf *conf, char *err, size_t errlen)
 {
 	struct av_engine *e;
-	char		 reply[AV_CLAMD_REPLY];
+	char		 reply[AV_CLAMD_REPLY], nerr[400];
 	int64_t		 deadline;
 
 	if (conf->clamd == NULL || conf->clamd[0] == '\0') {
@@ -702,9 +549,11 @@ av_clamd_open(const struct av_conf *conf, char *err, size_t errlen)
 	e = xcalloc(1, sizeof(*e));
 	e->ops = &av_clamd_ops;
 	e->addrname = xstrdup(conf->clamd);
-	if (av_clamd_addr(e, conf->clamd, err, errlen) == -1)
+	if (netc_resolve(conf->clamd, &e->addr, nerr, sizeof(nerr)) == -1) {
+		snprintf(err, errlen, "av_open: clamd: %s", nerr);
 		goto fail;
-	deadline = av_now_ms() +
+	}
+	deadline = netc_now_ms() +
 	    (conf->timeout_ms ? conf->timeout_ms : AV_DEF_TIMEOUT_MS);
 	if (av_clamd_cmd(e, "zPING", reply, sizeof(reply), deadline) == -1) {
 		snprintf(err, errlen, "av_open: clamd %s: PING: %s",
@@ -777,20 +626,20 @@ av_clamd_stream(int fd, const void *data, size_t len, int64_t deadline)
 	uint32_t	 hdr;
 	size_t		 n;
 
-	if (av_clamd_send(fd, "zINSTREAM", sizeof("zINSTREAM"), deadline)
+	if (netc_send(fd, "zINSTREAM", sizeof("zINSTREAM"), deadline)
 	    == -1)
 		return -1;
 	while (len > 0) {
 		n = len < AV_CLAMD_CHUNK ? len : AV_CLAMD_CHUNK;
 		hdr = htonl((uint32_t)n);
-		if (av_clamd_send(fd, &hdr, sizeof(hdr), deadline) == -1 ||
-		    av_clamd_send(fd, p, n, deadline) == -1)
+		if (netc_send(fd, &hdr, sizeof(hdr), deadline) == -1 ||
+		    netc_send(fd, p, n, deadline) == -1)
 			return -1;
 		p += n;
 		len -= n;
 	}
 	hdr = 0;
-	return av_clamd_send(fd, &hdr, sizeof(hdr), deadline);
+	return netc_send(fd, &hdr, sizeof(hdr), deadline);
 }
 
 /* av_clamd_scan: one INSTREAM session for the buffer. */
@@ -799,10 +648,10 @@ av_clamd_scan(struct av_engine *e, const void *data, size_t len,
     struct av_result *res)
 {
 	char	 reply[AV_CLAMD_REPLY];
-	int64_t	 deadline = av_now_ms() + e->timeout_ms;
+	int64_t	 deadline = netc_now_ms() + e->timeout_ms;
 	int	 fd, sent, got, serr;
 
-	if ((fd = av_clamd_connect(e, deadline)) == -1)
+	if ((fd = netc_connect(&e->addr, deadline)) == -1)
 		return av_set(res, AV_ERROR, "clamd %s: connect: %s",
 		    e->addrname, strerror(errno));
 	sent = av_clamd_stream(fd, data, len, deadline);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mime.h"
 #include "notify.h"
+#include "rspamd.h"
 #include "scanjob.h"
 #include "spam.h"
 #include "util.h"
@@ -51,6 +52,10 @@ struct job {
 	char			*spam_hdrs;	/* X-Sekisho-Spam-*, or NULL */
 	struct auth_result	 auth;		/* SPF, DKIM, DMARC */
 	bool			 authed;	/* auth holds a result */
+	struct rspamd_result	 rspamd;	/* [antispam] rspamd */
+	int			 rspamd_state;	/* 0 not asked, 1 answered,
+						   -1 failed */
+	char			 rspamd_err[256];
 };
 
 #define SCANJOB_SPAM_PREFIX	"X-Sekisho-Spam-"
@@ -229,6 +234,17 @@ job_spam_names(const struct job *j, const char *sep, struct buf *b)
 	}
 }
 
+/* job_rspamd_text: "rspamd=4.2: SYMBOL(2),..." after sep. */
+static void
+job_rspamd_text(const struct job *j, const char *sep, struct buf *b)
+{
+	size_t	 i;
+
+	buf_printf(b, "%srspamd=%.1f", sep, j->rspamd.score);
+	for (i = 0; i < j->rspamd.nsymbols && i < 10; i++)
+		buf_printf(b, "%s%s", i == 0 ? ": " : ",", j->rspamd.symbols[i]);
+}
+
 /* job_spam_text: the spam verdict, for the tracking log's detail. */
 static void
 job_spam_text(const struct job *j, struct buf *b)
@@ -246,11 +262,21 @@ job_spam_text(const struct job *j, struct buf *b)
 	switch (j->msg.spam) {
 	case SCAN_SPAM_SCORED:
 		buf_printf(b, "%sspam=%.1f", sep, j->msg.spam_score);
-		if (j->spam.nhits > 0) {
+		if (j->spam.nhits > 0 || j->rspamd_state == 1) {
 			buf_addstr(b, " (");
 			job_spam_names(j, ",", b);
+			if (j->rspamd_state == 1)
+				job_rspamd_text(j, j->spam.nhits > 0 ?
+				    "; " : "", b);
 			buf_addstr(b, ")");
 		}
+		if (j->rspamd_state == -1)
+			buf_printf(b, "; rspamd not asked (%s)", j->rspamd_err);
+		break;
+	case SCAN_SPAM_UNCHECKED:
+		if (j->rspamd_state == -1)
+			buf_printf(b, "%sspam: not scored (%s)", sep,
+			    j->rspamd_err);
 		break;
 	case SCAN_SPAM_EXEMPT:
 		buf_printf(b, "%sspam: exempt (%s)", sep, j->spam_exempt);
@@ -562,6 +588,44 @@ job_dns_lists(struct job *j, struct spam_signals *sig, const char **dnsbl,
 }
 
 /*
+ * job_rspamd: ask rspamd ([antispam] rspamd); its verdict in j->rspamd
+ * (rspamd_state 1), or the reason it failed (-1, logged).
+ */
+static void
+job_rspamd(struct job *j)
+{
+	const struct conf_policy *c = &j->cx->conf->policy;
+	struct rspamd_input in;
+	const char	**rcpts;
+	char		 esc[LOG_ESC_MAX];
+	size_t		 i;
+
+	rcpts = xcalloc(j->env.nrcpt + 1, sizeof(*rcpts));
+	for (i = 0; i < j->env.nrcpt; i++)
+		rcpts[i] = j->env.rcpt[i].addr;
+	memset(&in, 0, sizeof(in));
+	in.client_ip = j->env.client_ip;
+	in.helo = j->env.helo;
+	in.mail_from = j->env.sender != NULL ? j->env.sender : "";
+	in.rcpts = rcpts;
+	in.nrcpts = j->env.nrcpt;
+	in.qid = j->env.id;
+	in.hostname = j->cx->hostname;
+	in.raw = j->raw;
+	in.len = j->len;
+	if (rspamd_check(j->cx->rspamd, (unsigned)c->spam_rspamd_timeout *
+	    1000, &in, &j->rspamd, j->rspamd_err,
+	    sizeof(j->rspamd_err)) == 0)
+		j->rspamd_state = 1;
+	else {
+		j->rspamd_state = -1;
+		log_kv(LOG_LVL_WARN, "event=rspamd-failed qid=%s err=%s",
+		    j->env.id, log_esc(esc, sizeof(esc), j->rspamd_err));
+	}
+	free(rcpts);
+}
+
+/*
  * job_spam: the spam verdict, before the rules: the sender lists, then
  * the exemptions, then the active package's score (msg.spam*).  With
  * [antispam] add_headers, the X-Sekisho-Spam-* lines for delivered
@@ -602,10 +666,17 @@ job_spam(struct job *j)
 			m->spam = SCAN_SPAM_EXEMPT;
 			break;
 		}
-		job_dns_lists(j, &sig, dnsbl, uribl);
-		spam_eval(j->cx->spam, m, &sig, &j->spam);
+		if (c->spam_rspamd != CONF_RSPAMD_ONLY) {
+			job_dns_lists(j, &sig, dnsbl, uribl);
+			spam_eval(j->cx->spam, m, &sig, &j->spam);
+		}
+		if (j->cx->rspamd != NULL)
+			job_rspamd(j);
+		if (c->spam_rspamd == CONF_RSPAMD_ONLY && j->rspamd_state != 1)
+			return;		/* not scored: no verdict, no headers */
 		m->spam = SCAN_SPAM_SCORED;
-		m->spam_score = j->spam.score;
+		m->spam_score = j->spam.score + (j->rspamd_state == 1 ?
+		    j->rspamd.score : 0);
 		if (m->spam_score >= c->spam_level_high)
 			m->spam_levels |= SCAN_SPAM_HIGH;
 		if (m->spam_score >= c->spam_level_medium)
@@ -631,7 +702,11 @@ job_spam(struct job *j)
 		/* Rule names are ASCII: folded at commas. */
 		buf_addstr(&b, SCANJOB_SPAM_PREFIX "Rules: ");
 		job_spam_names(j, ",\r\n\t", &b);
-		buf_addstr(&b, j->spam.nhits == 0 ? "none\r\n" : "\r\n");
+		if (j->rspamd_state == 1)
+			job_rspamd_text(j, j->spam.nhits > 0 ? ",\r\n\t" : "",
+			    &b);
+		buf_addstr(&b, j->spam.nhits == 0 && j->rspamd_state != 1 ?
+		    "none\r\n" : "\r\n");
 		break;
 	case SCAN_SPAM_EXEMPT:
 		buf_addstr(&b, "exempt\r\n");
@@ -873,6 +948,7 @@ done:
 	free(j.tmpl);
 	scan_msg_free(&j.msg);
 	spam_result_free(&j.spam);
+	rspamd_result_free(&j.rspamd);
 	free(j.spam_hdrs);
 	if (j.authed)
 		auth_result_free(&j.auth);

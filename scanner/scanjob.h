@@ -22,6 +22,7 @@
 struct av_engine;
 struct spam_rules;
 struct wdns;
+struct netc_addr;
 
 struct scanjob_ctx {
 	const struct sekisho_conf *conf;
@@ -30,6 +31,7 @@ struct scanjob_ctx {
 	const struct spam_rules	*spam;		/* NULL: no spam scoring */
 	const struct wdns	*dns;		/* NULL: no DNS (set in the
 						   worker) */
+	const struct netc_addr	*rspamd;	/* NULL: [antispam] rspamd=off */
 	struct scan_limits	 limits;
 	int			 tmpl_fd;	/* templates/, or -1 */
 	char			 hostname[256];

@@ -9,7 +9,7 @@ libssl-dev libevent-dev libc-ares-dev libldns-dev libspf2-dev libopendkim-dev
 libopendmarc-dev libgmime-3.0-dev libpcre2-dev libmagic-dev libarchive-dev
 libclamav-dev libldap-dev libsqlite3-dev libjansson-dev libseccomp-dev
 python3 openssl swaks libnet-ssleay-perl dnsmasq-base postfix
-clamav clamav-daemon clamav-testfiles publicsuffix iproute2"
+clamav clamav-daemon clamav-testfiles publicsuffix iproute2 rspamd"
 
 missing=""
 for p in $PKGS; do
@@ -58,15 +58,16 @@ if [ -n "$missing" ]; then
 	trap - EXIT
 fi
 
-# Whether just installed or not: no system clamd or freshclam (the tests
-# start their own clamd on a private socket).
+# Whether just installed or not: no system clamd, freshclam or rspamd (the
+# tests start their own on private sockets).
 if [ "$(id -u)" -eq 0 ]; then
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-		for s in clamav-daemon.socket clamav-daemon clamav-freshclam; do
+		for s in clamav-daemon.socket clamav-daemon clamav-freshclam \
+		    rspamd; do
 			systemctl disable --now "$s" >/dev/null 2>&1 || true
 		done
 	fi
-	for s in clamav-daemon clamav-freshclam; do
+	for s in clamav-daemon clamav-freshclam rspamd; do
 		if [ -x "/etc/init.d/$s" ]; then
 			"/etc/init.d/$s" stop >/dev/null 2>&1 || true
 			if command -v update-rc.d >/dev/null 2>&1; then

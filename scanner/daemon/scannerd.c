@@ -47,6 +47,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "mime.h"
+#include "netc.h"
 #include "policy.h"
 #include "privsep.h"
 #include "scan_proto.h"
@@ -132,6 +133,8 @@ static struct {
 	struct dcache		*dcache;
 	struct wdns		 wdns;		/* a worker's way to it */
 	struct spampkg		 spam_pkg;	/* the package it came from */
+	struct netc_addr	 rspamd;	/* [antispam] rspamd_address */
+	bool			 rspamd_on;
 	struct event		*ev_avcheck;	/* new signatures on disk */
 	struct scanjob_ctx	 cx;
 	struct event_base	*base;
@@ -251,10 +254,12 @@ status_send(struct client *c, uint64_t reqid)
 	    "database", p->av_engine == CONF_AV_CLAMD ? p->av_clamd_address :
 	    p->av_database_dir, "loaded", (json_int_t)s.loaded)) == NULL)
 		fatalx("status_send: json_pack");
-	if (s.spam != NULL && (spam = json_pack("{s:s, s:I, s:s}",
+	if (s.spam != NULL && (spam = json_pack("{s:s, s:I, s:s, s:s}",
 	    "version", s.spam_pkg.v.text,
 	    "rules", (json_int_t)spam_rules_count(s.spam),
-	    "package_dir", p->spam_package_dir)) == NULL)
+	    "package_dir", p->spam_package_dir,
+	    "rspamd", p->spam_rspamd == CONF_RSPAMD_COMBINE ? "combine" :
+	    p->spam_rspamd == CONF_RSPAMD_ONLY ? "only" : "off")) == NULL)
 		fatalx("status_send: json_pack");
 	if ((o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 	    "s:I, s:I, s:o, s:o}", "version", SEKISHO_VERSION,
@@ -904,6 +909,36 @@ scanner_spam(const struct sekisho_conf *conf, struct spam_rules **rp,
 }
 
 /*
+ * scanner_rspamd: rspamd's address, resolved (conf asks for rspamd);
+ * into *a and *on.  0, or -1 with the reason in err.
+ */
+static int
+scanner_rspamd(const struct sekisho_conf *conf, struct netc_addr *a,
+    bool *on, char *err, size_t errlen)
+{
+	char	 e[400];
+
+	*on = conf->policy.spam_enabled &&
+	    conf->policy.spam_rspamd != CONF_RSPAMD_OFF;
+	if (!*on)
+		return 0;
+	if (netc_resolve(conf->policy.spam_rspamd_address, a, e,
+	    sizeof(e)) == -1) {
+		str_printf(err, errlen, "rspamd_address: %s", e);
+		return -1;
+	}
+	return 0;
+}
+
+/* scanner_ctx: the scan context of the configuration in force. */
+static void
+scanner_ctx(void)
+{
+	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.av, s.spam, s.tmpl_fd);
+	s.cx.rspamd = s.rspamd_on ? &s.rspamd : NULL;
+}
+
+/*
  * scanner_auth: the SPF, DKIM and DMARC libraries, once, when conf wants
  * sender authentication (the public suffix list is read then: a new
  * path takes a restart).  0, or -1 with the reason in err.
@@ -933,6 +968,8 @@ reload(void)
 	struct av_engine	*nav = NULL;
 	struct spam_rules	*nspam = NULL;
 	struct spampkg		 npkg;
+	struct netc_addr	 nrspamd;
+	bool			 nrspamd_on;
 	struct diag		 d;
 	char			 esc[LOG_ESC_MAX], err[512];
 	size_t			 i;
@@ -960,6 +997,8 @@ reload(void)
 	 * loaded before anything changes.
 	 */
 	if (scanner_auth(nc, err, sizeof(err)) == -1 ||
+	    scanner_rspamd(nc, &nrspamd, &nrspamd_on, err, sizeof(err)) ==
+	    -1 ||
 	    scanner_spam(nc, &nspam, &npkg, err, sizeof(err)) == -1 ||
 	    scanner_av(nc, &nav, err, sizeof(err)) == -1) {
 		log_kv(LOG_LVL_ERR, "event=reload-failed err=%s detail=\"the "
@@ -984,6 +1023,8 @@ reload(void)
 	spam_rules_free(s.spam);
 	s.spam = nspam;
 	s.spam_pkg = npkg;
+	s.rspamd = nrspamd;
+	s.rspamd_on = nrspamd_on;
 	conf_free(s.conf);
 	if (s.conf_heap)
 		free(s.conf);
@@ -991,7 +1032,7 @@ reload(void)
 	s.conf_heap = true;
 	s.policy = np;
 	s.loaded = time(NULL);
-	scanjob_ctx_init(&s.cx, s.conf, s.policy, s.av, s.spam, s.tmpl_fd);
+	scanner_ctx();
 	for (i = 0; i < s.nworkers; i++) {
 		if (s.workers[i].pid == 0)
 			continue;
@@ -1118,9 +1159,11 @@ worker_main(int fd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	worker_close_inet();
 	worker_limits();
-	worker_seccomp(s.conf->policy.av_enabled &&
+	/* Network sockets only for a clamd or an rspamd on TCP. */
+	worker_seccomp((s.conf->policy.av_enabled &&
 	    s.conf->policy.av_engine == CONF_AV_CLAMD &&
-	    strncmp(s.conf->policy.av_clamd_address, "unix:", 5) != 0);
+	    strncmp(s.conf->policy.av_clamd_address, "unix:", 5) != 0) ||
+	    (s.rspamd_on && !netc_is_unix(&s.rspamd)));
 	ch = ipc_chan_new(NULL, fd, SCANNERD_MAX_REQUEST, NULL, NULL, NULL);
 	/* DNS through the parent (scanjob: blocklists, SPF, DKIM, DMARC). */
 	s.wdns.query = worker_dns_query;
@@ -1402,7 +1445,10 @@ main(int argc, char **argv)
 		fatalx("main: antispam: %s", err);
 	if (scanner_auth(&conf, err, sizeof(err)) == -1)
 		fatalx("main: sender authentication: %s", err);
-	scanjob_ctx_init(&s.cx, &conf, s.policy, s.av, s.spam, s.tmpl_fd);
+	if (scanner_rspamd(&conf, &s.rspamd, &s.rspamd_on, err, sizeof(err)) ==
+	    -1)
+		fatalx("main: antispam: %s", err);
+	scanner_ctx();
 	s.started = s.loaded = time(NULL);
 	scanner_socket();
 	privsep_drop(conf.imss.scanner_user, NULL);

@@ -629,12 +629,25 @@ class Suite:
                     pass
         raise RuntimeError("dnsmasq does not answer on port %d" % port)
 
+    def stop_extra(self):
+        """Stop the helpers of extra_procs (a helper that leads its own
+        process group, such as rspamd with its workers, with the whole
+        group)."""
+        for p in self.extra_procs:
+            if p.poll() is None:
+                try:
+                    if os.getpgid(p.pid) == p.pid:
+                        os.killpg(p.pid, signal.SIGKILL)
+                    else:
+                        p.kill()
+                except ProcessLookupError:
+                    pass
+            p.wait()
+
     def close(self):
         """Stop every daemon and remove the directory.  Raises when a
         daemon's log shows a sanitizer report (ASan/UBSan builds)."""
-        for p in self.extra_procs:
-            p.kill()
-            p.wait()
+        self.stop_extra()
         for d in reversed(self.daemons):
             d.stop()
         reports = []

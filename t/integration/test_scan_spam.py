@@ -13,14 +13,17 @@ import ctypes
 import json
 import os
 import re
+import pwd
 import shutil
+import signal
 import smtplib
+import socket
 import subprocess
 import time
 import unittest
 from email.header import Header
 
-from harness import BUILD, is_root, wait_for
+from harness import BUILD, free_port, is_root, wait_for
 from test_scan_server import ScanServerCase
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -328,9 +331,7 @@ intercept = quarantine spam
         self.assertEqual(self.mailbox("b@localhost"), [])
         # The same questions again, with the DNS server gone: the
         # scanner's cache answers.
-        for p in s.extra_procs:
-            p.kill()
-            p.wait()
+        s.stop_extra()
         self.submit(message("Links again", body + "\r\n",
                             to="c@localhost"), ["c@localhost"])
         self.held("spam", 2)
@@ -651,6 +652,127 @@ intercept = quarantine spam
         r = self.ctl("rules", "rollback")
         self.assertEqual(r.returncode, 1)
         self.assertIn("no package older than the active 1.001", r.stderr)
+
+
+RSPAMD_CONF = """
+options {
+    pidfile = "%(dir)s/rspamd.pid";
+    filters = "";
+    dns { nameserver = ["127.0.0.1:1"]; timeout = 0.2s; retransmits = 1; }
+}
+logging { type = "file"; filename = "%(dir)s/rspamd.log"; level = "info"; }
+worker "normal" { bind_socket = "127.0.0.1:%(port)d"; count = 1; }
+actions { reject = 15; add_header = 6; greylist = 4; }
+lua = "%(dir)s/mark.lua";
+"""
+
+RSPAMD_LUA = """
+rspamd_config.SEKISHO_RSPAMD_MARK = {
+  callback = function(task)
+    local c = tostring(task:get_content())
+    return c:find('SEKISHO-RSPAMD-MARK', 1, true) ~= nil
+  end,
+  score = 7.5,
+  description = 'The sekisho test marker',
+}
+"""
+
+
+@unittest.skipUnless(shutil.which("rspamd"), "needs rspamd")
+class TestRspamd(SpamCase):
+    """[antispam] rspamd: a real rspamd (Debian's) started by the test,
+    with one rule of its own, scores the message alone or with the
+    package; when it cannot be asked, combine falls back to the package
+    and only leaves the message unscored."""
+
+    RULES = """
+[rule "spam"]
+spam = medium
+intercept = quarantine spam
+"""
+
+    def start_rspamd(self):
+        s = self.suite
+        d = os.path.join(s.dir, "rspamd")
+        os.makedirs(d)
+        port = free_port()
+        with open(os.path.join(d, "rspamd.conf"), "w") as f:
+            f.write(RSPAMD_CONF % {"dir": d, "port": port})
+        with open(os.path.join(d, "mark.lua"), "w") as f:
+            f.write(RSPAMD_LUA)
+        cmd = ["rspamd", "-f", "-c", os.path.join(d, "rspamd.conf"),
+               "--var=DBDIR=" + d, "--var=RUNDIR=" + d, "--var=LOGDIR=" + d]
+        if is_root():
+            pw = pwd.getpwnam("_rspamd")
+            for n in [d] + [os.path.join(d, x) for x in os.listdir(d)]:
+                os.chown(n, pw.pw_uid, pw.pw_gid)
+            cmd += ["-u", "_rspamd", "-g", "_rspamd"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        s.extra_procs.append(p)
+
+        def ping():
+            try:
+                with socket.create_connection(("127.0.0.1", port), 1) as c:
+                    c.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+                    return b"pong" in c.recv(4096)
+            except OSError:
+                return False
+        wait_for(ping, 60, step=0.2, what="rspamd /ping")
+        return port
+
+    def test_only_combine_and_unreachable(self):
+        port = self.start_rspamd()
+        self.start_spam(rules=self.RULES, rspamd="only",
+                        rspamd_address="127.0.0.1:%d" % port)
+        # rspamd alone: its rule decides (7.5 >= medium 6).
+        self.submit(message("Hi", "SEKISHO-RSPAMD-MARK\r\n" + BUSINESS,
+                            to="a@localhost"), ["a@localhost"])
+        self.held("spam")
+        rec, = self.scanned("a@localhost")
+        self.assertRegex(rec["detail"], r"^spam=7\.\d \(rspamd=7\.\d: "
+                         r"SEKISHO_RSPAMD_MARK\(7\.5\)")
+        # The package is not used: the spammy text alone is not enough.
+        self.submit(message("Offer", SPAMMY, to="b@localhost"),
+                    ["b@localhost"])
+        mail, = self.wait_mail("b@localhost")
+        self.assertNotIn("BODY_LOTTERY", header(mail,
+                                                "X-Sekisho-Spam-Rules"))
+        self.assertIn("rspamd=", header(mail, "X-Sekisho-Spam-Rules"))
+        # Combined: the package's score and rspamd's add up.
+        s = self.suite
+        s.set("policy.ini", "antispam", "rspamd", "combine")
+        before = s.scanner.log().count("event=reloaded")
+        s.scanner.signal(signal.SIGHUP)
+        wait_for(lambda: s.scanner.log().count("event=reloaded") > before,
+                 20, what="reload")
+        self.submit(message("Hi", "SEKISHO-RSPAMD-MARK click here\r\n",
+                            to="c@localhost"), ["c@localhost"])
+        rec, = self.scanned("c@localhost")
+        self.assertIn("BODY_CLICK_HERE", rec["detail"])
+        self.assertIn("rspamd=7.", rec["detail"])
+        # rspamd gone: combine scores with the package alone, and says so.
+        s.stop_extra()
+        self.submit(message("Offer", SPAMMY, to="d@localhost"),
+                    ["d@localhost"])
+        rec, = self.scanned("d@localhost")
+        self.assertIn("BODY_LOTTERY", rec["detail"])
+        self.assertIn("rspamd not asked (rspamd 127.0.0.1:%d: connect"
+                      % port, rec["detail"])
+        self.assertIn("event=rspamd-failed", s.scanner.log())
+        # only, unreachable: not scored, delivered, and the log says why.
+        s.set("policy.ini", "antispam", "rspamd", "only")
+        before = s.scanner.log().count("event=reloaded")
+        s.scanner.signal(signal.SIGHUP)
+        wait_for(lambda: s.scanner.log().count("event=reloaded") > before,
+                 20, what="reload")
+        self.submit(message("Offer", SPAMMY, to="e@localhost"),
+                    ["e@localhost"])
+        mail, = self.wait_mail("e@localhost")
+        self.assertNotIn(b"X-Sekisho-Spam-Score", mail)
+        rec, = self.scanned("e@localhost")
+        self.assertIn("spam: not scored (rspamd", rec["detail"])
 
 
 class TestSpamcheck(SpamCase):

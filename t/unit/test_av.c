@@ -1119,7 +1119,7 @@ t_clamd_fake(void)
 	CHECKF(strstr(err, "PING") != NULL, "%s", err);
 	c.clamd = "no-port";
 	CHECK(av_open(&c, err, sizeof(err)) == NULL);
-	CHECKF(strstr(err, "bad clamd address") != NULL, "%s", err);
+	CHECKF(strstr(err, "clamd: bad address") != NULL, "%s", err);
 	c.clamd = "::1:3310";
 	CHECK(av_open(&c, err, sizeof(err)) == NULL);
 	c.clamd = "unix:relative";
