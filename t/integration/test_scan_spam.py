@@ -368,6 +368,14 @@ tag_subject = [SPF-SOFTFAIL]
 [rule "DKIM signed"]
 dkim = pass
 tag_subject = [DKIM-OK]
+
+[rule "SPF fail"]
+spf = fail
+tag_subject = [SPF-FAIL]
+
+[rule "DKIM broken"]
+dkim = fail, permerror
+tag_subject = [DKIM-BAD]
 '''
 
 
@@ -488,6 +496,10 @@ class TestSenderAuth(SpamCase):
         self.assertIn("SPF_FAIL", rec["detail"])
         self.assertIn("DMARC_REJECT", rec["detail"])
         self.assertEqual(self.mailbox("f@localhost"), [])
+        # The spf condition matched too (the quarantine decided).
+        rules = {r["rule"] for r in self.log_query(
+            "--to", "f@localhost", "--event", "rule_matched")}
+        self.assertEqual(rules, {"DMARC reject", "SPF fail"})
 
     def test_dkim_pass_and_fail_after_alteration(self):
         raw = message("signed", BUSINESS, sender="news@signed.test",
@@ -515,6 +527,9 @@ class TestSenderAuth(SpamCase):
         self.assertIn("dmarc=fail (p=reject)", rec["detail"])
         self.assertIn("DKIM_INVALID", rec["detail"])
         self.assertEqual(self.mailbox("e@localhost"), [])
+        rules = {r["rule"] for r in self.log_query(
+            "--to", "e@localhost", "--event", "rule_matched")}
+        self.assertEqual(rules, {"DMARC reject", "DKIM broken"})
 
     def test_forged_authentication_results_replaced(self):
         forged = ("Authentication-Results: gw.example; spf=pass; "
