@@ -93,7 +93,6 @@ enum policy_ckind {
 	PC_DMARC_POLICY,
 };
 
-enum policy_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE, CMP_EQ };
 
 struct policy_cond {
 	enum policy_ckind	 kind;
@@ -107,7 +106,7 @@ struct policy_cond {
 	char			*hname;		/* header */
 	char			**globs;	/* name, true type */
 	size_t			 nglobs;
-	enum policy_cmp		 cmp;
+	enum scan_cmp		 cmp;
 	uint64_t		 num;
 	bool			 envelope;	/* recipient_count */
 	unsigned		 mask;		/* scan_limits; spam: a level */
@@ -359,10 +358,10 @@ policy_size(const char *s, uint64_t *out)
 
 /* policy_cmp_parse: "> N", ">= N", "< N", "<= N" or "= N". */
 static bool
-policy_cmp_parse(const char *s, bool sizes, enum policy_cmp *cmp,
+policy_cmp_parse(const char *s, bool sizes, enum scan_cmp *cmp,
     uint64_t *num)
 {
-	static const struct { const char *op; enum policy_cmp cmp; } ops[] = {
+	static const struct { const char *op; enum scan_cmp cmp; } ops[] = {
 		{ ">=", CMP_GE }, { "<=", CMP_LE }, { ">", CMP_GT },
 		{ "<", CMP_LT }, { "=", CMP_EQ },
 	};
@@ -382,20 +381,6 @@ policy_cmp_parse(const char *s, bool sizes, enum policy_cmp *cmp,
 			return false;
 		*num = strtoull(s, NULL, 10);
 		return true;
-	}
-	return false;
-}
-
-/* policy_cmp_eval: v compared with the condition's number. */
-static bool
-policy_cmp_eval(enum policy_cmp cmp, uint64_t v, uint64_t n)
-{
-	switch (cmp) {
-	case CMP_GT:	return v > n;
-	case CMP_GE:	return v >= n;
-	case CMP_LT:	return v < n;
-	case CMP_LE:	return v <= n;
-	case CMP_EQ:	return v == n;
 	}
 	return false;
 }
@@ -1938,9 +1923,9 @@ policy_msg_cond(struct policy_ctx *cx, const struct policy_cond *c,
 	case PC_HEADER:
 		return policy_header_cond(cx, c, which);
 	case PC_ATT_COUNT:
-		return policy_cmp_eval(c->cmp, policy_att_count(m), c->num);
+		return scan_cmp_eval(c->cmp, policy_att_count(m), c->num);
 	case PC_RCPT_COUNT:	/* seed 42: what the rule says it counts */
-		return policy_cmp_eval(c->cmp, c->envelope ?
+		return scan_cmp_eval(c->cmp, c->envelope ?
 		    cx->env->nrcpts : m->nhdr_rcpts, c->num);
 	case PC_EMPTY_SUBJECT:
 		return policy_blank(m->subject);
@@ -1948,7 +1933,7 @@ policy_msg_cond(struct policy_ctx *cx, const struct policy_cond *c,
 		return m->virus != NULL &&
 		    (c->nglobs == 0 || policy_globs(c, m->virus));
 	case PC_MSG_SIZE:
-		return policy_cmp_eval(c->cmp, m->size, c->num);
+		return scan_cmp_eval(c->cmp, m->size, c->num);
 	case PC_SPF:
 		return policy_words(c, m->spf);
 	case PC_DKIM:
@@ -1996,7 +1981,7 @@ policy_part_cond(struct policy_ctx *cx, const struct policy_rule *r,
 		else if (c->kind == PC_ATT_TYPE)
 			hit = policy_globs(c, sp->true_type);
 		else if (c->kind == PC_ATT_SIZE)
-			hit = policy_cmp_eval(c->cmp, sp->size, c->num);
+			hit = scan_cmp_eval(c->cmp, sp->size, c->num);
 		else
 			hit = policy_match(cx, c->pats, c->npats, sp->text,
 			    sp->textlen, &w);

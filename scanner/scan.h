@@ -99,6 +99,23 @@ struct scan_limits {
 	size_t		 max_text;		/* text kept per part */
 };
 
+/* A comparison in a rule ("attachment_size > 10M", "size >= 5K"). */
+enum scan_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE, CMP_EQ };
+
+/* scan_cmp_eval: v compared with n. */
+static inline bool
+scan_cmp_eval(enum scan_cmp c, uint64_t v, uint64_t n)
+{
+	switch (c) {
+	case CMP_GT:	return v > n;
+	case CMP_GE:	return v >= n;
+	case CMP_LT:	return v < n;
+	case CMP_LE:	return v <= n;
+	case CMP_EQ:	return v == n;
+	}
+	return false;
+}
+
 void	 scan_msg_free(struct scan_msg *);
 
 #endif

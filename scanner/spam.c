@@ -83,7 +83,6 @@ enum spam_func {
 	SF_NO_TEXT,
 };
 
-enum spam_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE, CMP_EQ };
 
 /* One instruction of a meta expression (postfix, on a stack of doubles). */
 enum spam_opk {
@@ -122,7 +121,7 @@ struct spam_rule {
 	enum spam_hop	 hop;
 	enum spam_akey	 akey;
 	enum spam_func	 func;
-	enum spam_cmp	 cmp;
+	enum scan_cmp	 cmp;
 	uint64_t	 num;
 	struct spam_op	*ops;		/* SK_META */
 	size_t		 nops;
@@ -524,7 +523,7 @@ spam_uint(const char **p, uint64_t max, uint64_t *v)
 
 /* spam_cmp_op: a comparison operator at *p (advanced). */
 static bool
-spam_cmp_op(const char **p, bool eq, enum spam_cmp *c)
+spam_cmp_op(const char **p, bool eq, enum scan_cmp *c)
 {
 	const char *s = *p;
 
@@ -542,19 +541,6 @@ spam_cmp_op(const char **p, bool eq, enum spam_cmp *c)
 		return false;
 	*p = s + 2;
 	return true;
-}
-
-static bool
-spam_cmp(enum spam_cmp c, uint64_t v, uint64_t n)
-{
-	switch (c) {
-	case CMP_GT:	return v > n;
-	case CMP_GE:	return v >= n;
-	case CMP_LT:	return v < n;
-	case CMP_LE:	return v <= n;
-	case CMP_EQ:	return v == n;
-	}
-	return false;
 }
 
 /*
@@ -2032,7 +2018,7 @@ spam_attach_hit(struct spam_ctx *cx, const struct spam_rule *ru)
 		if (!p->attachment)
 			continue;
 		if (ru->akey == SA_SIZE) {
-			if (spam_cmp(ru->cmp, p->size, ru->num))
+			if (scan_cmp_eval(ru->cmp, p->size, ru->num))
 				return true;
 			continue;
 		}
@@ -2104,7 +2090,7 @@ spam_eval_hit(struct spam_ctx *cx, const struct spam_rule *ru,
 	case SF_NO_TEXT:
 		return spam_no_text(cx->m);
 	case SF_RECIPIENTS:
-		return spam_cmp(ru->cmp, cx->m->nhdr_rcpts, ru->num);
+		return scan_cmp_eval(ru->cmp, cx->m->nhdr_rcpts, ru->num);
 	case SF_DNSBL:
 		return sig != NULL && spam_zone_listed(sig->dnsbl, ru->field);
 	case SF_URIBL:
