@@ -13,6 +13,8 @@ test, each as a private instance in a temporary directory on loopback:
 Python 3 standard library only.  Every wait is bounded in time.
 """
 
+import ctypes
+import json
 import os
 import platform
 import pwd
@@ -671,3 +673,608 @@ def loadavg():
     """The 1/5/15-minute load averages as text."""
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+# ---------------------------------------------------------------- packages
+
+def pids_of_exe(path):
+    """pids of running processes whose executable is path."""
+    out = []
+    for pid in all_pids():
+        try:
+            if os.readlink("/proc/%d/exe" % pid) == path:
+                out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def pids_of_cmd(word):
+    """pids of running processes whose command line's first or second word
+    ends in /word or is word (interpreted daemons such as spamd)."""
+    out = []
+    for pid in all_pids():
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")[:2]
+        except OSError:
+            continue
+        for a in argv:
+            a = a.decode("utf-8", "replace").split()[0] if a else ""
+            if a == word or a.endswith("/" + word):
+                out.append(pid)
+                break
+    return out
+
+
+def ensure_packages(pkgs, probe, services, running, no_install):
+    """Install the Debian packages pkgs when the program probe is missing
+    (apt-get, DEBIAN_FRONTEND=noninteractive, --no-install-recommends),
+    then leave none of services running or enabled that the install
+    started: `systemctl disable` (it works on unit files where systemd
+    does not run), `systemctl stop` where it does, and elsewhere SIGTERM
+    to the new pids that running() lists.  True when it installed."""
+    if shutil.which(probe) or no_install:
+        if not shutil.which(probe):
+            raise BenchError("%s is not installed (apt-get install %s)"
+                             % (probe, " ".join(pkgs)))
+        return False
+    log("installing %s (Debian packages, no recommends)" % " ".join(pkgs))
+    before = set(running())
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends"] + \
+        list(pkgs)
+    if subprocess.run(cmd, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env)
+        if subprocess.run(cmd, env=env).returncode != 0:
+            raise BenchError("apt-get install %s failed" % " ".join(pkgs))
+    time.sleep(1)
+    started = [p for p in running() if p not in before]
+    systemctl = shutil.which("systemctl") is not None
+    systemd = systemctl and os.path.isdir("/run/systemd/system")
+    if systemctl:
+        for svc in services:
+            if systemd:
+                subprocess.run(["systemctl", "stop", svc],
+                               capture_output=True)
+            subprocess.run(["systemctl", "disable", svc],
+                           capture_output=True)
+        log("disabled the %s service%s the packages installed%s"
+            % (", ".join(services), "" if len(services) == 1 else "s",
+               " and stopped it" if systemd else ""))
+    if started and not systemd:
+        log("stopping what the install started (pids %s)" % started)
+        kill_pids(started, signal.SIGTERM)
+        time.sleep(2)
+        kill_pids([p for p in started if p in running()], signal.SIGKILL)
+    return True
+
+
+# ---------------------------------------------------------------- rspamd
+
+RSPAMD_USER = "_rspamd"
+CLONE_NEWNET = 0x40000000
+
+# rspamd modules that look things up over the network (DNS lists, SPF,
+# DKIM keys, fuzzy storage, HTTP maps) or need Redis: all off.
+RSPAMD_OFF = (
+    "antivirus", "arc", "asn", "aws_s3", "bimi", "clickhouse", "dcc",
+    "dkim", "dkim_signing", "dmarc", "elastic", "emails",
+    "external_services", "fuzzy_check", "greylist", "history_redis",
+    "metadata_exporter", "metric_exporter", "mx_check", "neural", "p0f",
+    "phishing", "ratelimit", "rbl", "replies", "reputation",
+    "rspamd_update", "spamtrap", "spf", "surbl", "url_redirector",
+    "whitelist",
+)
+
+
+def rspamd_pids():
+    """pids of running rspamd processes (any instance)."""
+    return pids_of_exe("/usr/bin/rspamd")
+
+
+def rspamd_version():
+    try:
+        p = subprocess.run(["rspamd", "--version"], capture_output=True,
+                           text=True, timeout=30)
+        m = re.search(r"version\s+(\S+)", p.stdout)
+        return m.group(1) if m else p.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def ensure_rspamd(no_install):
+    """Install rspamd when missing (no recommends: no redis-server); leave
+    no system rspamd running that the install started."""
+    return ensure_packages(["rspamd"], "rspamd", ["rspamd"], rspamd_pids,
+                           no_install)
+
+
+# ---------------------------------------------------------------- netns
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def setns(fd):
+    """Move the calling thread into the network namespace of fd."""
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "setns: %s" % os.strerror(e))
+
+
+class NetNs:
+    """`with NetNs(pid):` runs the block (and the threads it starts) in the
+    network namespace of pid, and returns to ours afterwards."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def __enter__(self):
+        self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        fd = os.open("/proc/%d/ns/net" % self.pid, os.O_RDONLY)
+        try:
+            setns(fd)
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            setns(self.home)
+        finally:
+            os.close(self.home)
+
+
+def netns_works():
+    try:
+        return subprocess.run(
+            ["unshare", "--net", "--", "ip", "link", "set", "lo", "up"],
+            capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def in_netns(cmd):
+    """cmd run in a new network namespace with only its loopback up."""
+    return ["unshare", "--net", "--", "sh", "-c",
+            'ip link set lo up && exec "$@"', "sh"] + list(cmd)
+
+
+class Rspamd:
+    """A private rspamd: config in a temp dir, one normal worker.
+
+    configure() copies Debian's /etc/rspamd and changes it (README.md,
+    "Scan"): one normal worker on 127.0.0.1, the C filters chartable and
+    regexp only, the modules of `off` disabled, the resolver 127.0.0.1:1,
+    local maps only for mime_types and mid, hfilter without its lookups,
+    no Bayes (no Redis); then `files` ({path relative to the config:
+    text}) are written over the copy.  Subclasses add their own rules."""
+
+    kind = "rspamd"
+    what = "sekisho benchmark"
+
+    def __init__(self, tmp_root, use_netns, prefix="sekisho-bench-rspamd."):
+        self.dir = tempfile.mkdtemp(prefix=prefix, dir=tmp_root)
+        self.conf = os.path.join(self.dir, "conf")
+        self.use_netns = use_netns
+        self.port = 11333 if use_netns else free_port()
+        self.proc = None
+        self.sid = None
+        self.logfile = os.path.join(self.dir, "log", "rspamd.log")
+
+    # -- configuration --
+
+    def _write(self, rel, text):
+        p = os.path.join(self.conf, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def configure(self, off=RSPAMD_OFF, files=None):
+        """A copy of Debian's /etc/rspamd with the changes above."""
+        shutil.copytree("/etc/rspamd", self.conf, symlinks=True)
+        for sub in ("db", "run", "log", "maps"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self._write("rspamd.conf", """\
+# %s: Debian's top-level file with one worker only.
+.include "$CONFDIR/common.conf"
+options {
+    pidfile = "$RUNDIR/rspamd.pid";
+    .include "$CONFDIR/options.inc"
+    .include(try=true; priority=10) "$LOCAL_CONFDIR/override.d/options.inc"
+}
+logging {
+    type = "file";
+    filename = "$LOGDIR/rspamd.log";
+    .include "$CONFDIR/logging.inc"
+}
+worker "normal" {
+    bind_socket = "127.0.0.1:%d";
+    count = 1;
+    .include "$CONFDIR/worker-normal.inc"
+}
+""" % (self.what, self.port))
+        self._write("override.d/options.inc", """\
+# Loopback only: a resolver that answers nothing, no C modules that look
+# things up (dkim, fuzzy_check); no DNS lists anywhere.
+filters = "chartable,regexp";
+dns {
+    nameserver = ["127.0.0.1:1"];
+    timeout = 0.2s;
+    retransmits = 1;
+}
+""")
+        for mod in off:
+            self._write("modules.d/%s.conf" % mod,
+                        "# off in the %s (network or Redis)\n"
+                        "%s { enabled = false; }\n" % (self.what, mod))
+        # Maps that default to https URLs: the packaged local copies only.
+        self._write("modules.d/mime_types.conf", """\
+mime_types {
+  file = ["${CONFDIR}/maps.d/mime_types.inc"];
+  extension_map = {
+    html = "text/html";
+    txt = ["message/disposition-notification", "text/plain",
+           "text/rfc822-headers"];
+    pdf = ["application/octet-stream", "application/pdf",
+           "application/x-pdf"];
+  }
+}
+""")
+        self._write("modules.d/mid.conf", """\
+mid = { source = { url = ["${CONFDIR}/maps.d/mid.inc"]; } }
+""")
+        # hfilter: keep its local checks; the HELO and From checks resolve.
+        self._write("modules.d/hfilter.conf", """\
+hfilter {
+  helo_enabled = false;
+  hostname_enabled = true;
+  url_enabled = true;
+  from_enabled = false;
+  rcpt_enabled = true;
+  mid_enabled = false;
+}
+""")
+        # No Redis: no Bayes classifier.
+        self._write("statistic.conf", "# no Redis in the benchmark: no "
+                    "Bayes classifier\n")
+        for rel, text in (files or {}).items():
+            self._write(rel, text)
+        self.check_offline()
+        uid = pwd.getpwnam(RSPAMD_USER)
+        for root, dirs, fns in os.walk(self.dir):
+            for n in dirs + fns + [""]:
+                os.lchown(os.path.join(root, n), uid.pw_uid, uid.pw_gid)
+        os.chmod(self.dir, 0o755)
+
+    def check_offline(self):
+        """No configuration line left that names a remote URL."""
+        bad = []
+        for root, _dirs, fns in os.walk(self.conf):
+            for fn in fns:
+                p = os.path.join(root, fn)
+                if not (fn.endswith(".conf") or fn.endswith(".inc")):
+                    continue
+                with open(p, encoding="utf-8", errors="replace") as f:
+                    for i, ln in enumerate(f, 1):
+                        s = ln.strip()
+                        if s.startswith("#") or "description" in s:
+                            continue
+                        if re.search(r"\b(?:https?|sign\+https?)://", s):
+                            bad.append("%s:%d: %s" % (p, i, s))
+        # maps.d and scores.d name URLs only in descriptions and comments
+        if bad:
+            raise BenchError("rspamd configuration still names remote "
+                             "URLs:\n  " + "\n  ".join(bad[:10]))
+
+    # -- process --
+
+    def command(self):
+        cmd = ["rspamd", "-f", "-c", os.path.join(self.conf, "rspamd.conf"),
+               "-u", RSPAMD_USER, "-g", RSPAMD_USER,
+               "--var=CONFDIR=%s" % self.conf,
+               "--var=LOCAL_CONFDIR=%s" % self.conf,
+               "--var=DBDIR=%s" % os.path.join(self.dir, "db"),
+               "--var=RUNDIR=%s" % os.path.join(self.dir, "run"),
+               "--var=LOGDIR=%s" % os.path.join(self.dir, "log")]
+        return in_netns(cmd) if self.use_netns else cmd
+
+    def start(self, state, timeout=120):
+        out = open(os.path.join(self.dir, "stdout.log"), "wb")
+        self.proc = subprocess.Popen(self.command(), stdout=out,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        out.close()
+        self.sid = self.proc.pid
+        state.add(self)
+        wait_for(lambda: self.proc.poll() is not None or
+                 self.normal_worker() is not None, timeout,
+                 "rspamd's normal worker")
+        if self.proc.poll() is not None:
+            raise BenchError("rspamd exited (%s); log:\n%s" % (
+                self.proc.returncode, self.log_tail()))
+        with NetNs(self.sid) if self.use_netns else null_ctx():
+            wait_for(self.ping, timeout, "rspamd /ping")
+        # Hyperscan databases are compiled by hs_helper and then loaded by
+        # the worker; until then it matches with PCRE, which is slower.
+        try:
+            wait_for(self.hyperscan_loaded, timeout,
+                     "rspamd's hyperscan databases")
+        except BenchError:
+            log("warning: no 'hyperscan' load line in rspamd's log; "
+                "measuring anyway")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self):
+        return session_members(self.sid) if self.sid else []
+
+    def normal_worker(self):
+        """pid of the normal worker process, or None."""
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"normal" in cmd and pid != self.sid:
+                return pid
+        return None
+
+    def roles(self):
+        """{pid: title} of every rspamd process of this instance."""
+        out = {}
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    out[pid] = f.read().replace(b"\0", b" ").decode(
+                        "utf-8", "replace").strip()
+            except OSError:
+                pass
+        return out
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 2) as s:
+                s.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+                data = b""
+                while True:
+                    c = s.recv(4096)
+                    if not c:
+                        break
+                    data += c
+                return b"pong" in data
+        except OSError:
+            return False
+
+    def log_text(self):
+        try:
+            with open(self.logfile, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_tail(self, n=30):
+        t = self.log_text()
+        try:
+            with open(os.path.join(self.dir, "stdout.log"),
+                      encoding="utf-8", errors="replace") as f:
+                t += f.read()
+        except OSError:
+            pass
+        return "\n".join(t.splitlines()[-n:])
+
+    def hyperscan_loaded(self):
+        return re.search(r"\(normal\).*hyperscan database of \d+ regexps "
+                         r"has been loaded", self.log_text()) is not None
+
+    # Startup lines of a fresh instance that say nothing about the run.
+    BENIGN = re.compile(r"No such file or directory|cannot find dependency|"
+                        r"no valid expressions")
+
+    def log_problems(self):
+        """Log lines that report a failure, and any hint of a remote try."""
+        lines = []
+        for ln in self.log_text().splitlines():
+            if "rspamd_task_write_log" in ln:
+                continue
+            if (re.search(r"cannot|error|fail|timed? ?out|refused", ln, re.I)
+                    and not self.BENIGN.search(ln)) or \
+                    re.search(r"https?://", ln):
+                lines.append(ln)
+        return lines
+
+    def dns_requests(self):
+        """(scans logged, DNS requests they made): rspamd logs both."""
+        n = dns = 0
+        for m in re.finditer(r"rspamd_task_write_log:.*dns req: (\d+)",
+                             self.log_text()):
+            n += 1
+            dns += int(m.group(1))
+        return n, dns
+
+    def stop(self, timeout=15):
+        if self.sid is None:
+            return
+        with signals_blocked():
+            kill_pids([self.sid], signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                time.sleep(0.2)
+            kill_pids(self.pids(), signal.SIGKILL)
+            if self.proc.poll() is None:
+                self.proc.wait(5)
+
+    def remove(self, keep=False):
+        if keep:
+            log("kept %s" % self.dir)
+            return
+        rmtree(self.dir)
+
+
+
+class null_ctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class State:
+    """What this run started, in a file, so that --cleanup can undo it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.live = []
+
+    def _save(self):
+        if not self.path:
+            return
+        recs = [{"kind": i.kind, "dir": i.dir, "sid": i.sid}
+                for i in self.live]
+        with open(self.path + ".tmp", "w") as f:
+            json.dump(recs, f)
+        os.replace(self.path + ".tmp", self.path)
+
+    def add(self, inst):
+        if inst not in self.live:
+            self.live.append(inst)
+        self._save()
+
+    def drop(self, inst):
+        if inst in self.live:
+            self.live.remove(inst)
+        self._save()
+
+
+def cleanup(path):
+    """Stop and remove what a killed run left behind (run.sh's trap)."""
+    try:
+        with open(path) as f:
+            recs = json.load(f)
+    except (OSError, ValueError):
+        return 0
+    for r in recs:
+        sid = r.get("sid")
+        # Only processes still in the session we started (a pid that was
+        # reused by something else is not in it).
+        if sid and sid in session_members(sid):
+            kill_pids([sid], signal.SIGTERM)
+            time.sleep(1)
+            kill_pids(session_members(sid), signal.SIGKILL)
+        shutil.rmtree(r["dir"], ignore_errors=True)
+        log("cleanup: removed leftover %s instance %s" % (r["kind"], r["dir"]))
+    for p in (path, path + ".tmp"):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+    return 0
+
+
+
+
+# ---------------------------------------------------------------- clients
+
+def rspamd_check(port, msg, headers=(), timeout=60):
+    """One POST /checkv2 of msg with more request headers (rspamd's
+    envelope: IP, Helo, From, Rcpt, ...); (status, parsed JSON reply or
+    None)."""
+    hdr = ["POST /checkv2 HTTP/1.0", "Content-Length: %d" % len(msg)]
+    hdr += list(headers)
+    req = ("\r\n".join(hdr) + "\r\n\r\n").encode() + msg
+    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(req)
+        chunks = []
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            chunks.append(c)
+    data = b"".join(chunks)
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d+)", head)
+    status = int(m.group(1)) if m else 0
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        reply = None
+    return status, reply
+
+
+def proc_cpu(pid):
+    """utime + stime of pid (all threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    rest = s[s.rindex(")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_kb(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for ln in f:
+                if ln.startswith(key + ":"):
+                    return int(ln.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+
+
+def run_scanbench(bindir, args, tmp, timeout):
+    """sekisho-scanbench with args (its -o is added); its JSON, with its
+    exit status ("exit") and standard output ("stdout").  Its lines are
+    shown on stderr as they come."""
+    exe = os.path.join(bindir, "sekisho-scanbench")
+    if not os.access(exe, os.X_OK):
+        raise BenchError("%s missing (build the sekisho-scanbench target)"
+                         % exe)
+    out = os.path.join(tmp, "scanbench.json")
+    if os.path.exists(out):
+        os.unlink(out)
+    cmd = [exe, "-o", out] + list(args)
+    log("running %s" % " ".join(cmd))
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for ln in p.stdout:
+            sys.stderr.write(ln)
+            lines.append(ln)
+        rc = p.wait(timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if rc not in (0, 1) or not os.path.exists(out):
+        raise BenchError("sekisho-scanbench failed (exit %d)" % rc)
+    with open(out) as f:
+        res = json.load(f)
+    res["exit"] = rc
+    res["stdout"] = "".join(lines)
+    return res
+
+
+# ---------------------------------------------------------------- results
+
+def write_results(path, text, raw, failures):
+    """The table, then the raw figures as JSON; the exit status."""
+    with open(path, "w") as f:
+        f.write(text)
+        f.write("\n# raw\n")
+        json.dump(raw, f, indent=1, default=str)
+        f.write("\n")
+    log("results written to %s" % path)
+    if failures:
+        log("FAILED: %s" % "; ".join(failures))
+        return 1
+    return 0
+
+
+def mb(kb):
+    return "%.1f MB" % (kb / 1024.0) if kb else "-"

@@ -1,10 +1,12 @@
 #!/bin/sh
 # bench/run.sh: the accept-rate, idle-memory and relay benchmarks of
-# sekisho-smtpd, side by side with Postfix, and the scan benchmark of the
-# scanner library, side by side with rspamd, in one command.  See
+# sekisho-smtpd, side by side with Postfix, the scan benchmark of the
+# scanner library, side by side with rspamd, and the spam benchmark,
+# side by side with rspamd and SpamAssassin, in one command.  See
 # bench/README.md.
 #
-#   bench/run.sh [quick|default] [accept] [idle] [relay] [scan] [options]
+#   bench/run.sh [quick|default] [accept] [idle] [relay] [scan] [spam]
+#       [options]
 #
 # quick: 10 sessions, 1,000 messages, 500 idle connections (100 for
 # Postfix); default: 20 sessions, 10,000 messages of 5 KB, 5,000 idle
@@ -14,7 +16,9 @@
 # --sessions 50`; bench.py --help lists them.  `scan` (not in the default
 # set: it installs rspamd) runs bench/scan_bench.py; with `scan` alone the
 # options go to it (scan_bench.py --help), e.g. `bench/run.sh scan
-# --seconds 30`.
+# --seconds 30`.  `spam` (not in the default set either: it installs
+# rspamd and SpamAssassin, and fetches the corpus with npm) runs
+# bench/spam_bench.py; alone, the options go to it.
 #
 # Environment: BENCH_BUILD_DIR (default build-bench/ in the source tree),
 # BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_NO_INSTALL=1 (skip apt-get),
@@ -31,6 +35,7 @@ top=$(pwd)
 mode=default
 steps=""
 scan=0
+spam=0
 i=0
 while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
 	i=$((i + 1))
@@ -38,14 +43,19 @@ while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
 	quick|default) mode=$1; shift ;;
 	accept|idle|relay) steps="${steps:+$steps,}$1"; shift ;;
 	scan) scan=1; shift ;;
-	-h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+	spam) spam=1; shift ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
-# bench.py runs unless `scan` was the only step word.
+# bench.py runs unless `scan` or `spam` were the only step words.
 smtp=1
-[ "$scan" = 1 ] && [ -z "$steps" ] && smtp=0
+[ "$scan$spam" != 00 ] && [ -z "$steps" ] && smtp=0
 
+if [ "$scan" = 1 ] && [ "$spam" = 1 ] && [ "$smtp" = 0 ] && [ $# -gt 0 ]; then
+	echo "bench: options go to one step: run scan and spam separately" >&2
+	exit 2
+fi
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench: run as root (apt-get, the Postfix instance, service users)" >&2
 	exit 2
@@ -100,7 +110,8 @@ if [ "$smtp" = 1 ] && [ -n "$(postfix_masters)" ]; then
 fi
 
 # ---- 2. build (optimised, no sanitizers, only what runs) ----------------
-if [ "${BENCH_NO_BUILD:-0}" != 1 ] && { [ "$only_postfix" = 0 ] || [ "$scan" = 1 ]; }; then
+if [ "${BENCH_NO_BUILD:-0}" != 1 ] &&
+    { [ "$only_postfix" = 0 ] || [ "$scan$spam" != 00 ]; }; then
 	cmake -S "$top" -B "$builddir" -DCMAKE_BUILD_TYPE="$buildtype" \
 	    -DSEKISHO_SANITIZE=OFF -DSEKISHO_FUZZ=OFF >/dev/null
 	if [ "$smtp" = 1 ] && [ "$only_postfix" = 0 ] &&
@@ -108,7 +119,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ] && { [ "$only_postfix" = 0 ] || [ "$scan" = 1
 		echo "bench: building sekisho-smtpd failed (is smtpd/smtp.c there yet?)" >&2
 		exit 2
 	fi
-	if [ "$scan" = 1 ] &&
+	if [ "$scan$spam" != 00 ] &&
 	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-scanbench; then
 		echo "bench: building sekisho-scanbench failed" >&2
 		exit 2
@@ -136,7 +147,9 @@ cleanup() {
 	fi
 	python3 "$top/bench/bench.py" --cleanup "$state" || true
 	python3 "$top/bench/scan_bench.py" --cleanup "$state.scan" || true
-	rm -f "$state" "$state.tmp" "$state.scan" "$state.scan.tmp"
+	python3 "$top/bench/spam_bench.py" --cleanup "$state.spam" || true
+	rm -f "$state" "$state.tmp" "$state.scan" "$state.scan.tmp" \
+	    "$state.spam" "$state.spam.tmp"
 }
 trap 'cleanup' EXIT
 trap 'echo "bench: interrupted" >&2; cleanup; trap - EXIT; exit 130' INT TERM HUP
@@ -162,6 +175,22 @@ if [ "$scan" = 1 ]; then
 	wait "$pid" || src=$?
 	pid=""
 	# the worse of the two: 130 or 2 (setup) over 1 (a check) over 0
+	if [ "$src" -gt "$rc" ]; then
+		rc=$src
+	fi
+	set --		# the options were scan_bench.py's
+fi
+if [ "$spam" = 1 ]; then
+	noinst=""
+	if [ "${BENCH_NO_INSTALL:-0}" = 1 ]; then
+		noinst=--no-install
+	fi
+	python3 "$top/bench/spam_bench.py" --mode "$mode" \
+	    --bindir "$builddir/bin" --state "$state.spam" $noinst "$@" &
+	pid=$!
+	src=0
+	wait "$pid" || src=$?
+	pid=""
 	if [ "$src" -gt "$rc" ]; then
 		rc=$src
 	fi

@@ -18,8 +18,8 @@
  * for the 2 MB class) is not counted as worker memory; a real worker holds
  * one message at a time.  Owns nothing but its own child processes.
  *
- *   sekisho-scanbench [-q] [-a dbdir] [-c confdir] [-t seconds]
- *       [-j workers] [-o json] NAME=DIR ...
+ *   sekisho-scanbench [-nq] [-a dbdir] [-c confdir] [-S package]
+ *       [-t seconds] [-j workers] [-o json] NAME=DIR ...
  *
  * -q skips the check pass (a repeated run of the same corpus).  -a loads
  * libclamav with the signature directory dbdir once (av_open, the scanner's
@@ -27,6 +27,16 @@
  * does, and each message is checked as scanner/scanjob.c does it
  * (avmsg_analyse: the raw message, then each decoded part; issue 6,
  * "antivirus on versus off").
+ *
+ * -S scores every message with the spam rule package `package` after the
+ * analysis, as scanner/scanjob.c does before the policy runs (spam_eval,
+ * no DNS lists, SPF, DKIM or DMARC: offline), with the catch rates and
+ * MIME limits of confdir's configuration (conf_load: confdir must be a
+ * whole configuration directory, such as etc/); the check pass and the
+ * workers count the messages that are spam at each catch rate, and the
+ * CPU split shows spam_eval's share (issue 7, bench/spam_bench.py).  -n
+ * stops after the analysis and the scoring: no policy_eval, no
+ * actions_apply (the spam benchmark's work per message).
  */
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -47,11 +57,14 @@
 
 #include "actions.h"
 #include "avmsg.h"
+#include "conf.h"
 #include "diag.h"
 #include "log.h"
 #include "mime.h"
 #include "policy.h"
 #include "scan.h"
+#include "scanjob.h"
+#include "spam.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -84,7 +97,9 @@ struct sb_res {
 	uint64_t	 applied;	/* actions_apply calls */
 	uint64_t	 errors;	/* analyse/eval/apply failures */
 	uint64_t	 av_found;	/* av_scan() verdicts other than clean */
-	double		 phase[4];	/* CPU s in analyse, eval, apply, av */
+	uint64_t	 spam[3];	/* -S: spam at high, medium, low */
+	double		 phase[5];	/* CPU s in analyse, eval, apply, av,
+					   spam_eval */
 	double		 wall;		/* s */
 	double		 cpu;		/* user + system s */
 	long		 maxrss_kb;	/* getrusage ru_maxrss (with corpus) */
@@ -107,6 +122,8 @@ struct sb_check {
 	uint64_t	 limits;		/* messages with scan limits */
 	uint64_t	 errors;
 	uint64_t	 av[AV_ERROR + 1];	/* av_scan() verdicts */
+	uint64_t	 spam[3];		/* -S: high, medium, low */
+	double		 spam_score_sum;
 	uint64_t	*rule_hits;		/* per rule index */
 	uint64_t	 out_bytes;
 };
@@ -114,6 +131,9 @@ struct sb_check {
 static struct policy	*sb_policy;
 static struct scan_limits sb_limits;
 static struct av_engine	*sb_av;		/* -a: libclamav, or NULL */
+static struct spam_rules *sb_spam;	/* -S: the package, or NULL */
+static double		 sb_spam_level[3];	/* high, medium, low */
+static int		 sb_no_policy;		/* -n */
 static const char *const sb_rcpts[] = { "user1@example.com",
     "partner@example.org" };
 static const enum policy_dir sb_dirs[] = { POLICY_INBOUND, POLICY_OUTBOUND };
@@ -127,8 +147,9 @@ static const struct policy_env sb_env = {
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: sekisho-scanbench [-q] [-a dbdir] "
-	    "[-c confdir] [-t seconds] [-j workers] [-o json] NAME=DIR ...\n");
+	fprintf(stderr, "usage: sekisho-scanbench [-nq] [-a dbdir] "
+	    "[-c confdir] [-S package] [-t seconds] [-j workers] [-o json] "
+	    "NAME=DIR ...\n");
 	exit(2);
 }
 
@@ -272,15 +293,43 @@ sb_copied(const struct policy_group *gr)
 }
 
 /*
+ * sb_spam_score: -S: score the analysed message as scanner/scanjob.c
+ * does (job_spam, without sender lists, exemptions or outside signals)
+ * and set its verdict for the policy's spam condition; spam[] counts the
+ * catch rates at which it is spam.
+ */
+static void
+sb_spam_score(struct scan_msg *m, uint64_t *spam, struct sb_check *chk)
+{
+	static const unsigned	 lv[3] = { SCAN_SPAM_HIGH, SCAN_SPAM_MEDIUM,
+	    SCAN_SPAM_LOW };
+	struct spam_result	 r;
+	int			 k;
+
+	spam_eval(sb_spam, m, NULL, &r);
+	m->spam = SCAN_SPAM_SCORED;
+	m->spam_score = r.score;
+	for (k = 0; k < 3; k++)
+		if (r.score >= sb_spam_level[k]) {
+			m->spam_levels |= lv[k];
+			spam[k]++;
+		}
+	if (chk != NULL)
+		chk->spam_score_sum += r.score;
+	spam_result_free(&r);
+}
+
+/*
  * sb_scan: the scan server's work on one message.  Returns the number of
  * failures (0 normally); *groups and *applied count the decision, phase[]
- * adds the CPU seconds of analysis, evaluation, rewriting and (with -a)
- * the antivirus scan of the raw message, *avfound the messages whose
- * antivirus verdict was not "clean".
+ * adds the CPU seconds of analysis, evaluation, rewriting, (with -a) the
+ * antivirus scan of the raw message and (with -S) spam scoring, *avfound
+ * the messages whose antivirus verdict was not "clean", spam[] (-S) the
+ * messages that are spam at each catch rate.
  */
 static int
 sb_scan(const struct sb_msg *msg, struct buf *out, uint64_t *groups,
-    uint64_t *applied, uint64_t *avfound, double *phase,
+    uint64_t *applied, uint64_t *avfound, uint64_t *spam, double *phase,
     struct sb_check *chk)
 {
 	struct scan_msg		 m;
@@ -289,7 +338,7 @@ sb_scan(const struct sb_msg *msg, struct buf *out, uint64_t *groups,
 	char			 err[256];
 	size_t			 g, h, i;
 	int			 bad = 0;
-	double			 t0, t1, t2;
+	double			 t0, t1, ts, t2;
 
 	memset(&m, 0, sizeof(m));
 	memset(&r, 0, sizeof(r));
@@ -311,13 +360,28 @@ sb_scan(const struct sb_msg *msg, struct buf *out, uint64_t *groups,
 		}
 	}
 	t1 = sb_tcpu();
+	/* As scanner/scanjob.c: the spam verdict before the rules. */
+	if (sb_spam != NULL)
+		sb_spam_score(&m, spam, chk);
+	ts = sb_tcpu();
+	phase[0] += t1 - t0 - avr.cpu_s;
+	phase[4] += ts - t1;
+	if (sb_no_policy) {
+		if (chk != NULL) {
+			chk->msgs++;
+			chk->parts += m.nparts;
+			chk->limits += m.limits != 0;
+		}
+		scan_msg_free(&m);
+		phase[2] += sb_tcpu() - ts;	/* freeing the analysis */
+		return 0;
+	}
 	if (policy_eval(sb_policy, &m, &sb_env, &r) == -1) {
 		scan_msg_free(&m);
 		return 1;
 	}
 	t2 = sb_tcpu();
-	phase[0] += t1 - t0 - avr.cpu_s;
-	phase[1] += t2 - t1;
+	phase[1] += t2 - ts;
 	*groups += r.ngroups;
 	for (g = 0; g < r.ngroups; g++) {
 		const struct policy_group *gr = &r.groups[g];
@@ -369,7 +433,7 @@ sb_check_class(const struct sb_class *c, struct sb_check *chk)
 {
 	struct buf	 out;
 	uint64_t	 groups = 0, applied = 0, avfound = 0;
-	double		 phase[4] = { 0, 0, 0, 0 };
+	double		 phase[5] = { 0, 0, 0, 0, 0 };
 	size_t		 i;
 
 	memset(chk, 0, sizeof(*chk));
@@ -378,7 +442,7 @@ sb_check_class(const struct sb_class *c, struct sb_check *chk)
 	buf_init(&out, SB_OUT_LIMIT);
 	for (i = 0; i < c->nmsgs; i++)
 		if (sb_scan(&c->msgs[i], &out, &groups, &applied, &avfound,
-		    phase, chk) != 0)
+		    chk->spam, phase, chk) != 0)
 			chk->errors++;
 	chk->groups = groups;
 	buf_free(&out);
@@ -427,7 +491,7 @@ sb_worker(const struct sb_class *c, int k, int nworkers, double secs,
 	cpu0 = sb_cpu(NULL);
 	for (;;) {
 		res.errors += sb_scan(&c->msgs[i], &out, &res.groups,
-		    &res.applied, &res.av_found, res.phase, NULL);
+		    &res.applied, &res.av_found, res.spam, res.phase, NULL);
 		res.msgs++;
 		res.bytes += c->msgs[i].len;
 		done++;
@@ -548,7 +612,8 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
     const struct sb_mem *parent, int first)
 {
 	uint64_t	 msgs = 0, bytes = 0, errors = 0, applied = 0, avf = 0;
-	double		 cpu = 0, rate = 0, mbs = 0, wall = 0, ph[4] = { 0 };
+	uint64_t	 spam[3] = { 0, 0, 0 };
+	double		 cpu = 0, rate = 0, mbs = 0, wall = 0, ph[5] = { 0 };
 	long		 peak = 0, rss = 0, pss = 0, priv = 0, maxrss = 0;
 	long		 pss_all = parent->pss_kb;
 	int		 k;
@@ -566,6 +631,10 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 		ph[1] += res[k].phase[1];
 		ph[2] += res[k].phase[2];
 		ph[3] += res[k].phase[3];
+		ph[4] += res[k].phase[4];
+		spam[0] += res[k].spam[0];
+		spam[1] += res[k].spam[1];
+		spam[2] += res[k].spam[2];
 		avf += res[k].av_found;
 		pss_all += mem[k].pss_kb;
 		rate += res[k].msgs / res[k].wall;
@@ -586,12 +655,21 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	printf("       CPU split: ");
 	if (sb_av != NULL)
 		printf("av %.0f%%, ", 100 * ph[3] / cpu);
-	printf("mime_analyse %.0f%%, "
-	    "policy_eval %.0f%%, actions_apply %.0f%% (%llu rewrites",
-	    100 * ph[0] / cpu, 100 * ph[1] / cpu,
-	    100 * ph[2] / cpu, (unsigned long long)applied);
+	printf("mime_analyse %.0f%%, ", 100 * ph[0] / cpu);
+	if (sb_spam != NULL)
+		printf("spam_eval %.0f%%, ", 100 * ph[4] / cpu);
+	if (sb_no_policy)
+		printf("freeing %.0f%% (no policy: -n", 100 * ph[2] / cpu);
+	else
+		printf("policy_eval %.0f%%, actions_apply %.0f%% (%llu "
+		    "rewrites", 100 * ph[1] / cpu, 100 * ph[2] / cpu,
+		    (unsigned long long)applied);
 	if (sb_av != NULL)
 		printf(", %llu av findings", (unsigned long long)avf);
+	if (sb_spam != NULL)
+		printf(", spam at high/medium/low: %llu/%llu/%llu",
+		    (unsigned long long)spam[0], (unsigned long long)spam[1],
+		    (unsigned long long)spam[2]);
 	printf(")\n       parent: Rss %ld KB, Pss %ld, Private %ld; "
 	    "parent + %d worker%s: Pss %ld KB (shared pages once)\n",
 	    parent->rss_kb, parent->pss_kb, parent->priv_kb, nworkers,
@@ -606,6 +684,8 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	    "\"rewrites\": %llu, \"errors\": %llu, "
 	    "\"cpu_analyse_s\": %.3f, \"cpu_eval_s\": %.3f, "
 	    "\"cpu_apply_s\": %.3f, \"cpu_av_s\": %.3f, "
+	    "\"cpu_spam_s\": %.3f, \"spam_high\": %llu, "
+	    "\"spam_medium\": %llu, \"spam_low\": %llu, "
 	    "\"av_found\": %llu, \"parent_rss_kb\": %ld, "
 	    "\"parent_pss_kb\": %ld, \"parent_private_kb\": %ld, "
 	    "\"total_pss_kb\": %ld, "
@@ -619,13 +699,16 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	    "\"change_rcpt\": %llu, \"with_scan_limits\": %llu, "
 	    "\"errors\": %llu, \"av_clean\": %llu, \"av_infected\": %llu, "
 	    "\"av_encrypted\": %llu, \"av_too_large\": %llu, "
-	    "\"av_error\": %llu, \"rule_hits\": {",
+	    "\"av_error\": %llu, \"spam_high\": %llu, "
+	    "\"spam_medium\": %llu, \"spam_low\": %llu, "
+	    "\"spam_score_mean\": %.3f, \"rule_hits\": {",
 	    first ? "" : ",", c->name, c->dir, c->nmsgs,
 	    (unsigned long long)c->bytes, nworkers, (unsigned long long)msgs,
 	    (unsigned long long)bytes, wall, cpu, rate, mbs, msgs / cpu,
 	    bytes / cpu / 1e6, (unsigned long long)applied,
-	    (unsigned long long)errors, ph[0], ph[1], ph[2], ph[3],
-	    (unsigned long long)avf, parent->rss_kb, parent->pss_kb,
+	    (unsigned long long)errors, ph[0], ph[1], ph[2], ph[3], ph[4],
+	    (unsigned long long)spam[0], (unsigned long long)spam[1],
+	    (unsigned long long)spam[2], (unsigned long long)avf, parent->rss_kb, parent->pss_kb,
 	    parent->priv_kb, pss_all, peak, maxrss, rss, pss, priv,
 	    res[0].corpus_kb, res[0].hwm_reset ? "true" : "false",
 	    (unsigned long long)chk->msgs, (unsigned long long)chk->parts,
@@ -641,7 +724,10 @@ sb_report(FILE *js, const struct sb_class *c, const struct sb_check *chk,
 	    (unsigned long long)chk->av[AV_INFECTED],
 	    (unsigned long long)chk->av[AV_ENCRYPTED],
 	    (unsigned long long)chk->av[AV_TOO_LARGE],
-	    (unsigned long long)chk->av[AV_ERROR]);
+	    (unsigned long long)chk->av[AV_ERROR],
+	    (unsigned long long)chk->spam[0], (unsigned long long)chk->spam[1],
+	    (unsigned long long)chk->spam[2],
+	    chk->msgs ? chk->spam_score_sum / chk->msgs : 0.0);
 	for (r = 0, k = 0; r < nr; r++) {
 		char	 esc[256];
 		size_t	 i, j;
@@ -697,6 +783,58 @@ sb_print_check(const struct sb_class *c, const struct sb_check *chk)
 		    (unsigned long long)chk->av[AV_ENCRYPTED],
 		    (unsigned long long)chk->av[AV_TOO_LARGE],
 		    (unsigned long long)chk->av[AV_ERROR]);
+	if (sb_spam != NULL)
+		printf("check %-6s spam (score >= %g/%g/%g): %llu high, "
+		    "%llu medium, %llu low of %llu; mean score %.2f\n", c->name,
+		    sb_spam_level[0], sb_spam_level[1], sb_spam_level[2],
+		    (unsigned long long)chk->spam[0],
+		    (unsigned long long)chk->spam[1],
+		    (unsigned long long)chk->spam[2],
+		    (unsigned long long)chk->msgs,
+		    chk->msgs ? chk->spam_score_sum / chk->msgs : 0.0);
+}
+
+/*
+ * sb_spam_load: -S: the package, and the catch rates and MIME limits of
+ * confdir's configuration (the scanner's: conf_load, scanjob_limits).
+ */
+static int
+sb_spam_load(const char *confdir, const char *pkg)
+{
+	struct sekisho_conf	 conf;
+	struct diag		 d;
+	double			 t0 = sb_now();
+
+	diag_init(&d);
+	if (conf_load(confdir, &conf, &d) == -1) {
+		fprintf(stderr, "scanbench: -S needs a whole configuration "
+		    "directory; %s does not load:\n", confdir);
+		diag_print(&d, stderr);
+		diag_free(&d);
+		return -1;
+	}
+	diag_free(&d);
+	sb_spam_level[0] = conf.policy.spam_level_high;
+	sb_spam_level[1] = conf.policy.spam_level_medium;
+	sb_spam_level[2] = conf.policy.spam_level_low;
+	scanjob_limits(&conf.policy, &sb_limits);
+	conf_free(&conf);
+	diag_init(&d);
+	sb_spam = spam_rules_load(pkg, &d);
+	diag_print(&d, stderr);
+	diag_free(&d);
+	if (sb_spam == NULL) {
+		fprintf(stderr, "scanbench: %s: the package does not load\n",
+		    pkg);
+		return -1;
+	}
+	printf("spam package %s: version %s, %zu rules, loaded in %.3f s; "
+	    "catch rates high %g, medium %g, low %g (%s/policy.ini)%s\n", pkg,
+	    spam_rules_version(sb_spam)->text, spam_rules_count(sb_spam),
+	    sb_now() - t0, sb_spam_level[0], sb_spam_level[1],
+	    sb_spam_level[2], confdir, sb_no_policy ? "; -n: no policy_eval "
+	    "or actions_apply" : "");
+	return 0;
 }
 
 /* sb_parse_classes: NAME=DIR arguments. */
@@ -732,7 +870,7 @@ main(int argc, char **argv)
 	struct diag	 d;
 	struct av_conf	 avc;
 	const char	*confdir = "bench/scan", *jsonpath = NULL;
-	const char	*avdb = NULL;
+	const char	*avdb = NULL, *spampkg = NULL;
 	char		 err[256], avtmp[PATH_MAX] = "";
 	double		 secs = 5, t0, av_load_s = 0;
 	int		 ch, nworkers = 1, check = 1;
@@ -740,10 +878,12 @@ main(int argc, char **argv)
 	size_t		 ncls, i;
 	FILE		*js = NULL;
 
-	while ((ch = getopt(argc, argv, "a:c:j:o:qt:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:j:no:qS:t:")) != -1) {
 		switch (ch) {
 		case 'a': avdb = optarg; break;
 		case 'c': confdir = optarg; break;
+		case 'n': sb_no_policy = 1; break;
+		case 'S': spampkg = optarg; break;
 		case 'q': check = 0; break;
 		case 'j': nworkers = atoi(optarg); break;
 		case 'o': jsonpath = optarg; break;
@@ -751,7 +891,8 @@ main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (nworkers < 1 || nworkers > SB_MAX_WORKERS || secs <= 0)
+	if (nworkers < 1 || nworkers > SB_MAX_WORKERS || secs <= 0 ||
+	    (sb_no_policy && spampkg == NULL))
 		usage();
 	memset(cls, 0, sizeof(cls));
 	ncls = sb_parse_classes(argc - optind, argv + optind, cls);
@@ -773,6 +914,8 @@ main(int argc, char **argv)
 	}
 	diag_print(&d, stderr);		/* warnings, if any */
 	diag_free(&d);
+	if (spampkg != NULL && sb_spam_load(confdir, spampkg) == -1)
+		return 2;
 	rss_init = sb_status_kb("VmRSS");
 	printf("policy %s/policy.ini: %zu rules, loaded with mime_init in "
 	    "%.3f s; process RSS %ld KB\n", confdir, policy_nrules(sb_policy),
@@ -817,7 +960,7 @@ main(int argc, char **argv)
 		    av_signatures(sb_av), avdb, av_load_s, rss_init, rss_av,
 		    rss_av - rss_init);
 	}
-	if (policy_nrules(sb_policy) < 20)
+	if (policy_nrules(sb_policy) < 20 && !sb_no_policy)
 		fprintf(stderr, "scanbench: warning: only %zu rules\n",
 		    policy_nrules(sb_policy));
 
@@ -843,10 +986,19 @@ main(int argc, char **argv)
 		    "\"workers\": %d, \"rss_after_load_kb\": %ld, "
 		    "\"av\": %s%s%s, \"av_signatures\": %u, "
 		    "\"av_load_s\": %.3f, \"rss_after_av_kb\": %ld, "
+		    "\"spam_package\": %s%s%s, \"spam_version\": \"%s\", "
+		    "\"spam_rules\": %zu, \"spam_levels\": [%g, %g, %g], "
+		    "\"no_policy\": %s, "
 		    "\"classes\": {", confdir, policy_nrules(sb_policy), secs,
 		    nworkers, rss_init, sb_av ? "\"" : "",
 		    sb_av ? av_version(sb_av) : "null", sb_av ? "\"" : "",
-		    sb_av ? av_signatures(sb_av) : 0, av_load_s, rss_av);
+		    sb_av ? av_signatures(sb_av) : 0, av_load_s, rss_av,
+		    spampkg ? "\"" : "", spampkg ? spampkg : "null",
+		    spampkg ? "\"" : "",
+		    sb_spam ? spam_rules_version(sb_spam)->text : "",
+		    sb_spam ? spam_rules_count(sb_spam) : 0, sb_spam_level[0],
+		    sb_spam_level[1], sb_spam_level[2],
+		    sb_no_policy ? "true" : "false");
 	for (i = 0; i < ncls; i++) {
 		sb_run_class(&cls[i], nworkers, secs, res, mem, &parent);
 		sb_report(js, &cls[i], &chk[i], nworkers, res, mem, &parent,
@@ -865,6 +1017,7 @@ main(int argc, char **argv)
 		av_close(sb_av);
 		(void)rmdir(avtmp);
 	}
+	spam_rules_free(sb_spam);
 	for (i = 0; i < ncls; i++)
 		if (chk[i].errors != 0 || chk[i].av[AV_ERROR] != 0)
 			return 1;
