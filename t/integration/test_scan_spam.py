@@ -373,6 +373,10 @@ tag_subject = [DKIM-OK]
 spf = fail
 tag_subject = [SPF-FAIL]
 
+[rule "SPF pass"]
+spf = pass
+tag_subject = [SPF-OK]
+
 [rule "DKIM broken"]
 dkim = fail, permerror
 tag_subject = [DKIM-BAD]
@@ -474,6 +478,7 @@ class TestSenderAuth(SpamCase):
                             to="f@localhost"), ["f@localhost"],
                     sender="a@fail.test")
         mail, = self.wait_mail("p@localhost")
+        self.assertIn(b"Subject: [SPF-OK] spf pass\r\n", mail)
         self.assertEqual(self.auth_header(mail), "gw.example; spf=pass "
                          "smtp.mailfrom=pass.test; dkim=none; dmarc=none "
                          "header.from=pass.test")
