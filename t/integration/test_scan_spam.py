@@ -359,7 +359,15 @@ AUTH_RULES = '''
 match = all
 dmarc = fail
 dmarc_policy = reject
+except_recipients = seen@localhost, seen2@localhost
 intercept = quarantine dmarc
+
+[rule "DMARC fail seen"]
+recipients = seen@localhost, seen2@localhost
+match = all
+dmarc = fail
+dmarc_policy = reject
+tag_subject = [DMARC-REJECT]
 
 [rule "SPF softfail"]
 spf = softfail
@@ -505,6 +513,20 @@ class TestSenderAuth(SpamCase):
         rules = {r["rule"] for r in self.log_query(
             "--to", "f@localhost", "--event", "rule_matched")}
         self.assertEqual(rules, {"DMARC reject", "SPF fail"})
+        # Delivered where the policy lets it through: the failures in
+        # the header, the score and the rules.
+        self.submit(message("spf fail", BUSINESS, sender="a@fail.test",
+                            to="seen@localhost"), ["seen@localhost"],
+                    sender="a@fail.test")
+        mail, = self.wait_mail("seen@localhost")
+        self.assertIn(b"Subject: [DMARC-REJECT] [SPF-FAIL] spf fail\r\n",
+                      mail)
+        self.assertEqual(self.auth_header(mail), "gw.example; spf=fail "
+                         "smtp.mailfrom=fail.test; dkim=none; dmarc=fail "
+                         "header.from=fail.test")
+        rules = header(mail, "X-Sekisho-Spam-Rules")
+        self.assertIn("SPF_FAIL", rules)
+        self.assertIn("DMARC_REJECT", rules)
 
     def test_dkim_pass_and_fail_after_alteration(self):
         raw = message("signed", BUSINESS, sender="news@signed.test",
@@ -535,6 +557,14 @@ class TestSenderAuth(SpamCase):
         rules = {r["rule"] for r in self.log_query(
             "--to", "e@localhost", "--event", "rule_matched")}
         self.assertEqual(rules, {"DMARC reject", "DKIM broken"})
+        self.submit(altered.replace(b"d@localhost", b"seen2@localhost"),
+                    ["seen2@localhost"], sender="bounce@other.test")
+        mail, = self.wait_mail("seen2@localhost")
+        self.assertIn(b"Subject: [DMARC-REJECT] [DKIM-BAD] signed\r\n",
+                      mail)
+        self.assertIn("dkim=fail header.d=signed.test",
+                      self.auth_header(mail))
+        self.assertIn("DKIM_INVALID", header(mail, "X-Sekisho-Spam-Rules"))
 
     def test_forged_authentication_results_replaced(self):
         forged = ("Authentication-Results: gw.example; spf=pass; "
