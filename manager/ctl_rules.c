@@ -196,6 +196,9 @@ rl_status(const struct sekisho_conf *conf, bool json)
 		diag_print(&d, stderr);
 		fprintf(stderr, "sekishoctl: the active package %s does not "
 		    "load\n", cur.v.text);
+		diag_free(&d);
+		free(v);
+		return 1;
 	}
 	diag_free(&d);
 	if (json) {
@@ -204,8 +207,8 @@ rl_status(const struct sekisho_conf *conf, bool json)
 		for (i = 0; i < n; i++)
 			json_array_append_new(arr, json_string(v[i].v.text));
 		if ((o = json_pack("{s:s, s:s, s:I, s:o, s:s}", "active",
-		    cur.v.text, "file", path, "rules", (json_int_t)(r != NULL ?
-		    spam_rules_count(r) : 0), "installed", arr,
+		    cur.v.text, "file", path, "rules",
+		    (json_int_t)spam_rules_count(r), "installed", arr,
 		    "package_dir", dir)) == NULL)
 			fatalx("rl_status: json_pack");
 		json_dumpf(o, stdout, JSON_INDENT(2));
@@ -213,17 +216,16 @@ rl_status(const struct sekisho_conf *conf, bool json)
 		json_decref(o);
 	} else {
 		printf("active     %s (%zu rules, %s)\n", cur.v.text,
-		    r != NULL ? spam_rules_count(r) : 0, path);
+		    spam_rules_count(r), path);
 		printf("installed ");
 		for (i = 0; i < n; i++)
 			printf(" %s%s", v[i].v.text,
 			    spam_version_cmp(&v[i].v, &cur.v) == 0 ? "*" : "");
 		printf("\n");
 	}
-	rc = r != NULL ? 0 : 1;
 	spam_rules_free(r);
 	free(v);
-	return rc;
+	return 0;
 }
 
 /* cmd_rules: sekishoctl rules ...; argv starts after "rules". */
