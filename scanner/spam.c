@@ -1549,48 +1549,22 @@ spam_rules_parse(const char *data, size_t len, const char *fname,
 struct spam_rules *
 spam_rules_load(const char *path, struct diag *d)
 {
-	struct spam_rules *r = NULL;
-	struct stat	 st;
-	struct buf	 b;
-	char		 chunk[65536];
-	ssize_t		 n;
-	int		 fd;
+	struct spam_rules *r;
+	char		*text;
+	size_t		 len;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		diag_add(d, DIAG_ERROR, path, 0, "cannot open: %s",
-		    strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_size > SPAM_PACKAGE_MAX) {
-		diag_add(d, DIAG_ERROR, path, 0, "file too large (at most %d "
-		    "bytes)", SPAM_PACKAGE_MAX);
-		close(fd);
-		return NULL;
-	}
-	buf_init(&b, SPAM_PACKAGE_MAX);
-	for (;;) {
-		if ((n = read(fd, chunk, sizeof(chunk))) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (n == -1) {
-			diag_add(d, DIAG_ERROR, path, 0, "read error: %s",
-			    strerror(errno));
-			break;
-		}
-		if (n == 0) {
-			r = spam_rules_parse((const char *)b.data, b.len, path,
-			    d);
-			break;
-		}
-		if (!buf_add(&b, chunk, (size_t)n)) {
+	if ((text = file_read_at(AT_FDCWD, path, SPAM_PACKAGE_MAX, &len)) ==
+	    NULL) {
+		if (errno == EFBIG)
 			diag_add(d, DIAG_ERROR, path, 0, "file too large (at "
 			    "most %d bytes)", SPAM_PACKAGE_MAX);
-			break;
-		}
+		else
+			diag_add(d, DIAG_ERROR, path, 0, "cannot read: %s",
+			    strerror(errno));
+		return NULL;
 	}
-	close(fd);
-	buf_free(&b);
+	r = spam_rules_parse(text, len, path, d);
+	free(text);
 	return r;
 }
 

@@ -1040,7 +1040,7 @@ t_load_file(void)
 	CHECK(str_printf(path, sizeof(path), "%s/none.rules", dir));
 	diag_init(&d);
 	CHECK(spam_rules_load(path, &d) == NULL);
-	CHECK(diag_find(&d, "none.rules: cannot open") != NULL);
+	CHECK(diag_find(&d, "none.rules: cannot read") != NULL);
 	diag_free(&d);
 	test_rmtree(dir);
 }
