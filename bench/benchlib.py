@@ -802,6 +802,26 @@ def setns(fd):
         raise OSError(e, "setns: %s" % os.strerror(e))
 
 
+def spawn(server, state):
+    """Start server.command() in a session of its own, its output in
+    server.dir/stdout.log, registered with state for the cleanup; with
+    server.use_netns, return only once its network namespace exists
+    (before that, /proc/PID/ns/net is still ours and joining it would
+    reach the host's loopback)."""
+    with open(os.path.join(server.dir, "stdout.log"), "wb") as out:
+        server.proc = subprocess.Popen(server.command(), stdout=out,
+                                       stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
+    server.sid = server.proc.pid
+    state.add(server)
+    if server.use_netns:
+        wait_for(lambda: server.proc.poll() is not None or
+                 os.readlink("/proc/%d/ns/net" % server.sid) !=
+                 os.readlink("/proc/self/ns/net"), 30,
+                 "the server's network namespace")
+
+
 class NetNs:
     """`with NetNs(pid):` runs the block (and the threads it starts) in the
     network namespace of pid, and returns to ours afterwards."""
@@ -980,14 +1000,7 @@ hfilter {
         return in_netns(cmd) if self.use_netns else cmd
 
     def start(self, state, timeout=120):
-        out = open(os.path.join(self.dir, "stdout.log"), "wb")
-        self.proc = subprocess.Popen(self.command(), stdout=out,
-                                     stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        out.close()
-        self.sid = self.proc.pid
-        state.add(self)
+        spawn(self, state)
         wait_for(lambda: self.proc.poll() is not None or
                  self.normal_worker() is not None, timeout,
                  "rspamd's normal worker")

@@ -163,36 +163,32 @@ if [ "$smtp" = 1 ]; then
 	pid=""
 	set --		# the options were bench.py's
 fi
-if [ "$scan" = 1 ]; then
+# run_step SCRIPT NAME ARGS...: one Python benchmark in the background
+# (so the trap can stop it); rc becomes the worse of the two: 130 or 2
+# (setup) over 1 (a check) over 0.
+run_step() {
+	script=$1
+	name=$2
+	shift 2
 	noinst=""
 	if [ "${BENCH_NO_INSTALL:-0}" = 1 ]; then
 		noinst=--no-install
 	fi
-	python3 "$top/bench/scan_bench.py" --mode "$mode" \
-	    --bindir "$builddir/bin" --state "$state.scan" $noinst "$@" &
+	python3 "$top/bench/$script" --mode "$mode" \
+	    --bindir "$builddir/bin" --state "$state.$name" $noinst "$@" &
 	pid=$!
 	src=0
 	wait "$pid" || src=$?
 	pid=""
-	# the worse of the two: 130 or 2 (setup) over 1 (a check) over 0
 	if [ "$src" -gt "$rc" ]; then
 		rc=$src
 	fi
+}
+if [ "$scan" = 1 ]; then
+	run_step scan_bench.py scan "$@"
 	set --		# the options were scan_bench.py's
 fi
 if [ "$spam" = 1 ]; then
-	noinst=""
-	if [ "${BENCH_NO_INSTALL:-0}" = 1 ]; then
-		noinst=--no-install
-	fi
-	python3 "$top/bench/spam_bench.py" --mode "$mode" \
-	    --bindir "$builddir/bin" --state "$state.spam" $noinst "$@" &
-	pid=$!
-	src=0
-	wait "$pid" || src=$?
-	pid=""
-	if [ "$src" -gt "$rc" ]; then
-		rc=$src
-	fi
+	run_step spam_bench.py spam "$@"
 fi
 exit "$rc"

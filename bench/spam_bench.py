@@ -410,27 +410,13 @@ class Spamd:
         return benchlib.in_netns(cmd) if self.use_netns else cmd
 
     def start(self, state, timeout=180):
-        out = open(os.path.join(self.dir, "stdout.log"), "wb")
-        self.proc = subprocess.Popen(self.command(), stdout=out,
-                                     stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        out.close()
-        self.sid = self.proc.pid
-        state.add(self)
+        benchlib.spawn(self, state)
 
         def ready():
             if self.proc.poll() is not None:
                 raise BenchError("spamd exited (%s):\n%s" % (
                     self.proc.returncode, self.log_tail()))
             return len(self.child_pids()) >= self.children and self.ping()
-        if self.use_netns:
-            # Join its namespace only once unshare has made it: before
-            # that, /proc/PID/ns/net is still ours.
-            benchlib.wait_for(lambda: self.proc.poll() is not None or
-                              os.readlink("/proc/%d/ns/net" % self.sid) !=
-                              os.readlink("/proc/self/ns/net"), 30,
-                              "spamd's network namespace")
         with NetNs(self.sid) if self.use_netns else null_ctx():
             try:
                 benchlib.wait_for(ready, timeout, "spamd's children")
