@@ -1224,6 +1224,35 @@ t_env(void)
 	diag_free(&d);
 }
 
+/*
+ * quarantined: whether the rule "cond + intercept = quarantine" holds
+ * for m (-1: the rule does not load or the evaluation failed).
+ */
+static int
+quarantined(const char *cond, const struct scan_msg *m)
+{
+	struct policy_env env = { "alice@example.org", two_rcpts, two_in, 2,
+	    NULL };
+	struct policy_result res;
+	struct policy	*p;
+	struct diag	 d;
+	char		 text[256];
+	int		 rv = -1;
+
+	if (!str_printf(text, sizeof(text), "[rule \"c\"]\n%s\n"
+	    "intercept = quarantine held\n", cond))
+		return -1;
+	if ((p = load(text, &d)) != NULL &&
+	    policy_eval(p, m, &env, &res) == 0) {
+		if (res.ngroups == 1)
+			rv = res.groups[0].intercept == POLICY_QUARANTINE;
+		policy_result_free(&res);
+	}
+	policy_free(p);
+	diag_free(&d);
+	return rv;
+}
+
 /* The antivirus finding as a condition: any, or by signature name. */
 static void
 t_virus(void)
@@ -1239,30 +1268,15 @@ t_virus(void)
 		{ "virus = win.trojan.*", "Win.Trojan.Agent-1", true },
 		{ "virus = Win.*", "Eicar-Test-Signature", false },
 	};
-	struct policy_env env = { "alice@example.org", two_rcpts, two_in, 2,
-	    NULL };
-	struct policy_result res;
 	struct scan_part body;
 	struct scan_msg	 m;
-	struct policy	*p;
-	struct diag	 d;
-	char		 text[256];
 	size_t		 i;
 
 	for (i = 0; i < nitems(cases); i++) {
-		CHECK(str_printf(text, sizeof(text), "[rule \"v\"]\n%s\n"
-		    "intercept = quarantine virus\n", cases[i].rule));
-		p = load(text, &d);
-		CHECKF(p != NULL, "case %zu", i);
 		text_msg(&m, &body, "s", "b");
 		m.virus = (char *)cases[i].virus;
-		if (p != NULL && policy_eval(p, &m, &env, &res) == 0) {
-			CHECKF(res.ngroups == 1 && (res.groups[0].intercept ==
-			    POLICY_QUARANTINE) == cases[i].hit, "case %zu", i);
-			policy_result_free(&res);
-		}
-		policy_free(p);
-		diag_free(&d);
+		CHECKF(quarantined(cases[i].rule, &m) == cases[i].hit,
+		    "case %zu", i);
 	}
 }
 
@@ -1294,32 +1308,19 @@ t_spam(void)
 		{ "spam = low", SCAN_SPAM_BLOCKED, 0, 0, true },
 		{ "spam = 999", SCAN_SPAM_BLOCKED, 0, 0, true },
 	};
-	struct policy_env env = { "alice@example.org", two_rcpts, two_in, 2,
-	    NULL };
-	struct policy_result res;
 	struct scan_part body;
 	struct scan_msg	 m;
 	struct policy	*p;
 	struct diag	 d;
-	char		 text[256];
 	size_t		 i;
 
 	for (i = 0; i < nitems(cases); i++) {
-		CHECK(str_printf(text, sizeof(text), "[rule \"s\"]\n%s\n"
-		    "intercept = quarantine spam\n", cases[i].cond));
-		p = load(text, &d);
-		CHECKF(p != NULL, "case %zu", i);
 		text_msg(&m, &body, "s", "b");
 		m.spam = cases[i].verdict;
 		m.spam_score = cases[i].score;
 		m.spam_levels = cases[i].levels;
-		if (p != NULL && policy_eval(p, &m, &env, &res) == 0) {
-			CHECKF(res.ngroups == 1 && (res.groups[0].intercept ==
-			    POLICY_QUARANTINE) == cases[i].hit, "case %zu", i);
-			policy_result_free(&res);
-		}
-		policy_free(p);
-		diag_free(&d);
+		CHECKF(quarantined(cases[i].cond, &m) == cases[i].hit,
+		    "case %zu", i);
 	}
 
 	/* Exemptions: Japanese names and patterns, sender scope, order. */
