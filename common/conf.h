@@ -122,6 +122,8 @@ struct conf_tsmtpd {
 	char			*default_domain;	/* "" = host name */
 	char			*nrs_reject_msg;	/* seed 22 */
 	char			*rbl_check_domain;	/* seed 22 */
+	struct conf_strlist	 nrs_zones;		/* empty = off */
+	long long		 nrs_timeout;		/* seconds */
 	struct conf_strlist	 ldap_lookup_approved_list;	/* seed 24 */
 	long long		 shut_down_mode;	/* seed 34 */
 	struct conf_strlist	 accepted_domains;	/* patterns */
@@ -160,10 +162,49 @@ struct conf_tsmtpd {
 	struct conf_routes	 routes;
 };
 
-/* foxdns.ini: the IP profiler. */
+/* foxdns.ini: the IP profiler (docs/ipprofiler.md). */
+enum conf_ipp_kind {			/* one rule section each */
+	CONF_IPP_SPAM = 0,
+	CONF_IPP_VIRUS,
+	CONF_IPP_DHA,			/* directory harvest */
+	CONF_IPP_BOUNCE,		/* mail from the null sender */
+	CONF_IPP_NKINDS
+};
+
+enum conf_ipp_action {
+	CONF_IPP_LOG = 0,		/* log that the rule matched, only */
+	CONF_IPP_TEMP,			/* block for keep_tempblocked_mins */
+	CONF_IPP_PERM,			/* block until removed */
+};
+
+struct conf_ipp_rule {
+	bool			 enabled;
+	long long		 window_mins;
+	long long		 min_total;	/* judge from this many on */
+	long long		 rate;		/* percent bad; 0 = not used */
+	long long		 count;		/* bad ones; 0 = not used */
+	int			 action;	/* enum conf_ipp_action */
+};
+
 struct conf_foxdns {
 	/* [foxdns] */
+	bool			 enabled;
 	long long		 keep_tempblocked_mins;	/* seed 1 */
+	char			*temp_block_reply;
+	char			*perm_block_reply;
+	long long		 check_cache_secs;
+	long long		 check_timeout_ms;
+	long long		 max_tracked_ips;
+	struct netaddr_list	 approved_ips;
+	struct netaddr_list	 blocked_ips;
+	char			*approved_list_file;	/* "" = none */
+	char			*blocked_list_file;	/* "" = none */
+	char			*database;
+	struct conf_iplist	 dns_address;
+	long long		 dns_port;		/* 0 = off */
+	char			*dns_zone;
+	/* [spam], [virus], [dha], [bounce] */
+	struct conf_ipp_rule	 rule[CONF_IPP_NKINDS];
 };
 
 /* policy.ini: whether messages are scanned at all (rules: policy.c). */

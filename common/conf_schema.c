@@ -184,6 +184,14 @@ static const struct conf_key tsmtpd_server[] = {
 	    tsmtpd.rbl_check_domain,
 	    "Lookup URL that replaces %RBL_CHECK_DOMAIN% in NrsRejectMsg; "
 	    "token %CLIENT_IP% (seed 22)."),
+	C_DOMAINLIST("NrsZones", "", 16, CONF_F_EMPTY, tsmtpd.nrs_zones,
+	    "Reputation (DNSBL) zones asked about every client at connect, "
+	    "e.g. \"zen.spamhaus.org\"; a client listed in any of them is "
+	    "refused with 554 and NrsRejectMsg; empty: no reputation "
+	    "check."),
+	C_INT("NrsTimeout", "5", 1, 30, tsmtpd.nrs_timeout,
+	    "Seconds the reputation check may take; a client whose lookups "
+	    "do not finish in time is let in (fail open)."),
 	C_LIST("LdapLookupApprovedList", CONF_T_DOMAIN, 1000,
 	    tsmtpd.ldap_lookup_approved_list,
 	    "Recipient domains accepted without an LDAP query (seed 24)."),
@@ -307,15 +315,113 @@ static const struct conf_section tsmtpd_sections[] = {
 
 /* foxdns.ini */
 
+static const char *const ipp_actions[] = {
+	"log", "temp", "perm", NULL	/* enum conf_ipp_action */
+};
+
 static const struct conf_key foxdns_foxdns[] = {
+	C_BOOL("enabled", "1", foxdns.enabled,
+	    "1: sekisho-smtpd asks the IP profiler about every client at "
+	    "connect and reports what each client does; 0: neither."),
 	C_INT("keep_tempblocked_mins", "60", 1, 525600,
 	    foxdns.keep_tempblocked_mins,
 	    "Temporarily blocked IP addresses are unblocked automatically "
 	    "after this many minutes (seed 1)."),
+	C_STR("temp_block_reply", "450 4.7.1 Client host %CLIENT_IP% is "
+	    "temporarily blocked: %REASON%", 400, 0,
+	    foxdns.temp_block_reply,
+	    "Reply at connect to a temporarily blocked client: a 4xx code, "
+	    "optionally an enhanced status, and text; tokens %CLIENT_IP%, "
+	    "%REASON%."),
+	C_STR("perm_block_reply", "554 5.7.1 Client host %CLIENT_IP% is "
+	    "blocked: %REASON%", 400, 0, foxdns.perm_block_reply,
+	    "Reply at connect to a permanently blocked client: a 5xx code, "
+	    "optionally an enhanced status, and text; tokens %CLIENT_IP%, "
+	    "%REASON%."),
+	C_INT("check_cache_secs", "30", 0, 3600, foxdns.check_cache_secs,
+	    "Seconds sekisho-smtpd keeps the profiler's answer about one "
+	    "address (dropped at once when that address does something); "
+	    "0: ask at every connection."),
+	C_INT("check_timeout_ms", "2000", 50, 30000, foxdns.check_timeout_ms,
+	    "Milliseconds a new connection waits for the profiler's answer; "
+	    "without one it is let in (fail open)."),
+	C_INT("max_tracked_ips", "100000", 100, 10000000,
+	    foxdns.max_tracked_ips,
+	    "Client addresses whose recent behaviour is kept in memory; "
+	    "beyond it the least recently seen are forgotten."),
+	C_NETLIST("approved_ips", "", CONF_F_EMPTY, foxdns.approved_ips,
+	    "Addresses and networks never blocked (IPv4, IPv6, CIDR); they "
+	    "win over every block."),
+	C_NETLIST("blocked_ips", "", CONF_F_EMPTY, foxdns.blocked_ips,
+	    "Addresses and networks always blocked (permanently)."),
+	C_TYPED("approved_list_file", CONF_T_PATH, "", CONF_F_EMPTY,
+	    foxdns.approved_list_file,
+	    "File of more approved addresses or networks, one per line "
+	    "(# comments); empty: none."),
+	C_TYPED("blocked_list_file", CONF_T_PATH, "", CONF_F_EMPTY,
+	    foxdns.blocked_list_file,
+	    "File of more blocked addresses or networks, one per line, each "
+	    "optionally followed by a reason (# comments); empty: none."),
+	C_TYPED("database", CONF_T_PATH, "", CONF_F_EMPTY, foxdns.database,
+	    "The profiler's SQLite database (blocks); empty: "
+	    "<data_dir>/ipprofiler/ipprofiler.db."),
+	C_IPLIST("dns_address", "127.0.0.1", 16, 0, foxdns.dns_address,
+	    "Addresses the DNSBL responder listens on (UDP and TCP)."),
+	C_INT("dns_port", "0", 0, 65535, foxdns.dns_port,
+	    "Port of the DNSBL responder; 0: no responder."),
+	C_TYPED("dns_zone", CONF_T_DOMAIN, "bl.sekisho.invalid", 0,
+	    foxdns.dns_zone,
+	    "Zone the DNSBL responder serves the block list under."),
+};
+
+#define IPP_RULE(k, d_en, d_win, d_tot, d_rate, d_cnt, d_act, what)			\
+	C_BOOL("enabled", d_en, foxdns.rule[k].enabled,			\
+	    "1: this rule judges every client address."),		\
+	C_INT("window_mins", d_win, 1, 10080, foxdns.rule[k].window_mins, \
+	    "Minutes of behaviour the rule looks back over."),		\
+	C_INT("min_total", d_tot, 1, 1000000, foxdns.rule[k].min_total,	\
+	    "The rule judges an address only once it has at least this " \
+	    "many " what " in the window."),				\
+	C_INT("rate", d_rate, 0, 100, foxdns.rule[k].rate,		\
+	    "Block when at least this percentage of them is bad; 0: no " \
+	    "rate condition."),						\
+	C_INT("count", d_cnt, 0, 1000000, foxdns.rule[k].count,		\
+	    "Block when at least this many of them are bad; 0: no count " \
+	    "condition."),						\
+	C_ENUM("action", d_act, ipp_actions, foxdns.rule[k].action,	\
+	    "log: only log; temp: block for keep_tempblocked_mins; perm: " \
+	    "block until removed.")
+
+static const struct conf_key foxdns_spam[] = {
+	IPP_RULE(CONF_IPP_SPAM, "1", "60", "20", "50", "0", "temp",
+	    "scanned messages"),
+};
+
+static const struct conf_key foxdns_virus[] = {
+	IPP_RULE(CONF_IPP_VIRUS, "1", "60", "5", "0", "5", "temp",
+	    "scanned messages"),
+};
+
+static const struct conf_key foxdns_dha[] = {
+	IPP_RULE(CONF_IPP_DHA, "1", "60", "10", "0", "5", "temp",
+	    "recipients"),
+};
+
+static const struct conf_key foxdns_bounce[] = {
+	IPP_RULE(CONF_IPP_BOUNCE, "1", "60", "50", "80", "0", "temp",
+	    "messages"),
 };
 
 static const struct conf_section foxdns_sections[] = {
 	SECTION("foxdns", "The IP profiler.", foxdns_foxdns),
+	SECTION("spam", "Spam runs: of the messages scanned from one "
+	    "address, how many were spam.", foxdns_spam),
+	SECTION("virus", "Virus outbreaks: of the messages scanned from one "
+	    "address, how many carried a virus.", foxdns_virus),
+	SECTION("dha", "Directory harvest: of the recipients one address "
+	    "tried, how many do not exist.", foxdns_dha),
+	SECTION("bounce", "Bounce floods: of the messages from one address, "
+	    "how many came from the null sender.", foxdns_bounce),
 };
 
 /* policy.ini */

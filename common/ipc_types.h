@@ -92,6 +92,23 @@
 				/* state, answered as a queue.sock */	\
 				/* show: IMSG_QUEUE_CTL_ENTRY (JSON) */	\
 				/* then IMSG_CTL_RESULT */		\
+	/* The IP profiler (run/ipprofiler.sock, docs/ipprofiler.md): */ \
+	/* smtp -> queue -> ipprofiler, the queue relays and caches; */ \
+	/* on the smtp <-> queue link reqid is the smtp session id. */	\
+	X(IMSG_IPP_CHECK)	/* u64 reqid, str ip: is it blocked? */	\
+	X(IMSG_IPP_VERDICT)	/* u64 reqid, then ipp_verdict_encode() */ \
+				/* (common/ipp_proto.h) */		\
+	X(IMSG_IPP_EVENT)	/* ipp_event_encode(): what one client */ \
+				/* did; no reply */			\
+	/* sekishoctl/manager -> ipprofiler: answered like a queue.sock */ \
+	/* list: IMSG_QUEUE_CTL_ENTRY (JSON) each, then IMSG_CTL_RESULT */ \
+	X(IMSG_IPP_CTL_LIST)	/* u64 reqid, str filter ("" all, or */	\
+				/* an address or network it contains) */ \
+	X(IMSG_IPP_CTL_BLOCK)	/* u64 reqid, str address or network, */ \
+				/* u8 permanent, u32 minutes (0: */	\
+				/* keep_tempblocked_mins), str reason */ \
+	X(IMSG_IPP_CTL_UNBLOCK)	/* u64 reqid, str address or network */	\
+	X(IMSG_IPP_CTL_EXPLAIN)	/* u64 reqid, str ip: one ENTRY (JSON) */ \
 	/* New areas below this line. */
 
 enum imsg_type {

@@ -54,6 +54,49 @@ str_printf(char *dst, size_t size, const char *fmt, ...)
 	return n >= 0 && (size_t)n < size;
 }
 
+/*
+ * str_expand: tmpl into dst (size bytes) with every token replaced by its
+ * value; pairs holds npairs (token, value) pairs, e.g. { "%CLIENT_IP%",
+ * ip }.  Control characters in a value become '?', so a value from outside
+ * cannot end an SMTP reply line.  False when dst was too small (it then
+ * holds as much as fitted).
+ */
+bool
+str_expand(char *dst, size_t size, const char *tmpl,
+    const char *const *pairs, size_t npairs)
+{
+	const char	*v;
+	size_t		 i, o = 0, tl;
+
+	if (size == 0)
+		return false;
+	while (*tmpl != '\0') {
+		for (i = 0; i < npairs; i++) {
+			tl = strlen(pairs[2 * i]);
+			if (tl > 0 && strncmp(tmpl, pairs[2 * i], tl) == 0)
+				break;
+		}
+		if (i == npairs) {
+			if (o + 1 >= size)
+				goto full;
+			dst[o++] = *tmpl++;
+			continue;
+		}
+		tmpl += tl;
+		for (v = pairs[2 * i + 1]; *v != '\0'; v++) {
+			if (o + 1 >= size)
+				goto full;
+			dst[o++] = ((unsigned char)*v < 0x20 || *v == 0x7f) ?
+			    '?' : *v;
+		}
+	}
+	dst[o] = '\0';
+	return true;
+full:
+	dst[o] = '\0';
+	return false;
+}
+
 /* str_trim: strip leading and trailing ASCII white space in place. */
 char *
 str_trim(char *s)

@@ -21,6 +21,8 @@ size_t	 str_lcat(char *, const char *, size_t);
 bool	 str_printf(char *, size_t, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 char	*str_trim(char *);
+bool	 str_expand(char *, size_t, const char *, const char *const *,
+	    size_t);
 bool	 str_to_ll(const char *, long long, long long, long long *);
 int	 str_hexval(char);
 bool	 mem_8bit(const void *, size_t);

@@ -9,7 +9,8 @@ libssl-dev libevent-dev libc-ares-dev libldns-dev libspf2-dev libopendkim-dev
 libopendmarc-dev libgmime-3.0-dev libpcre2-dev libmagic-dev libarchive-dev
 libclamav-dev libldap-dev libsqlite3-dev libjansson-dev libseccomp-dev
 python3 openssl swaks libnet-ssleay-perl dnsmasq-base postfix
-clamav clamav-daemon clamav-testfiles publicsuffix iproute2 rspamd"
+clamav clamav-daemon clamav-testfiles publicsuffix iproute2 rspamd
+bind9-dnsutils"
 
 missing=""
 for p in $PKGS; do

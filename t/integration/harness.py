@@ -754,6 +754,28 @@ class Suite:
             wait_for(ready, 15.0, what="scanner ready")
         return d
 
+    # --- sekisho-ipprofiler -----------------------------------------------
+
+    ipprofiler = None
+
+    def start_ipprofiler(self, wait=True, env=None, **settings):
+        """Start sekisho-ipprofiler; settings are foxdns.ini [foxdns] keys.
+        With wait, returns once its socket listens (and its DNS responder,
+        when dns_port is set)."""
+        for k, v in settings.items():
+            self.set("foxdns.ini", "foxdns", k, str(v))
+        d = self.start("sekisho-ipprofiler", env=env)
+        self.ipprofiler = d
+        if wait:
+            def ready():
+                if not d.running():
+                    raise AssertionError("sekisho-ipprofiler exited (%s) "
+                                         "while starting; log:\n%s"
+                                         % (d.proc.returncode, d.log()))
+                return "event=ipprofiler-ready" in d.log()
+            wait_for(ready, 15.0, what="ipprofiler ready")
+        return d
+
     def scan_workers(self):
         """Pids of the scanner's workers."""
         return proc_children(self.scanner.pid).get("scanner.worker", [])
