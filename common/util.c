@@ -204,24 +204,28 @@ fd_copy_range(int from, uint64_t off, uint64_t len, int to,
 }
 
 /*
- * file_read_at: a whole small file relative to dirfd (no symlinks), NUL
- * terminated; NULL with errno set (EFBIG when over max).
+ * fd_read_whole: the regular file open on fd (closed here), whole, NUL
+ * terminated; NULL with errno set (EFBIG when over max, EINVAL when not a
+ * regular file).
  */
-char *
-file_read_at(int dirfd, const char *name, size_t max, size_t *lenp)
+static char *
+fd_read_whole(int fd, size_t max, size_t *lenp)
 {
 	struct stat st;
 	char	*p;
 	ssize_t	 n;
 	size_t	 off = 0;
-	int	 fd;
+	int	 err = 0;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-	    -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max) {
+	if (fstat(fd, &st) == -1)
+		err = errno;
+	else if (!S_ISREG(st.st_mode))
+		err = EINVAL;
+	else if ((size_t)st.st_size > max)
+		err = EFBIG;
+	if (err != 0) {
 		close(fd);
-		errno = EFBIG;
+		errno = err;
 		return NULL;
 	}
 	p = xmalloc((size_t)st.st_size + 1);
@@ -237,6 +241,33 @@ file_read_at(int dirfd, const char *name, size_t max, size_t *lenp)
 	p[off] = '\0';
 	*lenp = off;
 	return p;
+}
+
+/*
+ * file_read_at: a whole small regular file relative to dirfd (no
+ * symlinks), NUL terminated; NULL with errno set (EFBIG when over max,
+ * EINVAL when not a regular file).
+ */
+char *
+file_read_at(int dirfd, const char *name, size_t max, size_t *lenp)
+{
+	int	 fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		return NULL;
+	return fd_read_whole(fd, max, lenp);
+}
+
+/* file_read: as file_read_at, for a path (symlinks followed). */
+char *
+file_read(const char *path, size_t max, size_t *lenp)
+{
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return NULL;
+	return fd_read_whole(fd, max, lenp);
 }
 
 /* dir_open_sub: create (if needed, mode 0700) and open a directory below dirfd. */

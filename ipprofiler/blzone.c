@@ -132,82 +132,134 @@ blzone_count(const struct blzone *z)
 	return z->nhosts + z->nnets;
 }
 
+/* blzone_v4: the IPv4 address of 4 reversed decimal labels, or false. */
+static bool
+blzone_v4(const uint8_t *const lab[], struct netaddr *a)
+{
+	unsigned int	 v;
+	size_t		 i, j;
+
+	for (i = 0; i < 4; i++) {
+		/* lab[i]: a length byte, then the label; no leading zero. */
+		if (lab[i][0] > 3 || (lab[i][0] > 1 && lab[i][1] == '0'))
+			return false;
+		for (v = 0, j = 1; j <= lab[i][0]; j++) {
+			if (lab[i][j] < '0' || lab[i][j] > '9')
+				return false;
+			v = v * 10 + (unsigned int)(lab[i][j] - '0');
+		}
+		if (v > 255)
+			return false;
+		a->a[15 - i] = (uint8_t)v;
+	}
+	a->a[10] = a->a[11] = 0xff;	/* ::ffff:a.b.c.d (netaddr.h) */
+	return true;
+}
+
+/* blzone_v6: the IPv6 address of 32 reversed nibble labels, or false. */
+static bool
+blzone_v6(const uint8_t *const lab[], struct netaddr *a)
+{
+	size_t	 i;
+	int	 v;
+
+	for (i = 0; i < 32; i++) {
+		if (lab[i][0] != 1 || (v = str_hexval((char)lab[i][1])) < 0)
+			return false;
+		a->a[15 - i / 2] |= (uint8_t)(i % 2 == 0 ? v : v << 4);
+	}
+	return true;
+}
+
 /*
- * blzone_name: the address a query name under the zone names: 4 decimal
- * labels (IPv4, reversed) or 32 hex nibbles (IPv6, reversed).  1: an
- * address in *a; 0: the zone apex; -1: not an address of the zone.
+ * blzone_name: the address a query name (dn, as ldns parsed it) under
+ * the zone names: 4 decimal labels (IPv4, reversed) or 32 hex nibbles
+ * (IPv6, reversed).  1: an address in *a; 0: the zone apex; -1: not an
+ * address of the zone (a label with a byte that is neither a letter, a
+ * digit nor '-' is in no zone of ours).
  */
 static int
-blzone_name(const struct blzone *z, const char *name, struct netaddr *a)
+blzone_name(const struct blzone *z, const ldns_rdf *dn, struct netaddr *a)
 {
-	char	 buf[256], rev[80], *lab[33], *p;
-	size_t	 n = strlen(name), zl = strlen(z->zone), nl = 0, i;
-	unsigned long v;
+	const uint8_t	*w = ldns_rdf_data(dn), *lab[33];
+	size_t		 n = ldns_rdf_size(dn), zl = strlen(z->zone);
+	size_t		 off = 0, t = 0, nl = 0, zlabs = 1, i, len;
+	char		 buf[256];
 
-	if (n > 0 && name[n - 1] == '.')
-		n--;
-	if (n >= sizeof(buf))
-		return -1;
-	for (i = 0; i < n; i++)
-		buf[i] = (char)tolower((unsigned char)name[i]);
-	buf[n] = '\0';
+	while (off < n && w[off] != 0) {
+		len = w[off];
+		if (len > 63 || off + 1 + len >= n ||
+		    t + len + 1 >= sizeof(buf))
+			return -1;
+		if (nl < nitems(lab))
+			lab[nl] = w + off;
+		nl++;
+		if (t > 0)
+			buf[t++] = '.';
+		for (i = 1; i <= len; i++) {
+			if (!isalnum(w[off + i]) && w[off + i] != '-')
+				return -1;
+			buf[t++] = (char)tolower(w[off + i]);
+		}
+		off += 1 + len;
+	}
+	buf[t] = '\0';
 	if (strcmp(buf, z->zone) == 0)
 		return 0;
-	if (n <= zl + 1 || buf[n - zl - 1] != '.' ||
-	    strcmp(buf + n - zl, z->zone) != 0)
+	if (t <= zl + 1 || buf[t - zl - 1] != '.' ||
+	    strcmp(buf + t - zl, z->zone) != 0)
 		return -1;
-	buf[n - zl - 1] = '\0';
-	for (p = buf; nl < 33; p = NULL)
-		if ((lab[nl] = strtok(p, ".")) == NULL)
-			break;
-		else
-			nl++;
-	if (nl == 4) {
-		for (i = 0; i < 4; i++) {
-			if (strlen(lab[i]) > 3 || strspn(lab[i],
-			    "0123456789") != strlen(lab[i]) ||
-			    (v = strtoul(lab[i], NULL, 10)) > 255)
-				return -1;
-		}
-		if (!str_printf(rev, sizeof(rev), "%s.%s.%s.%s", lab[3],
-		    lab[2], lab[1], lab[0]))
-			return -1;
-	} else if (nl == 32) {
-		for (i = 0, p = rev; i < 32; i++) {
-			if (strlen(lab[31 - i]) != 1 ||
-			    !isxdigit((unsigned char)lab[31 - i][0]))
-				return -1;
-			*p++ = lab[31 - i][0];
-			if (i % 4 == 3 && i < 31)
-				*p++ = ':';
-		}
-		*p = '\0';
-	} else
-		return -1;
-	return netaddr_parse(a, rev, strlen(rev)) == NETADDR_OK &&
-	    a->plen == 128 ? 1 : -1;
+	for (i = 0; i < zl; i++)
+		zlabs += z->zone[i] == '.';
+	memset(a, 0, sizeof(*a));
+	a->plen = 128;
+	if (nl - zlabs == 4)
+		return blzone_v4(lab, a) ? 1 : -1;
+	if (nl - zlabs == 32)
+		return blzone_v6(lab, a) ? 1 : -1;
+	return -1;
 }
 
-/* blzone_rr: one answer record ("NAME TTL IN TYPE V"), pushed on pkt. */
+/* blzone_rr: one answer record (owner, type, rdata rd), pushed on pkt. */
 static void
-blzone_rr(ldns_pkt *pkt, const char *name, const char *type, const char *v)
+blzone_rr(ldns_pkt *pkt, const ldns_rdf *owner, ldns_rr_type type,
+    ldns_rdf *rd)
 {
-	char	 text[600];
 	ldns_rr	*rr;
 
-	if (str_printf(text, sizeof(text), "%s %d IN %s %s", name, BLZONE_TTL,
-	    type, v) &&
-	    ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL) == LDNS_STATUS_OK)
-		(void)ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr);
+	if (rd == NULL || (rr = ldns_rr_new()) == NULL) {
+		ldns_rdf_deep_free(rd);
+		return;
+	}
+	ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
+	ldns_rr_set_type(rr, type);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+	ldns_rr_set_ttl(rr, BLZONE_TTL);
+	if (!ldns_rr_push_rdf(rr, rd) ||
+	    !ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr))
+		ldns_rr_free(rr);
 }
 
-/* blzone_wire: pkt into out; its length, 0 when it does not fit. */
+/*
+ * blzone_wire: pkt into out; its length, 0 when it does not fit.  Names
+ * are compressed only when the answer would not fit otherwise: ldns's
+ * compression table costs more than the rest of the answer.
+ */
 static size_t
 blzone_wire(ldns_pkt *pkt, uint8_t *out, size_t outmax)
 {
-	uint8_t	*wire = NULL;
-	size_t	 len = 0;
+	ldns_buffer	*b = ldns_buffer_new(BLZONE_UDP_MAX);
+	uint8_t		*wire = NULL;
+	size_t		 len = 0;
 
+	if (b != NULL &&
+	    ldns_pkt2buffer_wire_compress(b, pkt, NULL) == LDNS_STATUS_OK &&
+	    (len = ldns_buffer_position(b)) <= outmax) {
+		memcpy(out, ldns_buffer_begin(b), len);
+		ldns_buffer_free(b);
+		return len;
+	}
+	ldns_buffer_free(b);
 	if (ldns_pkt2wire(&wire, pkt, &len) != LDNS_STATUS_OK ||
 	    len > outmax) {
 		free(wire);
@@ -246,7 +298,6 @@ blzone_answer(struct blzone *z, const uint8_t *q, size_t qlen, uint8_t *out,
 	ldns_rr_type	 type;
 	struct netaddr	 a;
 	const char	*reason = NULL;
-	char		*name;
 	size_t		 len;
 	int		 kind;
 
@@ -271,9 +322,8 @@ blzone_answer(struct blzone *z, const uint8_t *q, size_t qlen, uint8_t *out,
 	ldns_pkt_set_opcode(ans, LDNS_PACKET_QUERY);
 	(void)ldns_pkt_push_rr(ans, LDNS_SECTION_QUESTION, ldns_rr_clone(qrr));
 	type = ldns_rr_get_type(qrr);
-	name = ldns_rdf2str(ldns_rr_owner(qrr));
-	kind = name != NULL && ldns_rr_get_class(qrr) == LDNS_RR_CLASS_IN ?
-	    blzone_name(z, name, &a) : -1;
+	kind = ldns_rr_get_class(qrr) == LDNS_RR_CLASS_IN ?
+	    blzone_name(z, ldns_rr_owner(qrr), &a) : -1;
 	if (kind == 1) {
 		/* 127.0.0.2, the test entry of RFC 5782, is always listed. */
 		static const uint8_t test[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -288,19 +338,25 @@ blzone_answer(struct blzone *z, const uint8_t *q, size_t qlen, uint8_t *out,
 	else if (kind == 1 && reason == NULL)
 		ldns_pkt_set_rcode(ans, LDNS_RCODE_NXDOMAIN);
 	else if (kind == 1) {
-		if (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_ANY)
-			blzone_rr(ans, name, "A", "127.0.0.2");
-		if (type == LDNS_RR_TYPE_TXT || type == LDNS_RR_TYPE_ANY) {
-			char	 quoted[BLZONE_REASON_MAX + 3];
+		static const uint8_t a127[4] = { 127, 0, 0, 2 };
+		const ldns_rdf	*owner = ldns_rr_owner(qrr);
 
-			(void)str_printf(quoted, sizeof(quoted), "\"%s\"",
-			    reason);
-			blzone_rr(ans, name, "TXT", quoted);
+		if (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_ANY)
+			blzone_rr(ans, owner, LDNS_RR_TYPE_A,
+			    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, a127));
+		if (type == LDNS_RR_TYPE_TXT || type == LDNS_RR_TYPE_ANY) {
+			uint8_t	 txt[1 + BLZONE_REASON_MAX];
+			size_t	 n = strlen(reason);
+
+			txt[0] = (uint8_t)n;
+			memcpy(txt + 1, reason, n);
+			blzone_rr(ans, owner, LDNS_RR_TYPE_TXT,
+			    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, n + 1,
+			    txt));
 		}
 	}
 	ldns_pkt_set_ancount(ans, ldns_rr_list_rr_count(ldns_pkt_answer(ans)));
 	len = blzone_wire(ans, out, outmax);
-	free(name);
 	ldns_pkt_free(ans);
 	ldns_pkt_free(in);
 	return len;

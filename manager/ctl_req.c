@@ -2,7 +2,8 @@
  * ctl_req.c: one request to a daemon's control socket and its answer:
  * the queue process's run_dir/queue.sock for the queue commands
  * (sekishoctl.c) and the quarantine commands (ctl_quar.c), the scanner's
- * run_dir/scanner.sock for its status (ctl_scanner.c).
+ * run_dir/scanner.sock for its status (ctl_scanner.c), the IP profiler's
+ * run_dir/ipprofiler.sock (ctl_ipp.c).
  *
  * A request is one message carrying CTL_REQID; the answer is zero or
  * more IMSG_QUEUE_CTL_ENTRY (a list or show) and exactly one
@@ -283,6 +284,8 @@ ctl_req_run(const char *confdir, struct ctl_req *r)
 	ipc_add_u64(m, CTL_REQID);
 	if (r->cmd->kind == CTL_LIST)
 		r->view->filters(m, r);
+	else if (r->view->args != NULL)
+		r->view->args(m, r);
 	else
 		ipc_add_str(m, r->id);
 	/* A refusal may close the socket early; read what it said. */

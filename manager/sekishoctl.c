@@ -30,6 +30,16 @@
  *
  *	sekishoctl [-c DIR] [--json] scanner status
  *
+ * The IP profiler's blocks, over its socket (run_dir/ipprofiler.sock,
+ * ctl_ipp.c):
+ *
+ *	sekishoctl [-c DIR] [--json] ipprofiler list [ADDR[/LEN]]
+ *	sekishoctl [-c DIR] [--json] ipprofiler block ADDR[/LEN] [--perm]
+ *	    [--minutes N] [--reason TEXT]
+ *	sekishoctl [-c DIR] [--json] ipprofiler unblock ADDR[/LEN]
+ *	sekishoctl [-c DIR] [--json] ipprofiler explain ADDR
+ *	sekishoctl [-c DIR] [--json] ipprofiler reload
+ *
  * The spam rule packages, on the files of [antispam] package_dir
  * (ctl_rules.c):
  *
@@ -89,6 +99,15 @@ usage(void)
 	    "\n           [--action S] [--event KINDS] [--limit N] [--oldest] "
 	    "[--messages]\n"
 	    "       sekishoctl [-c confdir] [--json] scanner status\n"
+	    "       sekishoctl [-c confdir] [--json] ipprofiler list "
+	    "[ADDR[/LEN]]\n"
+	    "       sekishoctl [-c confdir] [--json] ipprofiler block "
+	    "ADDR[/LEN] [--perm]\n"
+	    "           [--minutes N] [--reason TEXT]\n"
+	    "       sekishoctl [-c confdir] [--json] ipprofiler "
+	    "unblock ADDR[/LEN]\n"
+	    "       sekishoctl [-c confdir] [--json] ipprofiler "
+	    "explain ADDR|reload\n"
 	    "       sekishoctl [-c confdir] [--json] rules "
 	    "status|rollback\n"
 	    "       sekishoctl [-c confdir] [--json] rules update FROM\n"
@@ -606,6 +625,10 @@ main(int argc, char **argv)
 	}
 	if (argc >= 1 && strcmp(argv[0], "rules") == 0)
 		return cmd_rules(confdir, argc - 1, argv + 1, json_out);
+	if (argc >= 1 && strcmp(argv[0], "ipprofiler") == 0) {
+		log_setlevel(LOG_LVL_ERR);
+		return cmd_ipprofiler(confdir, argc - 1, argv + 1, json_out);
+	}
 	if (argc >= 1 && strcmp(argv[0], "scanner") == 0) {
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_scanner(confdir, argc - 1, argv + 1, json_out);

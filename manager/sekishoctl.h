@@ -45,6 +45,11 @@ struct ctl_view {
 	const char	*idkey;		/* the id's key in --json results */
 	/* The list filters, after the request id. */
 	void		(*filters)(struct ipc_msg *, const struct ctl_req *);
+	/*
+	 * Another payload than the id for a command that is not a list
+	 * (after the request id), or NULL: the id as a string.
+	 */
+	void		(*args)(struct ipc_msg *, const struct ctl_req *);
 	/* Why an entry cannot be trusted, or NULL. */
 	const char	*(*check)(const json_t *, const struct ctl_req *);
 	void		(*header)(void);	/* list: column titles */
@@ -84,5 +89,6 @@ int	 cmd_log(const char *, int, char **, bool);
 int	 cmd_quarantine(const char *, int, char **, bool);
 int	 cmd_scanner(const char *, int, char **, bool);
 int	 cmd_rules(const char *, int, char **, bool);
+int	 cmd_ipprofiler(const char *, int, char **, bool);
 
 #endif
