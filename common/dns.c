@@ -316,6 +316,60 @@ dns_servers_check(const char *list, char *err, size_t errlen)
 	}
 }
 
+/*
+ * dns_system_servers: the system's name servers (/etc/resolv.conf, as
+ * c-ares reads it) as a dns_opts.servers list, for a process that will
+ * not see that file (chrooted).  False with the reason in err.
+ */
+bool
+dns_system_servers(char *out, size_t len, char *err, size_t errlen)
+{
+	struct ares_addr_port_node *head = NULL, *n;
+	ares_channel	 ch;
+	char		 ip[INET6_ADDRSTRLEN], one[INET6_ADDRSTRLEN + 16];
+	size_t		 o = 0;
+	int		 rc;
+
+	if (len == 0)
+		return false;
+	out[0] = '\0';
+	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
+		str_printf(err, errlen, "ares_library_init: %s",
+		    ares_strerror(rc));
+		return false;
+	}
+	if ((rc = ares_init(&ch)) != ARES_SUCCESS) {
+		str_printf(err, errlen, "ares_init: %s", ares_strerror(rc));
+		ares_library_cleanup();
+		return false;
+	}
+	if ((rc = ares_get_servers_ports(ch, &head)) != ARES_SUCCESS)
+		str_printf(err, errlen, "ares_get_servers_ports: %s",
+		    ares_strerror(rc));
+	for (n = head; rc == ARES_SUCCESS && n != NULL; n = n->next) {
+		if (inet_ntop(n->family, &n->addr, ip, sizeof(ip)) == NULL)
+			continue;
+		if (n->udp_port == 0 || n->udp_port == 53)
+			str_lcpy(one, ip, sizeof(one));
+		else if (!str_printf(one, sizeof(one), n->family == AF_INET6 ?
+		    "[%s]:%d" : "%s:%d", ip, n->udp_port))
+			continue;
+		if (o + strlen(one) + 2 > len)
+			break;
+		o += (size_t)snprintf(out + o, len - o, "%s%s", o ? "," : "",
+		    one);
+	}
+	if (head != NULL)
+		ares_free_data(head);
+	ares_destroy(ch);
+	ares_library_cleanup();
+	if (rc == ARES_SUCCESS && o == 0) {
+		str_lcpy(err, "no name server configured", errlen);
+		return false;
+	}
+	return rc == ARES_SUCCESS;
+}
+
 /* dns_sock_cb: a c-ares socket is ready. */
 static void
 dns_sock_cb(evutil_socket_t fd, short what, void *arg)

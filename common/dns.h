@@ -134,6 +134,7 @@ typedef void (*dns_targets_cb)(const struct dns_targets *, void *);
 
 struct dns	*dns_new(struct event_base *, const struct dns_opts *);
 bool		 dns_servers_check(const char *, char *, size_t);
+bool		 dns_system_servers(char *, size_t, char *, size_t);
 void		 dns_free(struct dns *);
 uint64_t	 dns_query(struct dns *, enum dns_type, const char *, dns_cb,
 		    void *);

@@ -3,7 +3,7 @@
  *
  * Layout after the u64 request id (ipc_add_* terms):
  *
- *	u8 status, str reason, str subject, u64 usec,
+ *	u8 status, str reason, str subject, u64 usec, u8 verdict,
  *	u32 ngroups, per group:
  *	    u32 n, n * u32 rcpt index,
  *	    u8 intercept, str intercept_arg, str intercept_rule,
@@ -45,6 +45,7 @@ scan_reply_encode(struct ipc_msg *m, const struct scan_reply *r)
 	ipc_add_str(m, r->reason ? r->reason : "");
 	ipc_add_str(m, r->subject ? r->subject : "");
 	ipc_add_u64(m, r->usec);
+	ipc_add_u8(m, r->verdict);
 	ipc_add_u32(m, (uint32_t)r->ngroups);
 	for (i = 0; i < r->ngroups; i++) {
 		g = &r->groups[i];
@@ -197,7 +198,9 @@ scan_reply_decode(struct ipc_msg_in *m, size_t nrcpt, uint64_t outsize,
 	memset(r, 0, sizeof(*r));
 	ok = ipc_get_u8(m, &r->status) && r->status <= SCAN_STATUS_FAILED &&
 	    get_text(m, &r->reason) && get_text(m, &r->subject) &&
-	    ipc_get_u64(m, &r->usec) &&
+	    ipc_get_u64(m, &r->usec) && ipc_get_u8(m, &r->verdict) &&
+	    (r->verdict & ~SCAN_VERDICT_ALL) == 0 &&
+	    (r->status == SCAN_STATUS_OK || r->verdict == 0) &&
 	    get_count(m, SCAN_PROTO_MAX_GROUPS, &cnt) && cnt <= nrcpt &&
 	    (r->status != SCAN_STATUS_OK || cnt > 0);
 	if (ok) {
@@ -277,5 +280,6 @@ scan_reply_fail(struct scan_reply *r, const char *why)
 {
 	scan_reply_clear(r);
 	r->status = SCAN_STATUS_FAILED;
+	r->verdict = 0;
 	r->reason = xstrdup(why);
 }

@@ -30,6 +30,14 @@ struct ipc_msg_in;
 #define SCAN_STATUS_FAILED	1	/* worker crashed, hit a limit, or
 					   could not read the message: retry */
 
+/*
+ * scan_reply.verdict: what the scan found in the message as a whole, for
+ * the IP profiler's counters (the queue reports it per client address).
+ */
+#define SCAN_VERDICT_SPAM	0x01	/* score at [antispam] level_medium */
+#define SCAN_VERDICT_VIRUS	0x02	/* the antivirus found a virus */
+#define SCAN_VERDICT_ALL	(SCAN_VERDICT_SPAM | SCAN_VERDICT_VIRUS)
+
 /* scan_group.intercept: the values of enum policy_intercept. */
 #define SCAN_DELIVER		0
 #define SCAN_DELETE		1
@@ -92,6 +100,7 @@ struct scan_reply {
 	char		*reason;	/* why it failed, "" when ok */
 	char		*subject;	/* decoded, "" when there is none */
 	uint64_t	 usec;		/* time the scan took */
+	uint8_t		 verdict;	/* SCAN_VERDICT_*, 0 when failed */
 	struct scan_group *groups;
 	size_t		 ngroups;
 	struct scan_notif *notifs;

@@ -5,12 +5,9 @@
  * nibbles (IPv6) reversed under the zone: 192.0.2.99 in zen.example is
  * 99.2.0.192.zen.example (RFC 5782).  A domain list is asked for a URI's
  * host and its parent domains (at most DNSBL_HOST_NAMES names, down to
- * two labels: www.evil.example, evil.example).  An A answer in 127/8
- * means listed, except 127.0.0.1 (URIBL's "query refused") and
- * 127.255.255.0/24 (Spamhaus's error codes, e.g. for queries through a
- * public resolver): a list that refuses to answer must not list
- * everybody.  Anything else (NXDOMAIN, a failure, a timeout) is "not
- * listed".
+ * two labels: www.evil.example, evil.example).  What an A answer means
+ * is common/dnsbl_ip.c's rule, shared with the smtp process's reputation
+ * check; anything else (NXDOMAIN, a failure, a timeout) is "not listed".
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,56 +20,19 @@
 #include "util.h"
 #include "xmalloc.h"
 
-#define DNSBL_NAME_MAX	254
+#define DNSBL_NAME_MAX	DNSBL_IP_NAME_MAX
 
-/*
- * dnsbl_reverse: the reversed form of an IPv4 or IPv6 address literal
- * ("99.2.0.192", or 32 nibbles for IPv6); false when ip is not one.
- */
-bool
-dnsbl_reverse(const char *ip, char *out, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	struct in_addr	 a4;
-	struct in6_addr	 a6;
-	const uint8_t	*b;
-	size_t		 i, o = 0;
-
-	if (inet_pton(AF_INET, ip, &a4) == 1) {
-		b = (const uint8_t *)&a4;
-		return str_printf(out, len, "%u.%u.%u.%u", b[3], b[2], b[1],
-		    b[0]);
-	}
-	if (inet_pton(AF_INET6, ip, &a6) != 1 || len < 64)
-		return false;
-	b = a6.s6_addr;
-	for (i = 16; i > 0; i--) {
-		out[o++] = hex[b[i - 1] & 0xf];
-		out[o++] = '.';
-		out[o++] = hex[b[i - 1] >> 4];
-		out[o++] = i > 1 ? '.' : '\0';
-	}
-	return true;
-}
-
-/* dnsbl_listed: the answer says "listed" (see above). */
+/* dnsbl_listed: the answer says "listed" (common/dnsbl_ip.c). */
 bool
 dnsbl_listed(const struct wdns_answer *a)
 {
-	struct in_addr	 in;
-	uint32_t	 v;
-	size_t		 i;
+	size_t	 i;
 
 	if (a->status != DNS_OK)
 		return false;
-	for (i = 0; i < a->nrr; i++) {
-		if (inet_pton(AF_INET, a->rr[i], &in) != 1)
-			continue;
-		v = ntohl(in.s_addr);
-		if ((v >> 24) == 127 && v != 0x7f000001 &&
-		    (v & 0xffffff00) != 0x7fffff00)
+	for (i = 0; i < a->nrr; i++)
+		if (dnsbl_a_text_listed(a->rr[i]))
 			return true;
-	}
 	return false;
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dnsbl_ip.h"
 #include "wdns.h"
 
 #define DNSBL_MAX_ZONES		32	/* zones of one kind looked up */
@@ -16,7 +17,6 @@
 #define DNSBL_HOST_NAMES	3	/* names tried per host: it and its
 					   parents, down to two labels */
 
-bool	 dnsbl_reverse(const char *, char *, size_t);
 bool	 dnsbl_listed(const struct wdns_answer *);
 size_t	 dnsbl_check(const struct wdns *, const char *, const char *const *,
 	    size_t, const char **);

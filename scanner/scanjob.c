@@ -830,6 +830,26 @@ job_av(struct job *j, const struct av_result *r, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * job_verdict: what the message is, for the IP profiler's counters (the
+ * queue reports it per client address): spam when scored at [antispam]
+ * level_medium or above (a blocked sender is the administrator's word
+ * about a sender address, not a score), virus when the antivirus found
+ * one.
+ */
+static uint8_t
+job_verdict(const struct job *j)
+{
+	uint8_t	 v = 0;
+
+	if (j->msg.spam == SCAN_SPAM_SCORED &&
+	    (j->msg.spam_levels & SCAN_SPAM_MEDIUM) != 0)
+		v |= SCAN_VERDICT_SPAM;
+	if (j->msg.virus != NULL)
+		v |= SCAN_VERDICT_VIRUS;
+	return v;
+}
+
 /* job_eval: analyse, evaluate and answer; -1 with err on failure. */
 static int
 job_eval(struct job *j, struct scan_reply *r, char *err, size_t errlen)
@@ -934,6 +954,7 @@ scanjob_run(const struct scanjob_ctx *cx, const void *envtext,
 		goto fail;
 	r->status = SCAN_STATUS_OK;
 	r->reason = xstrdup("");
+	r->verdict = job_verdict(&j);
 	goto done;
 fail:
 	scan_reply_fail(r, err);

@@ -3,7 +3,8 @@
  *
  * Runs as root only for what needs it: it reads the configuration, loads
  * the TLS key, prepares the spool and the smtp process's empty chroot,
- * binds the listening sockets, starts the children from the process table
+ * finds the name servers the chrooted smtp process will ask the NRS
+ * zones with, binds the listening sockets, starts the children from the process table
  * below, hands the listeners to the smtp process, and from then on only
  * supervises: signals, shutdown (ShutDownMode) and the death of a child.
  * A child that dies unexpectedly stops the whole daemon with exit status
@@ -30,6 +31,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "dns.h"
 #include "ipc.h"
 #include "log.h"
 #include "mta.h"
@@ -79,6 +81,39 @@ static struct {
 } p;
 
 /*
+ * parent_foxdns_reply: a [foxdns] block reply must start with a reply
+ * code of the class its block calls for (4 for temporary, 5 for
+ * permanent), so the client retries or gives up as intended; -1 (one
+ * error, pointing at the key's line) when it does not.
+ */
+static int
+parent_foxdns_reply(const struct sekisho_conf *conf, struct diag *d,
+    const char *key, const char *reply, char class)
+{
+	const struct ini_entry *e;
+	struct ini	 ini;
+	struct diag	 ignored;
+	char		 path[4096], quoted[DIAG_QUOTE_MAX];
+
+	if (reply[0] == class && reply[1] >= '0' && reply[1] <= '9' &&
+	    reply[2] >= '0' && reply[2] <= '9' &&
+	    (reply[3] == ' ' || reply[3] == '\0'))
+		return 0;
+	if (!str_printf(path, sizeof(path), "%s/foxdns.ini", conf->confdir))
+		fatalx("parent_foxdns_reply: confdir too long");
+	diag_init(&ignored);
+	ini_parse_file(&ini, path, &ignored);
+	e = ini_find(&ini, "foxdns", key);
+	diag_add(d, DIAG_ERROR, path, e != NULL ? e->line : 0,
+	    "%s: \"%s\" must start with a %cxx reply code and a space "
+	    "(e.g. \"%s\")", key, diag_quote(quoted, sizeof(quoted), reply),
+	    class, class == '4' ? "450 4.7.1 ..." : "554 5.7.1 ...");
+	ini_free(&ini);
+	diag_free(&ignored);
+	return -1;
+}
+
+/*
  * parent_tls_check: -n and start: the key pair must load (unless TLS is
  * off).  The error points at the line that set TlsCertFile, if any.
  */
@@ -113,6 +148,23 @@ parent_tls_check(const struct sekisho_conf *conf, struct diag *d)
 	return -1;
 }
 
+/* parent_conf_check: what -n checks beyond the files' own syntax. */
+static int
+parent_conf_check(const struct sekisho_conf *conf, struct diag *d)
+{
+	int	 rv = 0;
+
+	if (parent_tls_check(conf, d) == -1)
+		rv = -1;
+	if (parent_foxdns_reply(conf, d, "temp_block_reply",
+	    conf->foxdns.temp_block_reply, '4') == -1)
+		rv = -1;
+	if (parent_foxdns_reply(conf, d, "perm_block_reply",
+	    conf->foxdns.perm_block_reply, '5') == -1)
+		rv = -1;
+	return rv;
+}
+
 /* parent_names: the host name and the default sender domain. */
 static void
 parent_names(struct smtpd *env)
@@ -132,6 +184,40 @@ parent_names(struct smtpd *env)
 	    sizeof(env->default_domain));
 	pw = getpwnam(c->imss.scanner_user);
 	env->scanner_uid = pw != NULL ? pw->pw_uid : (uid_t)-1;
+	pw = getpwnam(c->imss.ipprofiler_user);
+	env->ipprofiler_uid = pw != NULL ? pw->pw_uid : (uid_t)-1;
+}
+
+/*
+ * parent_nrs_servers: the name servers the smtp process asks the NRS
+ * zones with.  It is chrooted into an empty directory, where c-ares finds
+ * no /etc/resolv.conf: without DnsServers, the system's are read here,
+ * before the fork.  smtpd applies a new configuration by a restart only
+ * (SIGHUP changes nothing), so the children never need them again.
+ */
+static void
+parent_nrs_servers(struct smtpd *env)
+{
+	const struct conf_tsmtpd *t = &env->conf->tsmtpd;
+	char	 err[256];
+
+	env->nrs_servers[0] = '\0';
+	if (t->nrs_zones.n == 0)
+		return;
+	if (t->dns_servers[0] != '\0') {
+		if (str_lcpy(env->nrs_servers, t->dns_servers,
+		    sizeof(env->nrs_servers)) >= sizeof(env->nrs_servers))
+			fatalx("parent_nrs_servers: DnsServers too long");
+	} else if (!dns_system_servers(env->nrs_servers,
+	    sizeof(env->nrs_servers), err, sizeof(err))) {
+		/* c-ares' own default then: 127.0.0.1. */
+		log_kv(LOG_LVL_WARN, "event=nrs-no-servers err=\"%s\" "
+		    "using=127.0.0.1", err);
+		str_lcpy(env->nrs_servers, "127.0.0.1",
+		    sizeof(env->nrs_servers));
+	}
+	log_kv(LOG_LVL_INFO, "event=nrs-servers servers=%s zones=%zu",
+	    env->nrs_servers, t->nrs_zones.n);
 }
 
 /*
@@ -477,7 +563,7 @@ main(int argc, char **argv)
 	size_t			 i;
 
 	daemon_getopt(argc, argv, "sekisho-smtpd", &opts);
-	daemon_config(&opts, &conf, parent_tls_check);
+	daemon_config(&opts, &conf, parent_conf_check);
 
 	p.env.conf = &conf;
 	p.env.relay_networks = conf.tsmtpd.relay_networks;
@@ -488,6 +574,7 @@ main(int argc, char **argv)
 		fatalx("main: TLS: %s", err);
 
 	daemon_start(&opts, &conf);
+	parent_nrs_servers(&p.env);
 	parent_dirs(&p.env);
 	parent_maildirs(&p.env);
 	parent_listen(&p.env);

@@ -17,6 +17,10 @@
  * Where a committed message goes: with policy.ini [scan] enabled=1 into
  * incoming/ for the scan server; with enabled=0 straight into queue/ and
  * the delivery schedule (queue_sched.c).
+ *
+ * The smtp process's questions to the IP profiler and its reports about
+ * clients pass through here too (queue_ipp.c): the smtp process is
+ * chrooted and cannot reach the profiler's socket.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -301,6 +305,12 @@ queue_smtp_dispatch(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
 			break;
 		queue_msg_commit(m->peerid, qid, text, len);
 		return;
+	case IMSG_IPP_CHECK:
+		qipp_smtp_check(m);
+		return;
+	case IMSG_IPP_EVENT:
+		qipp_smtp_event(m);
+		return;
 	case IMSG_QUEUE_MSG_ABORT:
 		if (!ipc_get_str(m, qid, sizeof(qid)) || !ipc_end(m))
 			break;
@@ -471,6 +481,7 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 		fatalx("queue_main: event_base_new");
 	sched_init();
 	qscan_init();
+	qipp_init();
 	if (!str_printf(path, sizeof(path), "%s/quarantine",
 	    q.env->conf->imss.data_dir))
 		fatalx("queue_main: data_dir too long");
@@ -504,6 +515,7 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 	event_base_dispatch(q.base);
 
 	queue_ctl_free();
+	qipp_free();
 	qscan_free();
 	sched_free();
 	quar_close(q.quar);

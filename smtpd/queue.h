@@ -3,7 +3,8 @@
  *
  * queue.c runs the process and takes messages in from the smtp process;
  * queue_sched.c schedules their delivery through the mta process and
- * acts on the results (retries, expiry, reports, removal).
+ * acts on the results (retries, expiry, reports, removal); queue_ipp.c
+ * relays between the smtp process and sekisho-ipprofiler.
  */
 #ifndef SEKISHO_QUEUE_H
 #define SEKISHO_QUEUE_H
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "envelope.h"
 #include "ipc.h"
@@ -64,6 +66,29 @@ void	 qscan_init(void);
 void	 qscan_free(void);
 void	 qscan_add(struct envelope *);
 size_t	 qscan_count(void);
+
+/*
+ * The relay to sekisho-ipprofiler (queue_ipp.c): checks and events from
+ * the smtp process, events the queue learns itself; the answer cache.
+ */
+struct ipc_msg_in;
+struct ipp_verdict;
+struct netaddr;
+struct qipp_cache;
+void	 qipp_init(void);
+void	 qipp_free(void);
+void	 qipp_smtp_check(struct ipc_msg_in *);
+void	 qipp_smtp_event(struct ipc_msg_in *);
+void	 qipp_scanned(const struct envelope *, bool, bool);
+void	 qipp_unknown_rcpts(const struct envelope *, uint32_t);
+struct qipp_cache *qipp_cache_new(size_t);
+void	 qipp_cache_free(struct qipp_cache *);
+bool	 qipp_cache_get(struct qipp_cache *, const struct netaddr *,
+	    uint64_t, struct ipp_verdict *);
+void	 qipp_cache_put(struct qipp_cache *, const struct netaddr *,
+	    const struct ipp_verdict *, uint64_t, time_t, long long);
+void	 qipp_cache_drop(struct qipp_cache *, const struct netaddr *);
+size_t	 qipp_cache_size(const struct qipp_cache *);
 
 /* The tracking log (queue_track.c). */
 struct track_event;

@@ -387,7 +387,10 @@ out_new(struct outset *os, const struct envelope *orig, const char *sender,
 	e->received = orig->received;
 	e->sender = xstrdup(sender);
 	e->helo = orig->helo ? xstrdup(orig->helo) : NULL;
-	e->client_ip = orig->client_ip ? xstrdup(orig->client_ip) : NULL;
+	/* A notification is ours, not the client's (the IP profiler counts
+	   what a next hop does with mail from a client address). */
+	e->client_ip = orig->client_ip && g != NULL ?
+	    xstrdup(orig->client_ip) : NULL;
 	e->client_name = orig->client_name ? xstrdup(orig->client_name) : NULL;
 	e->tls = orig->tls ? xstrdup(orig->tls) : NULL;
 	e->envid = orig->envid ? xstrdup(orig->envid) : NULL;
@@ -738,8 +741,12 @@ qscan_apply(struct smsg *m, const struct scan_reply *r)
 	    qscan_publish(m, r, &os, err, sizeof(err)) == -1)
 		goto fail;
 	log_kv(LOG_LVL_INFO, "event=scanned qid=%s groups=%zu out=%zu "
-	    "notifications=%zu usec=%llu", m->env.id, r->ngroups, os.n,
-	    r->nnotifs, (unsigned long long)r->usec);
+	    "notifications=%zu usec=%llu spam=%d virus=%d", m->env.id,
+	    r->ngroups, os.n, r->nnotifs, (unsigned long long)r->usec,
+	    (r->verdict & SCAN_VERDICT_SPAM) != 0,
+	    (r->verdict & SCAN_VERDICT_VIRUS) != 0);
+	qipp_scanned(&m->env, (r->verdict & SCAN_VERDICT_SPAM) != 0,
+	    (r->verdict & SCAN_VERDICT_VIRUS) != 0);
 	out_free(&os, false);
 	qscan_done(m);
 	return;

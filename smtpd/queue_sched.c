@@ -414,13 +414,25 @@ sched_result_bad(const char *what)
 	fatalx("sched_mta_result: bad IMSG_MTA_RESULT from mta: %s", what);
 }
 
+/*
+ * sched_rcpt_unknown: a permanent failure because the next hop does not
+ * know the recipient (RFC 3463 X.1.0 other address status, X.1.1 bad
+ * destination mailbox).
+ */
+static bool
+sched_rcpt_unknown(uint8_t class, const char *dsn)
+{
+	return class == 2 && (strcmp(dsn, "5.1.0") == 0 ||
+	    strcmp(dsn, "5.1.1") == 0);
+}
+
 /* sched_mta_result: the outcome of one request, per recipient. */
 void
 sched_mta_result(struct ipc_msg_in *msg)
 {
 	struct delivery	*d;
 	uint64_t	 reqid;
-	uint32_t	 n, i, idx;
+	uint32_t	 n, i, idx, unknown = 0;
 	uint8_t		 class;
 	char		 dsn[16], remote[512], *reply;
 	time_t		 now = time(NULL);
@@ -438,11 +450,15 @@ sched_mta_result(struct ipc_msg_in *msg)
 		    !ipc_get_strdup(msg, SCHED_REPLY_MAX, &reply))
 			sched_result_bad("recipient");
 		d->m->busy[idx] = 0;
+		if (sched_rcpt_unknown(class, dsn))
+			unknown++;
 		sched_apply(d->m, idx, class, dsn, remote, reply, now);
 		free(reply);
 	}
 	if (!ipc_end(msg))
 		sched_result_bad("trailing bytes");
+	/* Directory harvest seen by the next hop (the IP profiler). */
+	qipp_unknown_rcpts(&d->m->env, unknown);
 	TAILQ_REMOVE(&s.deliveries, d, entry);
 	s.ninflight--;
 	if (--d->m->inflight == 0)

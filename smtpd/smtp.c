@@ -3,9 +3,10 @@
  *
  * Owns the event loop of the process, its channels to the parent and to
  * the queue, the listening sockets the parent sends, the connection
- * limits (total and per client address) and the table of live sessions,
- * through which the queue's replies (peerid = session id) find their
- * session.  A reply for a session that has gone is cleaned up here: the
+ * limits (total and per client address), the resolver of the reputation
+ * check (NrsZones) and the table of live sessions, through which the
+ * queue's replies (peerid = session id; the IP profiler's verdicts by
+ * their reqid, the session id too) find their session.  A reply for a session that has gone is cleaned up here: the
  * spool descriptor is closed and the message aborted.
  *
  * Signals: SIGTERM/SIGINT are ignored; the parent drives shutdown over
@@ -28,8 +29,10 @@
 
 #include <event2/event.h>
 
+#include "dns.h"
 #include "envelope.h"
 #include "ipc.h"
+#include "ipp_proto.h"
 #include "log.h"
 #include "netaddr.h"
 #include "smtp.h"
@@ -89,6 +92,7 @@ static struct {
 	struct event		*ev_resume;
 	struct event		*ev_exit;
 	int			 exit_wait_ms;
+	struct dns		*nrs_dns;	/* NULL: no NrsZones */
 } smtp;
 
 static void	smtp_exit(void);
@@ -251,6 +255,38 @@ bool
 smtp_shutting_down(void)
 {
 	return smtp.stopping;
+}
+
+/* smtp_nrs_dns: the resolver of the reputation check (smtp_session.h). */
+struct dns *
+smtp_nrs_dns(void)
+{
+	return smtp.nrs_dns;
+}
+
+/*
+ * smtp_nrs_init: the resolver for NrsZones, on the name servers the
+ * parent found for us (we cannot read resolv.conf in the chroot).  Each
+ * try is bounded so that two fit into NrsTimeout; the session's own timer
+ * cuts the rest.  Without one the check is skipped (fail open).
+ */
+static void
+smtp_nrs_init(void)
+{
+	const struct conf_tsmtpd *t = &smtp.env->conf->tsmtpd;
+	struct dns_opts	 o;
+	long long	 ms;
+
+	if (t->nrs_zones.n == 0)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.servers = smtp.env->nrs_servers;
+	ms = t->nrs_timeout * 1000 / 2;
+	o.timeout_ms = (int)(ms < 200 ? 200 : ms > 2000 ? 2000 : ms);
+	o.tries = 2;
+	if ((smtp.nrs_dns = dns_new(smtp.base, &o)) == NULL)
+		log_kv(LOG_LVL_ERR, "event=nrs-unavailable servers=%s "
+		    "action=fail-open", smtp.env->nrs_servers);
 }
 
 /* smtp_queue_send: send a message to the queue (smtp_session.h). */
@@ -628,6 +664,22 @@ smtp_queue_committed(struct ipc_msg_in *m)
 	free(err);
 }
 
+/* smtp_queue_verdict: IMSG_IPP_VERDICT, to the session that asked. */
+static void
+smtp_queue_verdict(struct ipc_msg_in *m)
+{
+	struct smtp_conn	*c;
+	struct ipp_verdict	 v;
+	uint64_t		 sid;
+
+	if (!ipc_get_u64(m, &sid) || sid == 0 || sid > UINT32_MAX ||
+	    !ipp_verdict_decode(m, &v))
+		fatalx("smtp_queue_verdict: sid=%08x: bad message", m->peerid);
+	/* A session that went away meanwhile needs no answer. */
+	if ((c = smtp_conn_find((uint32_t)sid)) != NULL)
+		smtp_session_ipp_verdict(c->session, &v);
+}
+
 /* smtp_queue_dispatch: replies from the queue. */
 static void
 smtp_queue_dispatch(struct ipc_chan *chan, struct ipc_msg_in *m, void *arg)
@@ -635,6 +687,9 @@ smtp_queue_dispatch(struct ipc_chan *chan, struct ipc_msg_in *m, void *arg)
 	switch (m->type) {
 	case IMSG_QUEUE_MSG_CREATED:
 		smtp_queue_created(m);
+		break;
+	case IMSG_IPP_VERDICT:
+		smtp_queue_verdict(m);
 		break;
 	case IMSG_QUEUE_MSG_COMMITTED:
 		smtp_queue_committed(m);
@@ -706,13 +761,16 @@ smtp_main(const struct proc_def *def, const int *fds, void *arg)
 	smtp.queue = ipc_chan_new(smtp.base, fds[SMTPD_PROC_QUEUE], 0,
 	    smtp_queue_dispatch, smtp_queue_closed, NULL);
 	ipc_chan_set_name(smtp.queue, "queue");
-	log_kv(LOG_LVL_INFO, "event=smtp-ready tls=%d",
-	    smtp.env->ssl_ctx != NULL);
+	smtp_nrs_init();
+	log_kv(LOG_LVL_INFO, "event=smtp-ready tls=%d ipprofiler=%d nrs=%zu",
+	    smtp.env->ssl_ctx != NULL, smtp.env->conf->foxdns.enabled,
+	    smtp.nrs_dns != NULL ? smtp.env->conf->tsmtpd.nrs_zones.n : 0);
 
 	event_base_dispatch(smtp.base);
 
 	smtp_listeners_close();
 	smtp_session_reap();
+	dns_free(smtp.nrs_dns);
 	if (smtp.parent != NULL)
 		ipc_chan_free(smtp.parent);
 	if (smtp.queue != NULL)

@@ -52,6 +52,15 @@ struct smtpd {
 	char			 default_domain[256];	/* DefaultDomain or hostname */
 	struct netaddr_list	 relay_networks;	/* parsed from conf */
 	uid_t			 scanner_uid;	/* scanner_user, or -1 */
+	uid_t			 ipprofiler_uid;	/* or -1 */
+	/*
+	 * Name servers of the reputation check (NRS): DnsServers, or the
+	 * system's, read here because the smtp process is chrooted away
+	 * from /etc/resolv.conf; "" when NrsZones is empty.  smtpd is
+	 * restarted, never reloaded, so what the children inherit stays
+	 * right.
+	 */
+	char			 nrs_servers[1024];
 };
 
 int	 smtp_main(const struct proc_def *, const int *, void *);

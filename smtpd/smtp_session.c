@@ -15,6 +15,16 @@
  * the next bytes are read (DATA waits for the queue, STARTTLS throws the
  * rest away).  While the session waits for the queue, reading stops and
  * what is buffered stays buffered.
+ *
+ * Connect-time checks (DESIGN.md section 3 step 1): with [foxdns]
+ * enabled the IP profiler is asked about the client (through the queue),
+ * with NrsZones the reputation lists are (c-ares); the greeting waits for
+ * both, each bounded by its own timeout after which the client is let in
+ * (fail open), and reading does not start before it.  A blocked or
+ * listed client gets the configured reply instead of the greeting and is
+ * disconnected.  What every greeted client does is counted and reported
+ * to the profiler (IMSG_IPP_EVENT) after each accepted message and when
+ * the session closes.
  */
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -35,8 +45,11 @@
 #include <openssl/ssl.h>
 
 #include "addr.h"
+#include "dns.h"
+#include "dnsbl_ip.h"
 #include "envelope.h"
 #include "ipc.h"
+#include "ipp_proto.h"
 #include "log.h"
 #include "smtp.h"
 #include "smtp_data.h"
@@ -57,9 +70,12 @@
 /* HELO/EHLO argument kept for the envelope. */
 #define SMTP_SESSION_HELO_MAX	255
 #define SMTP_SESSION_RECEIVED_MAX 4096
+/* NrsZones asked per client (the configuration allows as many). */
+#define SMTP_NRS_MAX_ZONES	16
 
 enum smtp_session_state {
 	SMTP_SESSION_TLS_ACCEPT = 0,	/* SMTPS: handshake before greeting */
+	SMTP_SESSION_CONNECT_CHECK,	/* greeting waits for the checks */
 	SMTP_SESSION_INIT,		/* greeting sent, no HELO/EHLO yet */
 	SMTP_SESSION_HELO,		/* HELO/EHLO done, no transaction */
 	SMTP_SESSION_MAIL,		/* MAIL accepted, no recipient yet */
@@ -74,8 +90,20 @@ enum smtp_session_state {
 };
 
 static const char *const smtp_session_state_names[] = {
-	"tls-accept", "init", "helo", "mail", "rcpt", "data-wait", "data",
-	"commit-wait", "starttls", "tls-handshake", "closing", "dead",
+	"tls-accept", "connect-check", "init", "helo", "mail", "rcpt",
+	"data-wait", "data", "commit-wait", "starttls", "tls-handshake",
+	"closing", "dead",
+};
+
+/* Connect-time checks still running (smtp_session.gate). */
+#define SMTP_GATE_IPP	0x1		/* the IP profiler's verdict */
+#define SMTP_GATE_NRS	0x2		/* the reputation lists */
+
+/* One reputation (DNSBL) lookup of a session. */
+struct smtp_nrs_q {
+	struct smtp_session	*s;
+	const char		*zone;		/* in the configuration */
+	uint64_t		 id;		/* 0: answered or cancelled */
 };
 
 struct smtp_session {
@@ -105,6 +133,17 @@ struct smtp_session {
 	char			 tlsinfo[128];	/* "TLSv1.3 TLS_AES_..." */
 	const char		*close_reason;
 
+	/* Connect-time checks and the IP profiler's counters. */
+	unsigned		 gate;		/* SMTP_GATE_* still running */
+	struct event		*ev_ipp;	/* check_timeout_ms */
+	struct event		*ev_nrs;	/* NrsTimeout */
+	struct ipp_verdict	 verdict;	/* IPP_CLEAN until answered */
+	struct smtp_nrs_q	 nrs[SMTP_NRS_MAX_ZONES];
+	size_t			 nnrs;
+	const char		*nrs_zone;	/* the zone that lists it */
+	bool			 greeted;	/* 220 sent: counted */
+	struct ipp_event	 counters;	/* since the last event */
+
 	/* The transaction. */
 	struct envelope		 env;
 	bool			 tx_smtputf8;
@@ -133,6 +172,9 @@ static void	smtp_session_event_cb(struct bufferevent *, short, void *);
 static void	smtp_session_process(struct smtp_session *);
 static void	smtp_session_close(struct smtp_session *, const char *);
 static void	smtp_session_close_after(struct smtp_session *, const char *);
+static void	smtp_session_count(struct smtp_session *, enum ipp_counter);
+static void	smtp_session_greet(struct smtp_session *);
+static void	smtp_session_checks_stop(struct smtp_session *);
 
 /* Check steps reply on failure and return false; proceed steps reply. */
 typedef bool	smtp_session_check_fn(struct smtp_session *,
@@ -286,8 +328,65 @@ smtp_session_error(struct smtp_session *s, const char *fmt, ...)
 	va_end(ap);
 	smtp_session_reply(s, "%s", text);
 	s->nerrors++;
+	smtp_session_count(s, IPP_C_ERRORS);
 	log_kv(LOG_LVL_INFO, "event=reject sid=%08x ip=%s code=%.3s reason=%s",
 	    s->id, s->ip, text, log_esc(esc, sizeof(esc), text));
+}
+
+/*
+ * ------------------------------------------------------------------------
+ * The IP profiler's counters (docs/ipprofiler.md, "What smtpd counts").
+ * ------------------------------------------------------------------------
+ */
+
+/* smtp_session_ipp_on: the IP profiler is in use. */
+static bool
+smtp_session_ipp_on(const struct smtp_session *s)
+{
+	return s->smtpd->conf->foxdns.enabled;
+}
+
+/* smtp_session_count: one more of counter c (bounded, see ipp_proto.h). */
+static void
+smtp_session_count(struct smtp_session *s, enum ipp_counter c)
+{
+	if (s->counters.c[c] < IPP_COUNTER_MAX)
+		s->counters.c[c]++;
+}
+
+/*
+ * smtp_session_ipp_flush: report the counters gathered since the last
+ * report to the profiler (through the queue) and start again.  Only
+ * greeted clients are counted: one refused at connect, or lost before
+ * its greeting, did nothing.
+ */
+static void
+smtp_session_ipp_flush(struct smtp_session *s)
+{
+	struct ipc_msg	*m;
+
+	if (!smtp_session_ipp_on(s) || !s->greeted ||
+	    ipp_event_empty(&s->counters))
+		return;
+	s->counters.ip = s->peer;
+	s->counters.ip.plen = 128;
+	m = ipc_msg_new(IMSG_IPP_EVENT, s->id);
+	ipp_event_encode(m, &s->counters);
+	smtp_queue_send(m);
+	memset(s->counters.c, 0, sizeof(s->counters.c));
+}
+
+/*
+ * smtp_session_rcpt_unknown: a recipient this gateway does not receive
+ * mail for, for directory-harvest detection.  Today that is a relay
+ * denial; LDAP recipient verification (seed 24) counts here too,
+ * including recipients of LdapLookupApprovedList domains that LDAP later
+ * says do not exist.
+ */
+static void
+smtp_session_rcpt_unknown(struct smtp_session *s)
+{
+	smtp_session_count(s, IPP_C_UNKNOWN);
 }
 
 /* smtp_session_timeouts: (re)arm the read and write timeouts. */
@@ -411,6 +510,10 @@ smtp_session_reap_cb(evutil_socket_t fd, short ev, void *arg)
 		if (s->spool_buf != NULL)
 			evbuffer_free(s->spool_buf);
 		envelope_clear(&s->env);
+		if (s->ev_ipp != NULL)
+			event_free(s->ev_ipp);
+		if (s->ev_nrs != NULL)
+			event_free(s->ev_nrs);
 		free(s->helo);
 		free(s);
 	}
@@ -445,6 +548,11 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 		reason = s->close_reason != NULL ? s->close_reason : "close";
 	if (s->state == SMTP_SESSION_DATA)
 		smtp_session_abort(s);
+	smtp_session_checks_stop(s);
+	if (s->greeted) {
+		smtp_session_count(s, IPP_C_CONNS);
+		smtp_session_ipp_flush(s);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (now.tv_sec - s->start.tv_sec) * 1000LL +
 	    (now.tv_nsec - s->start.tv_nsec) / 1000000;
@@ -705,6 +813,7 @@ smtp_session_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		    addr_strerror(e));
 		return;
 	}
+	smtp_session_count(s, IPP_C_RCPTS);
 	if (a.domain[0] == '\0') {
 		/* RFC 5321 4.5.1: <Postmaster> without a domain, any case. */
 		if (strcasecmp(a.local, "postmaster") != 0) {
@@ -730,6 +839,7 @@ smtp_session_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	    !smtp_session_accepted_domain(s, a.domain)) {
 		log_kv(LOG_LVL_INFO, "event=rcpt sid=%08x ip=%s to=%s "
 		    "result=relay-denied", s->id, s->ip, esc);
+		smtp_session_rcpt_unknown(s);
 		smtp_session_error(s, "554 5.7.1 <%s>: Relay access denied",
 		    rcpt);
 		return;
@@ -1116,6 +1226,280 @@ smtp_session_process(struct smtp_session *s)
 
 /*
  * ------------------------------------------------------------------------
+ * Connect-time checks: the IP profiler and the reputation lists (NRS).
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * smtp_connect_decide: what a client gets after the checks: the verdict
+ * v of the IP profiler (IPP_CLEAN when it did not answer) and the NRS
+ * zone that lists it (NULL: none).  A block wins; an approved address is
+ * greeted whatever the lists say; a listed one is refused with
+ * NrsRejectMsg (seed 22).  The refusal's reply line goes into reply.
+ */
+enum smtp_connect_outcome
+smtp_connect_decide(const struct sekisho_conf *c, const char *ip,
+    const struct ipp_verdict *v, const char *nrs_zone, char *reply,
+    size_t len)
+{
+	const char	*tok[4];
+	char		 url[512], msg[1024];
+
+	tok[0] = "%CLIENT_IP%";
+	tok[1] = ip;
+	tok[2] = "%REASON%";
+	tok[3] = v->reason;
+	if (len > 0)
+		reply[0] = '\0';
+	switch (v->state) {
+	case IPP_TEMP:
+		(void)str_expand(reply, len, c->foxdns.temp_block_reply, tok,
+		    2);
+		return SMTP_CONNECT_REFUSE_IPP;
+	case IPP_PERM:
+		(void)str_expand(reply, len, c->foxdns.perm_block_reply, tok,
+		    2);
+		return SMTP_CONNECT_REFUSE_IPP;
+	case IPP_APPROVED:
+		return SMTP_CONNECT_GREET;
+	default:
+		break;
+	}
+	if (nrs_zone == NULL)
+		return SMTP_CONNECT_GREET;
+	/* The lookup URL has its own %CLIENT_IP%. */
+	(void)str_expand(url, sizeof(url), c->tsmtpd.rbl_check_domain, tok, 1);
+	tok[2] = "%RBL_CHECK_DOMAIN%";
+	tok[3] = url;
+	(void)str_expand(msg, sizeof(msg), c->tsmtpd.nrs_reject_msg, tok, 2);
+	(void)str_printf(reply, len, "554 5.7.1 %s", msg);
+	return SMTP_CONNECT_REFUSE_NRS;
+}
+
+/* smtp_nrs_zone: a NrsZones entry as a zone name ("*.x" and ".x": x). */
+static const char *
+smtp_nrs_zone(const char *z)
+{
+	if (z[0] == '*' && z[1] == '.')
+		return z + 2;
+	return z[0] == '.' ? z + 1 : z;
+}
+
+/* smtp_session_greet: the checks are done: greet, or refuse and close. */
+static void
+smtp_session_greet(struct smtp_session *s)
+{
+	char	 reply[1000], esc[LOG_ESC_MAX], why[300];
+
+	switch (smtp_connect_decide(s->smtpd->conf, s->ip, &s->verdict,
+	    s->nrs_zone, reply, sizeof(reply))) {
+	case SMTP_CONNECT_REFUSE_IPP:
+		log_kv(LOG_LVL_INFO, "event=connect-refused sid=%08x ip=%s "
+		    "by=ipprofiler state=%s reason=%s", s->id, s->ip,
+		    ipp_state_name(s->verdict.state),
+		    log_esc(esc, sizeof(esc), s->verdict.reason));
+		break;
+	case SMTP_CONNECT_REFUSE_NRS:
+		str_printf(why, sizeof(why), "listed in %s", s->nrs_zone);
+		log_kv(LOG_LVL_INFO, "event=connect-refused sid=%08x ip=%s "
+		    "by=nrs zone=%s reason=%s", s->id, s->ip, s->nrs_zone,
+		    log_esc(esc, sizeof(esc), why));
+		break;
+	default:
+		s->greeted = true;
+		s->state = SMTP_SESSION_INIT;
+		smtp_session_reply(s, "220 %s ESMTP sekisho",
+		    s->smtpd->hostname);
+		smtp_session_process(s);
+		return;
+	}
+	smtp_session_reply(s, "%s", reply);
+	smtp_session_close_after(s, "refused");
+}
+
+/* smtp_session_gate_done: a check ended; greet when all did. */
+static void
+smtp_session_gate_done(struct smtp_session *s)
+{
+	/* An SMTPS session greets once its handshake is done too. */
+	if (s->gate == 0 && s->state == SMTP_SESSION_CONNECT_CHECK)
+		smtp_session_greet(s);
+}
+
+/* smtp_session_nrs_stop: cancel the lookups still running. */
+static void
+smtp_session_nrs_stop(struct smtp_session *s)
+{
+	struct dns	*dns = smtp_nrs_dns();
+	size_t		 i;
+
+	for (i = 0; i < s->nnrs; i++)
+		if (s->nrs[i].id != 0) {
+			if (dns != NULL)
+				(void)dns_cancel(dns, s->nrs[i].id);
+			s->nrs[i].id = 0;
+		}
+	if (s->ev_nrs != NULL)
+		evtimer_del(s->ev_nrs);
+	s->gate &= ~SMTP_GATE_NRS;
+}
+
+/* smtp_session_checks_stop: the session ends: no callback may follow. */
+static void
+smtp_session_checks_stop(struct smtp_session *s)
+{
+	smtp_session_nrs_stop(s);
+	if (s->ev_ipp != NULL)
+		evtimer_del(s->ev_ipp);
+	s->gate = 0;
+}
+
+/* smtp_session_nrs_cb: one zone's answer: listed, or one less to wait. */
+static void
+smtp_session_nrs_cb(const struct dns_result *r, void *arg)
+{
+	struct smtp_nrs_q	*q = arg;
+	struct smtp_session	*s = q->s;
+	size_t			 i;
+
+	q->id = 0;
+	if (r->status == DNS_OK && s->nrs_zone == NULL)
+		for (i = 0; i < r->naddr; i++)
+			if (r->addr[i].family == AF_INET &&
+			    dnsbl_a_listed(ntohl(r->addr[i].a.v4.s_addr))) {
+				s->nrs_zone = q->zone;
+				break;
+			}
+	log_kv(LOG_LVL_DEBUG, "event=nrs-answer sid=%08x ip=%s zone=%s "
+	    "status=%s listed=%d", s->id, s->ip, q->zone,
+	    dns_status_name(r->status), s->nrs_zone == q->zone);
+	if (s->nrs_zone == NULL)
+		for (i = 0; i < s->nnrs; i++)
+			if (s->nrs[i].id != 0)
+				return;
+	/* All answered, or one lists the client: the others do not matter. */
+	smtp_session_nrs_stop(s);
+	smtp_session_gate_done(s);
+}
+
+/* smtp_session_nrs_timeout: NrsTimeout passed: the client goes in. */
+static void
+smtp_session_nrs_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	log_kv(LOG_LVL_WARN, "event=connect-check-timeout sid=%08x ip=%s "
+	    "check=nrs secs=%lld action=fail-open", s->id, s->ip,
+	    s->smtpd->conf->tsmtpd.nrs_timeout);
+	smtp_session_nrs_stop(s);
+	smtp_session_gate_done(s);
+}
+
+/* smtp_session_ipp_timeout: check_timeout_ms passed: the client goes in. */
+static void
+smtp_session_ipp_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	log_kv(LOG_LVL_WARN, "event=connect-check-timeout sid=%08x ip=%s "
+	    "check=ipprofiler ms=%lld action=fail-open", s->id, s->ip,
+	    s->smtpd->conf->foxdns.check_timeout_ms);
+	s->gate &= ~SMTP_GATE_IPP;
+	smtp_session_gate_done(s);
+}
+
+/* smtp_session_timer: a timer of the session, armed for ms. */
+static struct event *
+smtp_session_timer(struct smtp_session *s, event_callback_fn cb,
+    long long ms)
+{
+	struct event	*ev;
+	struct timeval	 tv;
+
+	if ((ev = evtimer_new(s->base, cb, s)) == NULL)
+		fatalx("smtp_session_timer: sid=%08x: evtimer_new", s->id);
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (evtimer_add(ev, &tv) == -1)
+		fatalx("smtp_session_timer: sid=%08x: evtimer_add", s->id);
+	return ev;
+}
+
+/* smtp_session_nrs_start: ask every NrsZones zone about the client. */
+static void
+smtp_session_nrs_start(struct smtp_session *s)
+{
+	const struct conf_tsmtpd *t = &s->smtpd->conf->tsmtpd;
+	struct smtp_nrs_q	*q;
+	struct dns		*dns;
+	char			 name[DNSBL_IP_NAME_MAX + 1];
+	size_t			 i;
+
+	if (t->nrs_zones.n == 0 || (dns = smtp_nrs_dns()) == NULL)
+		return;
+	for (i = 0; i < t->nrs_zones.n && s->nnrs < SMTP_NRS_MAX_ZONES; i++) {
+		q = &s->nrs[s->nnrs];
+		q->s = s;
+		q->zone = smtp_nrs_zone(t->nrs_zones.v[i]);
+		if (!dnsbl_ip_qname(s->ip, q->zone, name, sizeof(name)))
+			continue;
+		/* The callback comes later, from the loop (dns.h). */
+		if ((q->id = dns_query(dns, DNS_A, name, smtp_session_nrs_cb,
+		    q)) != 0)
+			s->nnrs++;
+	}
+	if (s->nnrs == 0)
+		return;
+	s->gate |= SMTP_GATE_NRS;
+	s->ev_nrs = smtp_session_timer(s, smtp_session_nrs_timeout,
+	    t->nrs_timeout * 1000);
+}
+
+/*
+ * smtp_session_checks_start: ask the IP profiler (through the queue) and
+ * the reputation lists about the client; the greeting waits for them.
+ */
+static void
+smtp_session_checks_start(struct smtp_session *s)
+{
+	const struct conf_foxdns *f = &s->smtpd->conf->foxdns;
+	struct ipc_msg	*m;
+
+	s->verdict.state = IPP_CLEAN;
+	if (f->enabled) {
+		m = ipc_msg_new(IMSG_IPP_CHECK, s->id);
+		ipc_add_u64(m, s->id);
+		ipc_add_str(m, s->ip);
+		smtp_queue_send(m);
+		s->gate |= SMTP_GATE_IPP;
+		s->ev_ipp = smtp_session_timer(s, smtp_session_ipp_timeout,
+		    f->check_timeout_ms);
+	}
+	smtp_session_nrs_start(s);
+}
+
+/* smtp_session_ipp_verdict: the IP profiler's answer (smtp_session.h). */
+void
+smtp_session_ipp_verdict(struct smtp_session *s, const struct ipp_verdict *v)
+{
+	char	 esc[LOG_ESC_MAX];
+
+	if ((s->gate & SMTP_GATE_IPP) == 0)
+		return;		/* came after check_timeout_ms */
+	s->verdict = *v;
+	s->gate &= ~SMTP_GATE_IPP;
+	evtimer_del(s->ev_ipp);
+	log_kv(LOG_LVL_DEBUG, "event=ipp-verdict sid=%08x ip=%s state=%s "
+	    "reason=%s", s->id, s->ip, ipp_state_name(v->state),
+	    log_esc(esc, sizeof(esc), v->reason));
+	/* Blocked or approved: the lists cannot change the outcome. */
+	if (v->state != IPP_CLEAN)
+		smtp_session_nrs_stop(s);
+	smtp_session_gate_done(s);
+}
+
+/*
+ * ------------------------------------------------------------------------
  * Callbacks: bufferevent and queue replies.
  * ------------------------------------------------------------------------
  */
@@ -1175,10 +1559,16 @@ smtp_session_tls_done(struct smtp_session *s)
 	s->helo = NULL;
 	s->ehlo = false;
 	s->discarding = false;
+	if (smtps) {
+		/* The greeting, once the connect-time checks are done. */
+		s->state = SMTP_SESSION_CONNECT_CHECK;
+		if (s->gate == 0)
+			smtp_session_greet(s);
+		else
+			smtp_session_update_read(s);
+		return;
+	}
 	s->state = SMTP_SESSION_INIT;
-	if (smtps)
-		smtp_session_reply(s, "220 %s ESMTP sekisho",
-		    s->smtpd->hostname);
 	smtp_session_process(s);
 }
 
@@ -1322,6 +1712,10 @@ smtp_session_committed(struct smtp_session *s, const char *qid, bool ok,
 		    "size=%llu nrcpt=%zu", s->id, s->ip, qid,
 		    (unsigned long long)s->env.size, s->env.nrcpt);
 		smtp_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		smtp_session_count(s, IPP_C_MSGS);
+		if (s->env.sender != NULL && s->env.sender[0] == '\0')
+			smtp_session_count(s, IPP_C_NULLSENDER);
+		smtp_session_ipp_flush(s);
 	} else {
 		log_kv(LOG_LVL_WARN, "event=queue-error sid=%08x op=commit "
 		    "qid=%s err=\"%s\"", s->id, qid, err);
@@ -1348,6 +1742,7 @@ smtp_session_shutdown(struct smtp_session *s, bool forced)
 		return;
 	s->shutdown = true;
 	switch (s->state) {
+	case SMTP_SESSION_CONNECT_CHECK:
 	case SMTP_SESSION_INIT:
 	case SMTP_SESSION_HELO:
 		/* Waiting for a command: nothing to finish, say goodbye. */
@@ -1378,7 +1773,8 @@ smtp_session_shutdown(struct smtp_session *s, bool forced)
 
 /*
  * smtp_session_new: a session on an accepted socket (takes fd).  Plain
- * sessions are greeted at once; SMTPS sessions after the handshake.
+ * sessions are greeted once the connect-time checks are done; SMTPS
+ * sessions once their handshake is done too.
  * NULL (fd closed) when the connection cannot be set up.
  */
 struct smtp_session *
@@ -1386,6 +1782,7 @@ smtp_session_new(struct smtpd *d, struct event_base *base, uint32_t id,
     int fd, const struct netaddr *peer, uint16_t port, bool smtps)
 {
 	struct smtp_session	*s;
+	bool			 ipok;
 
 	s = xcalloc(1, sizeof(*s));
 	s->smtpd = d;
@@ -1398,7 +1795,7 @@ smtp_session_new(struct smtpd *d, struct event_base *base, uint32_t id,
 	s->smtps = smtps;
 	envelope_init(&s->env);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
-	if (!netaddr_format(s->ip, sizeof(s->ip), peer))
+	if (!(ipok = netaddr_format(s->ip, sizeof(s->ip), peer)))
 		str_lcpy(s->ip, "unknown", sizeof(s->ip));
 	s->relay = netaddr_list_match(&d->relay_networks, peer);
 	if (smtps) {
@@ -1416,16 +1813,19 @@ smtp_session_new(struct smtpd *d, struct event_base *base, uint32_t id,
 	} else {
 		if ((s->bev = bufferevent_socket_new(base, fd, 0)) == NULL)
 			goto fail;
-		s->state = SMTP_SESSION_INIT;
+		s->state = SMTP_SESSION_CONNECT_CHECK;
 	}
 	smtp_session_bev_setup(s);
 	log_kv(LOG_LVL_INFO, "event=connect sid=%08x ip=%s port=%u tls=%d "
 	    "relay=%d", id, s->ip, port, smtps, s->relay);
+	if (ipok)
+		smtp_session_checks_start(s);
 	if (smtps)
 		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	else {
-		smtp_session_reply(s, "220 %s ESMTP sekisho", d->hostname);
-		bufferevent_enable(s->bev, EV_READ);
+		/* No reading before the greeting (smtp_session_greet). */
+		s->state = SMTP_SESSION_CONNECT_CHECK;
+		smtp_session_gate_done(s);
 	}
 	return s;
 

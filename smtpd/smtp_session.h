@@ -26,8 +26,10 @@
 #include "smtp.h"
 #include "util.h"
 
+struct dns;
 struct event_base;
 struct ipc_msg;
+struct ipp_verdict;
 struct smtp_session;
 
 /* smtp.c -> session */
@@ -37,12 +39,26 @@ void	 smtp_session_created(struct smtp_session *, bool, const char *, int);
 void	 smtp_session_committed(struct smtp_session *, const char *, bool,
 	    const char *);
 void	 smtp_session_shutdown(struct smtp_session *, bool);
+void	 smtp_session_ipp_verdict(struct smtp_session *,
+	    const struct ipp_verdict *);
 void	 smtp_session_reap(void);
 
 /* session -> smtp.c (implemented in smtp.c) */
 void	 smtp_queue_send(struct ipc_msg *);
 void	 smtp_session_released(uint32_t);
 bool	 smtp_shutting_down(void);
+struct dns *smtp_nrs_dns(void);
+
+/* The decision after the connect-time checks, a pure function. */
+enum smtp_connect_outcome {
+	SMTP_CONNECT_GREET = 0,
+	SMTP_CONNECT_REFUSE_IPP,	/* blocked by the IP profiler */
+	SMTP_CONNECT_REFUSE_NRS,	/* listed in a NrsZones zone */
+};
+
+enum smtp_connect_outcome smtp_connect_decide(const struct sekisho_conf *,
+	    const char *, const struct ipp_verdict *, const char *, char *,
+	    size_t);
 
 /* The Received: header field (RFC 5321 4.4), a pure function. */
 struct smtp_received {

@@ -4,8 +4,9 @@
  * (in 64-byte units), then the payload after the request id.
  *
  * Checks what the queue relies on: a decoded answer has every recipient
- * in exactly one group, every slice inside the output file, and a
- * quarantine or change of recipient names its argument.
+ * in exactly one group, every slice inside the output file, a
+ * quarantine or change of recipient names its argument, and the verdict
+ * has only known flags (none for a failed scan).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -54,6 +55,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    g->intercept == SCAN_CHANGE_RCPT)
 			FUZZ_ASSERT(g->intercept_arg[0] != '\0');
 	}
+	FUZZ_ASSERT((r.verdict & ~SCAN_VERDICT_ALL) == 0 &&
+	    (r.status == SCAN_STATUS_OK || r.verdict == 0));
 	if (r.status == SCAN_STATUS_OK)
 		for (i = 0; i < nrcpt; i++)
 			FUZZ_ASSERT(seen[i]);

@@ -175,9 +175,13 @@ class RawSMTP:
     """
 
     def __init__(self, port, host="127.0.0.1", timeout=10.0, greet=True,
-                 tls=False):
+                 tls=False, source=None):
+        """source: the local address to connect from (any 127.x.y.z
+        works on Linux loopback), so one test can be several clients."""
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout)
+        self.sock = socket.create_connection(
+            (host, port), timeout,
+            source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.greeting = None

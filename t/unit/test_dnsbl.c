@@ -1,5 +1,6 @@
 /*
- * test_dnsbl.c: DNS blocklist names and answers (scanner/dnsbl.c) and the
+ * test_dnsbl.c: DNS blocklist names and answers (scanner/dnsbl.c, and
+ * common/dnsbl_ip.c shared with the smtp process's NRS check) and the
  * scanner parent's answer cache (scanner/dcache.c), over an in-memory
  * resolver.
  */
@@ -73,6 +74,40 @@ t_reverse(void)
 	CHECK(!dnsbl_reverse("192.0.2", out, sizeof(out)));
 	CHECK(!dnsbl_reverse("example.org", out, sizeof(out)));
 	CHECK(!dnsbl_reverse("2001:db8::1", out, 20));
+	/* An IPv4-mapped address is asked as IPv4. */
+	CHECK(dnsbl_reverse("::ffff:192.0.2.99", out, sizeof(out)));
+	CHECK_STREQ(out, "99.2.0.192");
+}
+
+/* The shared parts (common/dnsbl_ip.c): question names, "listed". */
+static void
+t_ip_names_and_answers(void)
+{
+	char	 out[300], longzone[260];
+
+	CHECK(dnsbl_ip_qname("127.0.0.25", "nrs.test", out, sizeof(out)));
+	CHECK_STREQ(out, "25.0.0.127.nrs.test");
+	CHECK(dnsbl_ip_qname("2001:db8::1", "bl.test", out, sizeof(out)));
+	CHECK_STREQ(out, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+	    "8.b.d.0.1.0.0.2.bl.test");
+	CHECK(!dnsbl_ip_qname("not-an-ip", "bl.test", out, sizeof(out)));
+	CHECK(!dnsbl_ip_qname("192.0.2.1", "", out, sizeof(out)));
+	CHECK(!dnsbl_ip_qname("192.0.2.1", "bl.test", out, 10));
+	/* No name longer than DNS allows, whatever the buffer. */
+	memset(longzone, 'a', sizeof(longzone) - 1);
+	longzone[sizeof(longzone) - 1] = '\0';
+	longzone[240] = '\0';
+	CHECK(!dnsbl_ip_qname("2001:db8::1", longzone, out, sizeof(out)));
+	CHECK(dnsbl_a_listed(0x7f000002));
+	CHECK(dnsbl_a_listed(0x7f00000a));
+	CHECK(dnsbl_a_listed(0x7ffffe01));
+	CHECK(!dnsbl_a_listed(0x7f000001));	/* query refused */
+	CHECK(!dnsbl_a_listed(0x7fffff00));	/* Spamhaus errors */
+	CHECK(!dnsbl_a_listed(0x7fffffff));
+	CHECK(!dnsbl_a_listed(0xc0000201));	/* not in 127/8 */
+	CHECK(dnsbl_a_text_listed("127.0.0.2"));
+	CHECK(!dnsbl_a_text_listed("127.255.255.254"));
+	CHECK(!dnsbl_a_text_listed("bogus"));
 }
 
 static void
@@ -165,4 +200,5 @@ t_cache(void)
 	dcache_free(c);
 }
 
-TEST_MAIN(t_reverse, t_ip_lists, t_host_lists, t_cache)
+TEST_MAIN(t_ip_names_and_answers, t_reverse, t_ip_lists, t_host_lists,
+    t_cache)

@@ -45,6 +45,7 @@ sample(struct scan_reply *r)
 	r->reason = "";
 	r->subject = "件名 subject";
 	r->usec = 1234;
+	r->verdict = SCAN_VERDICT_SPAM | SCAN_VERDICT_VIRUS;
 	groups[0].rcpts = g0;
 	groups[0].nrcpts = 2;
 	groups[0].intercept = SCAN_DELIVER;
@@ -110,6 +111,7 @@ t_roundtrip(void)
 	sample(&r);
 	CHECK(roundtrip(&r, 3, 100, &d) == 0);
 	CHECK(d.status == SCAN_STATUS_OK && d.usec == 1234);
+	CHECK(d.verdict == (SCAN_VERDICT_SPAM | SCAN_VERDICT_VIRUS));
 	CHECK_STREQ(d.subject, "件名 subject");
 	CHECK(d.ngroups == 2 && d.nnotifs == 1);
 	if (d.ngroups == 2 && d.nnotifs == 1) {
@@ -134,7 +136,8 @@ t_roundtrip(void)
 	memset(&r, 0, sizeof(r));
 	scan_reply_fail(&r, "scan worker killed by signal 9");
 	CHECK(roundtrip(&r, 3, 0, &d) == 0);
-	CHECK(d.status == SCAN_STATUS_FAILED && d.ngroups == 0);
+	CHECK(d.status == SCAN_STATUS_FAILED && d.ngroups == 0 &&
+	    d.verdict == 0);
 	CHECK_STREQ(d.reason, "scan worker killed by signal 9");
 	scan_reply_clear(&d);
 	scan_reply_clear(&r);
@@ -180,8 +183,19 @@ t_rejects(void)
 	r.groups[0].intercept = 9;
 	CHECK(roundtrip(&r, 3, 100, &d) == -1);
 	r.groups[0].intercept = SCAN_DELIVER;
-	CHECK(roundtrip(&r, 3, 100, &d) == 0);
+	/* A verdict flag nobody defined. */
+	r.verdict = 0x80;
+	CHECK(roundtrip(&r, 3, 100, &d) == -1);
+	r.verdict = SCAN_VERDICT_VIRUS;
+	CHECK(roundtrip(&r, 3, 100, &d) == 0 &&
+	    d.verdict == SCAN_VERDICT_VIRUS);
 	scan_reply_clear(&d);
+	/* A failed scan found nothing. */
+	memset(&r, 0, sizeof(r));
+	scan_reply_fail(&r, "worker crashed");
+	r.verdict = SCAN_VERDICT_SPAM;
+	CHECK(roundtrip(&r, 3, 0, &d) == -1);
+	scan_reply_clear(&r);
 }
 
 /* Trailing bytes or a cut payload are refused. */

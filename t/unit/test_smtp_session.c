@@ -1,12 +1,15 @@
 /*
  * test_smtp_session.c: the pure parts of the smtp process: the Received:
- * header field (golden texts, hostile HELO arguments, time zones) and the
- * per-address connection table.
+ * header field (golden texts, hostile HELO arguments, time zones), the
+ * per-address connection table, and what a client gets after the
+ * connect-time checks (IP profiler verdict, NRS listing; seed 22).
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "conf.h"
+#include "ipp_proto.h"
 #include "netaddr.h"
 #include "smtp.h"
 #include "smtp_session.h"
@@ -225,5 +228,90 @@ t_iptab(void)
 	smtp_iptab_free(t);
 }
 
+/* The shipped defaults of the replies (foxdns.ini, tsmtpd.ini). */
+static void
+decide_conf(struct sekisho_conf *c)
+{
+	static char temp[] = "450 4.7.1 Client host %CLIENT_IP% is "
+	    "temporarily blocked: %REASON%";
+	static char perm[] = "554 5.7.1 Client host %CLIENT_IP% is blocked: "
+	    "%REASON%";
+	static char nrs[] = "Client host %CLIENT_IP% blocked using "
+	    "%RBL_CHECK_DOMAIN%";
+	static char rbl[] = "http://www.mail-abuse.com/cgi-bin/lookup?"
+	    "ip_address=%CLIENT_IP%";
+
+	memset(c, 0, sizeof(*c));
+	c->foxdns.temp_block_reply = temp;
+	c->foxdns.perm_block_reply = perm;
+	c->tsmtpd.nrs_reject_msg = nrs;
+	c->tsmtpd.rbl_check_domain = rbl;
+}
+
+static void
+t_connect_decide(void)
+{
+	static const struct {
+		enum ipp_state		 state;
+		const char		*reason;
+		const char		*zone;
+		enum smtp_connect_outcome out;
+		const char		*reply;
+	} cases[] = {
+		{ IPP_CLEAN, "", NULL, SMTP_CONNECT_GREET, "" },
+		{ IPP_APPROVED, "", NULL, SMTP_CONNECT_GREET, "" },
+		/* Approved: the lists are not asked about it. */
+		{ IPP_APPROVED, "", "bl.test", SMTP_CONNECT_GREET, "" },
+		{ IPP_TEMP, "directory harvest: 7 of 12 recipients unknown in "
+		    "60 min", NULL, SMTP_CONNECT_REFUSE_IPP,
+		    "450 4.7.1 Client host 192.0.2.7 is temporarily blocked: "
+		    "directory harvest: 7 of 12 recipients unknown in 60 min" },
+		{ IPP_PERM, "listed in blocked_ips", NULL,
+		    SMTP_CONNECT_REFUSE_IPP, "554 5.7.1 Client host 192.0.2.7 "
+		    "is blocked: listed in blocked_ips" },
+		/* A block wins over a listing (its own reply). */
+		{ IPP_TEMP, "spam", "bl.test", SMTP_CONNECT_REFUSE_IPP,
+		    "450 4.7.1 Client host 192.0.2.7 is temporarily blocked: "
+		    "spam" },
+		/* Seed 22: the defaults. */
+		{ IPP_CLEAN, "", "bl.test", SMTP_CONNECT_REFUSE_NRS,
+		    "554 5.7.1 Client host 192.0.2.7 blocked using "
+		    "http://www.mail-abuse.com/cgi-bin/lookup?"
+		    "ip_address=192.0.2.7" },
+		/* A reason never ends the reply line. */
+		{ IPP_PERM, "evil\r\n250 ok", NULL, SMTP_CONNECT_REFUSE_IPP,
+		    "554 5.7.1 Client host 192.0.2.7 is blocked: evil??250 ok" },
+	};
+	struct sekisho_conf	 c;
+	struct ipp_verdict	 v;
+	char			 reply[1000], msg[] = "Go away %CLIENT_IP%, see "
+	    "%RBL_CHECK_DOMAIN% (%CLIENT_IP%)", url[] = "https://rbl.example/"
+	    "?q=%CLIENT_IP%&r=%REASON%";
+	size_t			 i;
+
+	decide_conf(&c);
+	for (i = 0; i < nitems(cases); i++) {
+		memset(&v, 0, sizeof(v));
+		v.state = cases[i].state;
+		str_lcpy(v.reason, cases[i].reason, sizeof(v.reason));
+		CHECKF(smtp_connect_decide(&c, "192.0.2.7", &v, cases[i].zone,
+		    reply, sizeof(reply)) == cases[i].out, "case %zu", i);
+		CHECKF(strcmp(reply, cases[i].reply) == 0, "case %zu: %s", i,
+		    reply);
+	}
+	/* Seed 22: a custom text and URL; IPv6. */
+	c.tsmtpd.nrs_reject_msg = msg;
+	c.tsmtpd.rbl_check_domain = url;
+	memset(&v, 0, sizeof(v));
+	CHECK(smtp_connect_decide(&c, "2001:db8::1", &v, "bl.test", reply,
+	    sizeof(reply)) == SMTP_CONNECT_REFUSE_NRS);
+	CHECK_STREQ(reply, "554 5.7.1 Go away 2001:db8::1, see "
+	    "https://rbl.example/?q=2001:db8::1&r=%REASON% (2001:db8::1)");
+	/* A reply cut to fit, never overrun. */
+	CHECK(smtp_connect_decide(&c, "2001:db8::1", &v, "bl.test", reply,
+	    20) == SMTP_CONNECT_REFUSE_NRS);
+	CHECK_INTEQ(strlen(reply), 19);
+}
+
 TEST_MAIN(t_helo_sanitize, t_date, t_received_with, t_received,
-    t_received_no_bare_eol, t_iptab)
+    t_received_no_bare_eol, t_iptab, t_connect_decide)
