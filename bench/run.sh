@@ -2,11 +2,12 @@
 # bench/run.sh: the accept-rate, idle-memory and relay benchmarks of
 # sekisho-smtpd, side by side with Postfix, the scan benchmark of the
 # scanner library, side by side with rspamd, and the spam benchmark,
-# side by side with rspamd and SpamAssassin, in one command.  See
+# side by side with rspamd and SpamAssassin, and the IP profiler
+# benchmark, side by side with rbldnsd, in one command.  See
 # bench/README.md.
 #
 #   bench/run.sh [quick|default] [accept] [idle] [relay] [scan] [spam]
-#       [options]
+#       [ipp] [options]
 #
 # quick: 10 sessions, 1,000 messages, 500 idle connections (100 for
 # Postfix); default: 20 sessions, 10,000 messages of 5 KB, 5,000 idle
@@ -18,7 +19,11 @@
 # options go to it (scan_bench.py --help), e.g. `bench/run.sh scan
 # --seconds 30`.  `spam` (not in the default set either: it installs
 # rspamd and SpamAssassin, and fetches the corpus with npm) runs
-# bench/spam_bench.py; alone, the options go to it.
+# bench/spam_bench.py; alone, the options go to it.  `ipp` (not in the
+# default set: it installs rbldnsd and dnsperf) runs bench/ipp_bench.py:
+# DNSBL queries per second next to rbldnsd, and the connect-time check
+# latency of sekisho-smtpd + sekisho-ipprofiler; alone, the options go to
+# it (ipp_bench.py --help), e.g. `bench/run.sh ipp --seconds 30`.
 #
 # Environment: BENCH_BUILD_DIR (default build-bench/ in the source tree),
 # BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_NO_INSTALL=1 (skip apt-get),
@@ -36,6 +41,7 @@ mode=default
 steps=""
 scan=0
 spam=0
+ipp=0
 i=0
 while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
 	i=$((i + 1))
@@ -44,16 +50,17 @@ while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
 	accept|idle|relay) steps="${steps:+$steps,}$1"; shift ;;
 	scan) scan=1; shift ;;
 	spam) spam=1; shift ;;
-	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+	ipp) ipp=1; shift ;;
+	-h|--help) sed -n '2,35p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
-# bench.py runs unless `scan` or `spam` were the only step words.
+# bench.py runs unless `scan`, `spam` or `ipp` were the only step words.
 smtp=1
-[ "$scan$spam" != 00 ] && [ -z "$steps" ] && smtp=0
+[ "$scan$spam$ipp" != 000 ] && [ -z "$steps" ] && smtp=0
 
-if [ "$scan" = 1 ] && [ "$spam" = 1 ] && [ "$smtp" = 0 ] && [ $# -gt 0 ]; then
-	echo "bench: options go to one step: run scan and spam separately" >&2
+if [ "$smtp" = 0 ] && [ $((scan + spam + ipp)) -gt 1 ] && [ $# -gt 0 ]; then
+	echo "bench: options go to one step: run scan, spam and ipp separately" >&2
 	exit 2
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -111,7 +118,7 @@ fi
 
 # ---- 2. build (optimised, no sanitizers, only what runs) ----------------
 if [ "${BENCH_NO_BUILD:-0}" != 1 ] &&
-    { [ "$only_postfix" = 0 ] || [ "$scan$spam" != 00 ]; }; then
+    { [ "$only_postfix" = 0 ] || [ "$scan$spam$ipp" != 000 ]; }; then
 	cmake -S "$top" -B "$builddir" -DCMAKE_BUILD_TYPE="$buildtype" \
 	    -DSEKISHO_SANITIZE=OFF -DSEKISHO_FUZZ=OFF >/dev/null
 	if [ "$smtp" = 1 ] && [ "$only_postfix" = 0 ] &&
@@ -122,6 +129,12 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ] &&
 	if [ "$scan$spam" != 00 ] &&
 	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-scanbench; then
 		echo "bench: building sekisho-scanbench failed" >&2
+		exit 2
+	fi
+	if [ "$ipp" = 1 ] &&
+	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-ipprofiler \
+	    sekisho-smtpd; then
+		echo "bench: building sekisho-ipprofiler and sekisho-smtpd failed" >&2
 		exit 2
 	fi
 fi
@@ -148,8 +161,9 @@ cleanup() {
 	python3 "$top/bench/bench.py" --cleanup "$state" || true
 	python3 "$top/bench/scan_bench.py" --cleanup "$state.scan" || true
 	python3 "$top/bench/spam_bench.py" --cleanup "$state.spam" || true
+	python3 "$top/bench/ipp_bench.py" --cleanup "$state.ipp" || true
 	rm -f "$state" "$state.tmp" "$state.scan" "$state.scan.tmp" \
-	    "$state.spam" "$state.spam.tmp"
+	    "$state.spam" "$state.spam.tmp" "$state.ipp" "$state.ipp.tmp"
 }
 trap 'cleanup' EXIT
 trap 'echo "bench: interrupted" >&2; cleanup; trap - EXIT; exit 130' INT TERM HUP
@@ -190,5 +204,9 @@ if [ "$scan" = 1 ]; then
 fi
 if [ "$spam" = 1 ]; then
 	run_step spam_bench.py spam "$@"
+	set --		# the options were spam_bench.py's
+fi
+if [ "$ipp" = 1 ]; then
+	run_step ipp_bench.py ipp "$@"
 fi
 exit "$rc"
