@@ -1372,3 +1372,36 @@ ipc_peer_check(int fd, uid_t allowed_uid)
 	    (int)pid, (unsigned)allowed_uid);
 	return false;
 }
+
+/*
+ * ipc_accept_peer: accept one connection on a service's listening Unix
+ * socket (nonblocking, close-on-exec) and keep it only when SO_PEERCRED
+ * says root, our own user or peer_uid.  The peer's uid and pid go to
+ * uidp and pidp.  -1 when there was nothing to accept or the peer was
+ * refused (logged as event=client-refused).
+ */
+int
+ipc_accept_peer(int lfd, uid_t peer_uid, uid_t *uidp, pid_t *pidp)
+{
+	uid_t	 uid = (uid_t)-1;
+	pid_t	 pid = 0;
+	int	 fd;
+
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
+	    -1) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_kv(LOG_LVL_WARN, "event=accept-failed err=\"%s\"",
+			    strerror(errno));
+		return -1;
+	}
+	if (ipc_peer_cred(fd, &uid, NULL, &pid) == -1 ||
+	    (uid != 0 && uid != geteuid() && uid != peer_uid)) {
+		log_kv(LOG_LVL_WARN, "event=client-refused uid=%ld pid=%ld",
+		    (long)uid, (long)pid);
+		close(fd);
+		return -1;
+	}
+	*uidp = uid;
+	*pidp = pid;
+	return fd;
+}

@@ -356,22 +356,14 @@ listen_cb(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct client	*c;
 	uid_t		 uid;
-	gid_t		 gid;
 	pid_t		 pid;
 	int		 fd;
 
-	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
-	    -1) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_kv(LOG_LVL_WARN, "event=accept-failed err=\"%s\"",
-			    strerror(errno));
+	if ((fd = ipc_accept_peer(lfd, s.queue_uid, &uid, &pid)) == -1)
 		return;
-	}
-	if (ipc_peer_cred(fd, &uid, &gid, &pid) == -1 ||
-	    (uid != 0 && uid != geteuid() && uid != s.queue_uid) ||
-	    s.nclients >= SCANNERD_MAX_CLIENTS) {
-		log_kv(LOG_LVL_WARN, "event=client-refused uid=%ld pid=%ld",
-		    (long)uid, (long)pid);
+	if (s.nclients >= SCANNERD_MAX_CLIENTS) {
+		log_kv(LOG_LVL_WARN, "event=client-refused uid=%ld pid=%ld "
+		    "reason=too-many-clients", (long)uid, (long)pid);
 		close(fd);
 		return;
 	}

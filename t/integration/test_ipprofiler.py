@@ -13,16 +13,18 @@ one-minute expiry (about 70 s); the rest take seconds.
 
 import json
 import os
+import pwd
 import re
 import signal
 import socket
+import stat
 import struct
 import time
 import unittest
 from datetime import datetime, timezone
 
-from harness import (BIN, SOURCE, SuiteTestCase, free_port, proc_children,
-                     proc_status, wait_for)
+from harness import (BIN, SOURCE, SuiteTestCase, free_port, is_root,
+                     proc_children, proc_status, wait_for)
 
 
 def imsg_types():
@@ -183,6 +185,32 @@ class IpProfilerCase(SuiteTestCase):
         p = Peer(os.path.join(self.suite.run_dir, "ipprofiler.sock"))
         self.addCleanup(p.close)
         return p
+
+    # --- privilege separation ---------------------------------------------
+
+    @unittest.skipUnless(is_root(), "needs root")
+    def test_runs_as_its_own_user_with_no_new_privs(self):
+        try:
+            pw = pwd.getpwnam("_sekisho-ipp")
+            queue = pwd.getpwnam("_sekisho-queue")
+        except KeyError:
+            self.skipTest("system users missing (run the install step)")
+        d = self.start(dns_port=free_port())
+        st = proc_status(d.pid)
+        self.assertEqual(st["Uid"].split(), [str(pw.pw_uid)] * 4)
+        self.assertEqual(st["Gid"].split(), [str(pw.pw_gid)] * 4)
+        self.assertEqual(st["NoNewPrivs"], "1")
+        self.assertEqual(int(st["CapEff"], 16), 0, "no capabilities left")
+        # The store is the profiler's alone; the socket lets the queue in.
+        store = os.path.join(self.suite.data_dir, "ipprofiler")
+        sst = os.stat(store)
+        self.assertEqual((sst.st_uid, stat.S_IMODE(sst.st_mode)),
+                         (pw.pw_uid, 0o700))
+        sock = os.stat(os.path.join(self.suite.run_dir, "ipprofiler.sock"))
+        self.assertEqual((sock.st_uid, sock.st_gid,
+                          stat.S_IMODE(sock.st_mode)),
+                         (pw.pw_uid, queue.pw_gid, 0o660))
+        self.assertEqual(proc_children(d.pid), {}, "no helper processes")
 
     # --- control commands -------------------------------------------------
 

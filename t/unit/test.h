@@ -55,6 +55,18 @@ test_rmtree(const char *dir)
 	return nftw(dir, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* test_na: an address or network written in the test; aborts if bad. */
+#include "netaddr.h"
+static inline struct netaddr
+test_na(const char *s)
+{
+	struct netaddr	 a;
+
+	if (netaddr_parse(&a, s, strlen(s)) != NETADDR_OK)
+		abort();
+	return a;
+}
+
 typedef void (*test_fn)(void);
 
 static inline int

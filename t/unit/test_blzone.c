@@ -14,16 +14,6 @@
 #include "test.h"
 #include "util.h"
 
-static struct netaddr
-na(const char *s)
-{
-	struct netaddr	 a;
-
-	if (netaddr_parse(&a, s, strlen(s)) != NETADDR_OK)
-		abort();
-	return a;
-}
-
 /* query: ask z about name/type; the parsed answer (caller frees), or NULL. */
 static ldns_pkt *
 query(struct blzone *z, const char *name, ldns_rr_type type, size_t *lenp)
@@ -75,17 +65,17 @@ t_lookup(void)
 
 	CHECK(blzone_new("") == NULL && blzone_new("a..b") == NULL &&
 	    blzone_new("bad zone") == NULL);
-	a = na("192.0.2.9");
+	a = test_na("192.0.2.9");
 	CHECK(blzone_add(z, &a, "spam run\r\nX: \"y\""));
-	a = na("2001:db8::7");
+	a = test_na("2001:db8::7");
 	CHECK(blzone_add(z, &a, "virus outbreak"));
-	a = na("198.51.100.0/24");
+	a = test_na("198.51.100.0/24");
 	CHECK(blzone_add(z, &a, "network"));
-	a = na("192.0.2.9");
+	a = test_na("192.0.2.9");
 	CHECK_STREQ(blzone_lookup(z, &a), "spam run__X: _y_");
-	a = na("198.51.100.77");
+	a = test_na("198.51.100.77");
 	CHECK_STREQ(blzone_lookup(z, &a), "network");
-	a = na("192.0.2.10");
+	a = test_na("192.0.2.10");
 	CHECK(blzone_lookup(z, &a) == NULL);
 	CHECK(blzone_count(z) == 3);
 	blzone_free(z);
@@ -100,9 +90,9 @@ t_answers(void)
 	char		 got[600];
 	size_t		 len;
 
-	a = na("192.0.2.9");
+	a = test_na("192.0.2.9");
 	blzone_add(z, &a, "directory harvest");
-	a = na("2001:db8::7");
+	a = test_na("2001:db8::7");
 	blzone_add(z, &a, "virus outbreak");
 
 	p = query(z, "9.2.0.192.bl.example.", LDNS_RR_TYPE_A, NULL);

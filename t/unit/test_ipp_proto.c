@@ -37,16 +37,6 @@ xfer(struct ipc_msg *m)
 	return ipc_recv_sync(rx, 1000);
 }
 
-static struct netaddr
-na(const char *s)
-{
-	struct netaddr	 a;
-
-	if (netaddr_parse(&a, s, strlen(s)) != NETADDR_OK)
-		abort();
-	return a;
-}
-
 static void
 t_names(void)
 {
@@ -94,7 +84,7 @@ t_event_roundtrip(void)
 
 	for (i = 0; i < nitems(ips); i++) {
 		memset(&e, 0, sizeof(e));
-		e.ip = na(ips[i]);
+		e.ip = test_na(ips[i]);
 		for (k = 0; k < IPP_C_MAX; k++)
 			e.c[k] = (uint32_t)(k * 7 + i);
 		e.c[IPP_C_RCPTS] = IPP_COUNTER_MAX;

@@ -43,16 +43,6 @@ on_unblocked(void *arg, const struct ipp_block *b)
 
 static const struct ipp_hooks hooks = { on_blocked, on_unblocked, NULL };
 
-static struct netaddr
-na(const char *s)
-{
-	struct netaddr	 a;
-
-	if (netaddr_parse(&a, s, strlen(s)) != NETADDR_OK)
-		abort();
-	return a;
-}
-
 /* conf: every rule off; keep 60 minutes, 1000 addresses. */
 static void
 conf(struct conf_foxdns *c)
@@ -109,7 +99,7 @@ ev(struct ipp_rules *r, const char *ip, int64_t now, ...)
 	int		 k;
 
 	memset(&e, 0, sizeof(e));
-	e.ip = na(ip);
+	e.ip = test_na(ip);
 	va_start(ap, now);
 	while ((k = va_arg(ap, int)) != -1)
 		e.c[k] = va_arg(ap, uint32_t);
@@ -122,7 +112,7 @@ static enum ipp_state
 state(struct ipp_rules *r, const char *ip, int64_t now, char *why)
 {
 	struct ipp_verdict v;
-	struct netaddr	 a = na(ip);
+	struct netaddr	 a = test_na(ip);
 
 	ipp_rules_verdict(r, &a, now, &v);
 	if (why != NULL)
@@ -144,7 +134,7 @@ t_dha_boundary(void)
 	struct conf_foxdns c;
 	struct ipp_rules *r;
 	struct ipp_verdict v;
-	struct netaddr	 a = na("192.0.2.7");
+	struct netaddr	 a = test_na("192.0.2.7");
 	char		 why[300];
 
 	conf(&c);
@@ -268,7 +258,7 @@ static long long
 explain_int(struct ipp_rules *r, const char *ip, int64_t now,
     const char *kind, const char *key)
 {
-	struct netaddr	 a = na(ip);
+	struct netaddr	 a = test_na(ip);
 	json_t		*o = ipp_rules_explain(r, &a, now), *x, *rs;
 	long long	 v = -1;
 	size_t		 i;
@@ -389,7 +379,7 @@ t_perm_action(void)
 	struct conf_foxdns c;
 	struct ipp_rules *r;
 	struct ipp_verdict v;
-	struct netaddr	 a = na("2001:db8::66");
+	struct netaddr	 a = test_na("2001:db8::66");
 
 	conf(&c);
 	rule(&c, CONF_IPP_DHA, 60, 10, 0, 5, CONF_IPP_TEMP);
@@ -445,7 +435,7 @@ t_approved_wins(void)
 	CHECK_INTEQ(seen.blocked, 0);
 	/* Nor does the administrator (the block stays, approval wins). */
 	memset(&b, 0, sizeof(b));
-	b.addr = na("192.0.2.8");
+	b.addr = test_na("192.0.2.8");
 	b.kind = IPP_K_ADMIN;
 	b.permanent = true;
 	b.created = T0;
@@ -458,12 +448,12 @@ t_approved_wins(void)
 	dha(r, "198.51.100.5", T0, 100, 100);
 	CHECK_INTEQ(seen.blocked, 1);
 	/* A stored block of a listed address cannot be unblocked away... */
-	b.addr = na("198.51.100.0/24");
+	b.addr = test_na("198.51.100.0/24");
 	CHECK_INTEQ(ipp_rules_unblock(r, &b.addr), IPP_UNBLOCK_LISTED);
-	b.addr = na("203.0.113.9");
+	b.addr = test_na("203.0.113.9");
 	CHECK_INTEQ(ipp_rules_unblock(r, &b.addr), IPP_UNBLOCK_NONE);
 	/* ...but the administrator's own one can. */
-	b.addr = na("192.0.2.8");
+	b.addr = test_na("192.0.2.8");
 	CHECK_INTEQ(ipp_rules_unblock(r, &b.addr), IPP_UNBLOCK_OK);
 	CHECK_INTEQ(seen.unblocked, 1);
 	ipp_rules_free(r);
@@ -478,7 +468,7 @@ admin(struct ipp_rules *r, const char *text, int64_t now, int minutes,
 	struct ipp_block b;
 
 	memset(&b, 0, sizeof(b));
-	b.addr = na(text);
+	b.addr = test_na(text);
 	b.kind = IPP_K_ADMIN;
 	b.permanent = minutes == 0;
 	b.created = now;
@@ -518,9 +508,9 @@ t_network_blocks(void)
 	CHECK_INTEQ(state(r, "10.2.2.3", T0, why), IPP_TEMP);
 	CHECK_STREQ(why, "short");
 	/* Unblock is by exact network. */
-	a = na("198.51.100.8");
+	a = test_na("198.51.100.8");
 	CHECK_INTEQ(ipp_rules_unblock(r, &a), IPP_UNBLOCK_NONE);
-	a = na("198.51.100.0/24");
+	a = test_na("198.51.100.0/24");
 	CHECK_INTEQ(ipp_rules_unblock(r, &a), IPP_UNBLOCK_OK);
 	CHECK_INTEQ(state(r, "198.51.100.8", T0, NULL), IPP_CLEAN);
 	CHECK_INTEQ(state(r, "198.51.100.7", T0, NULL), IPP_PERM);
@@ -584,7 +574,7 @@ t_expiry_order(void)
 	}
 	for (i = 3; i < 500; i += 10) {
 		(void)snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 256, i % 256);
-		a = na(ip);
+		a = test_na(ip);
 		CHECK_INTEQ(ipp_rules_unblock(r, &a), IPP_UNBLOCK_OK);
 	}
 	admin(r, "10.9.9.9", T0, 0, "perm");
@@ -877,7 +867,7 @@ listed(struct ipp_rules *r, const char *filter, int64_t now, char *out,
 	size_t		 n, i;
 
 	if (filter != NULL)
-		f = na(filter);
+		f = test_na(filter);
 	n = ipp_rules_snapshot(r, filter != NULL ? &f : NULL, &refs);
 	out[0] = '\0';
 	for (i = 0; i < n; i++) {
@@ -929,7 +919,7 @@ t_listing(void)
 	/* A snapshot entry that went away meanwhile is skipped. */
 	n = ipp_rules_snapshot(r, NULL, &refs);
 	CHECK_INTEQ(n, 5);
-	a = na("192.0.2.0/24");
+	a = test_na("192.0.2.0/24");
 	CHECK_INTEQ(ipp_rules_unblock(r, &a), IPP_UNBLOCK_OK);
 	CHECK(!ipp_rules_ref_get(r, &refs[0], T0, &b));
 	CHECK(ipp_rules_ref_get(r, &refs[3], T0, &b));
@@ -967,7 +957,7 @@ t_explain(void)
 {
 	struct conf_foxdns c;
 	struct ipp_rules *r;
-	struct netaddr	 a = na("192.0.2.7");
+	struct netaddr	 a = test_na("192.0.2.7");
 	json_t		*o, *rs;
 
 	conf(&c);
@@ -1038,13 +1028,13 @@ t_zone(void)
 	if (z == NULL)
 		return;
 	CHECK_INTEQ(blzone_count(z), 3);
-	a = na("192.0.2.7");
+	a = test_na("192.0.2.7");
 	CHECK_STREQ(blzone_lookup(z, &a), "temp reason");
-	a = na("2001:db8::7");
+	a = test_na("2001:db8::7");
 	CHECK_STREQ(blzone_lookup(z, &a), "v6 reason");
-	a = na("203.0.113.77");
+	a = test_na("203.0.113.77");
 	CHECK_STREQ(blzone_lookup(z, &a), "listed in blocked_ips");
-	a = na("192.0.2.9");
+	a = test_na("192.0.2.9");
 	CHECK(blzone_lookup(z, &a) == NULL);
 	blzone_free(z);
 	/* Expired blocks are not in a zone built after their time. */

@@ -14,16 +14,6 @@
 #include "test.h"
 #include "util.h"
 
-static struct netaddr
-na(const char *s)
-{
-	struct netaddr	 a;
-
-	if (netaddr_parse(&a, s, strlen(s)) != NETADDR_OK)
-		abort();
-	return a;
-}
-
 static struct ipp_verdict
 verdict(enum ipp_state st, uint64_t expires, const char *reason)
 {
@@ -41,8 +31,8 @@ static void
 t_lifetime(void)
 {
 	struct qipp_cache	*c = qipp_cache_new(100);
-	struct netaddr		 a = na("192.0.2.1"), b = na("2001:db8::1");
-	struct netaddr		 m = na("::ffff:192.0.2.1");
+	struct netaddr		 a = test_na("192.0.2.1"), b = test_na("2001:db8::1");
+	struct netaddr		 m = test_na("::ffff:192.0.2.1");
 	struct ipp_verdict	 v = verdict(IPP_CLEAN, 0, ""), got;
 	time_t			 wall = 1800000000;
 
@@ -77,7 +67,7 @@ static void
 t_temp_expiry(void)
 {
 	struct qipp_cache	*c = qipp_cache_new(100);
-	struct netaddr		 a = na("192.0.2.1");
+	struct netaddr		 a = test_na("192.0.2.1");
 	struct ipp_verdict	 v, got;
 	time_t			 wall = 1800000000;
 
@@ -104,7 +94,7 @@ static void
 t_drop(void)
 {
 	struct qipp_cache	*c = qipp_cache_new(100);
-	struct netaddr		 a = na("192.0.2.1"), b = na("192.0.2.2");
+	struct netaddr		 a = test_na("192.0.2.1"), b = test_na("192.0.2.2");
 	struct ipp_verdict	 v = verdict(IPP_CLEAN, 0, ""), got;
 
 	qipp_cache_put(c, &a, &v, 0, 1, 30);
@@ -129,7 +119,7 @@ t_bounded(void)
 
 	for (i = 0; i < nitems(a); i++) {
 		snprintf(ip, sizeof(ip), "198.51.100.%zu", i + 1);
-		a[i] = na(ip);
+		a[i] = test_na(ip);
 	}
 	qipp_cache_put(c, &a[0], &v, 0, 1, 30);
 	qipp_cache_put(c, &a[1], &v, 0, 1, 30);

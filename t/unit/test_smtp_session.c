@@ -189,22 +189,12 @@ t_received_no_bare_eol(void)
 	}
 }
 
-static struct netaddr
-na(const char *s)
-{
-	struct netaddr	 a;
-
-	if (netaddr_parse(&a, s, strlen(s)) != NETADDR_OK)
-		abort();
-	return a;
-}
-
 static void
 t_iptab(void)
 {
 	struct smtp_iptab	*t = smtp_iptab_new();
-	struct netaddr		 a = na("192.0.2.1"), m = na("::ffff:192.0.2.1");
-	struct netaddr		 b = na("2001:db8::1"), c = na("192.0.2.2");
+	struct netaddr		 a = test_na("192.0.2.1"), m = test_na("::ffff:192.0.2.1");
+	struct netaddr		 b = test_na("2001:db8::1"), c = test_na("192.0.2.2");
 	int			 i;
 
 	CHECK_INTEQ(smtp_iptab_count(t, &a), 0);
