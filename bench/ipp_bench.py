@@ -557,8 +557,10 @@ def summary(times, codes):
 def run_connect(a, data, tmp_root, state, check):
     """N connections from listed and from unlisted sources through one
     smtpd (with the profiler when check); their latencies."""
+    # The 127.x clients must not be relay clients: those are not checked.
     extra = [("foxdns.ini", "foxdns", "enabled", "1" if check else "0"),
-             ("foxdns.ini", "foxdns", "check_cache_secs", "0")]
+             ("foxdns.ini", "foxdns", "check_cache_secs", "0"),
+             ("tsmtpd.ini", "SmtpServer", "RelayNetworks", "::1")]
     sk = benchlib.Sekisho(a.bindir, tmp_root, extra=extra)
     rec = type("Rec", (), {"kind": "sekisho-smtpd", "dir": sk.dir,
                            "sid": None})()

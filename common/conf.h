@@ -189,6 +189,7 @@ struct conf_ipp_rule {
 struct conf_foxdns {
 	/* [foxdns] */
 	bool			 enabled;
+	bool			 profile_relay_clients;
 	long long		 keep_tempblocked_mins;	/* seed 1 */
 	char			*temp_block_reply;
 	char			*perm_block_reply;

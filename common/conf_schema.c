@@ -323,6 +323,12 @@ static const struct conf_key foxdns_foxdns[] = {
 	C_BOOL("enabled", "1", foxdns.enabled,
 	    "1: sekisho-smtpd asks the IP profiler about every client at "
 	    "connect and reports what each client does; 0: neither."),
+	C_BOOL("profile_relay_clients", "0", foxdns.profile_relay_clients,
+	    "1: clients in tsmtpd.ini RelayNetworks are checked and counted "
+	    "by the profiler like any other; 0: they are neither, so the "
+	    "organisation's own servers are never blocked for outbound mail "
+	    "that bounces or is judged spam (NrsZones are never asked about "
+	    "them either way)."),
 	C_INT("keep_tempblocked_mins", "60", 1, 525600,
 	    foxdns.keep_tempblocked_mins,
 	    "Temporarily blocked IP addresses are unblocked automatically "

@@ -4,9 +4,10 @@
  * Runs as root only for what needs it: it reads the configuration, loads
  * the TLS key, prepares the spool and the smtp process's empty chroot,
  * finds the name servers the chrooted smtp process will ask the NRS
- * zones with, binds the listening sockets, starts the children from the process table
- * below, hands the listeners to the smtp process, and from then on only
- * supervises: signals, shutdown (ShutDownMode) and the death of a child.
+ * zones with, binds the listening sockets, starts the children from the
+ * process table below, hands the listeners to the smtp process, and from
+ * then on only supervises: signals, shutdown (ShutDownMode) and the
+ * death of a child.
  * A child that dies unexpectedly stops the whole daemon with exit status
  * 1, so its supervisor (sekisho-manager, systemd) restarts it cleanly; no
  * accepted message is at risk, the spool is rebuilt at start.

@@ -615,15 +615,20 @@ qipp_smtp_event(struct ipc_msg_in *m)
 /*
  * qipp_envelope_event: an event about the client of a message, when it
  * has one: messages generated here (reports, notifications) have none,
- * and a message released from the quarantine was counted at its first
- * scan.
+ * a message released from the quarantine was counted at its first scan,
+ * and a client in RelayNetworks is judged only with profile_relay_clients
+ * (as the smtp process does).
  */
 static bool
 qipp_envelope_event(const struct envelope *env, struct ipp_event *e)
 {
+	const struct conf_foxdns *f = qipp_conf();
+
 	memset(e, 0, sizeof(*e));
-	return qipp_conf()->enabled && env->client_ip != NULL &&
-	    env->skiprule == NULL && ipp_ip_parse(&e->ip, env->client_ip);
+	return f->enabled && env->client_ip != NULL && env->skiprule == NULL &&
+	    ipp_ip_parse(&e->ip, env->client_ip) &&
+	    (f->profile_relay_clients ||
+	    !netaddr_list_match(&q.env->relay_networks, &e->ip));
 }
 
 /* qipp_scanned: a successful scan of env and what it found. */

@@ -6,8 +6,9 @@
  * limits (total and per client address), the resolver of the reputation
  * check (NrsZones) and the table of live sessions, through which the
  * queue's replies (peerid = session id; the IP profiler's verdicts by
- * their reqid, the session id too) find their session.  A reply for a session that has gone is cleaned up here: the
- * spool descriptor is closed and the message aborted.
+ * their reqid, the session id too) find their session.  A reply for a
+ * session that has gone is cleaned up here: the spool descriptor is
+ * closed and the message aborted.
  *
  * Signals: SIGTERM/SIGINT are ignored; the parent drives shutdown over
  * IMSG_SMTP_SHUTDOWN, and its death (EOF on the channel) ends the process.

@@ -339,11 +339,18 @@ smtp_session_error(struct smtp_session *s, const char *fmt, ...)
  * ------------------------------------------------------------------------
  */
 
-/* smtp_session_ipp_on: the IP profiler is in use. */
+/*
+ * smtp_session_ipp_on: the IP profiler judges this client.  Clients in
+ * RelayNetworks (the organisation's own servers) only when
+ * profile_relay_clients says so: their outbound mail bouncing or judged
+ * spam must not block the organisation's own mail.
+ */
 static bool
 smtp_session_ipp_on(const struct smtp_session *s)
 {
-	return s->smtpd->conf->foxdns.enabled;
+	const struct conf_foxdns *f = &s->smtpd->conf->foxdns;
+
+	return f->enabled && (!s->relay || f->profile_relay_clients);
 }
 
 /* smtp_session_count: one more of counter c (bounded, see ipp_proto.h). */
@@ -1435,7 +1442,8 @@ smtp_session_nrs_start(struct smtp_session *s)
 	char			 name[DNSBL_IP_NAME_MAX + 1];
 	size_t			 i;
 
-	if (t->nrs_zones.n == 0 || (dns = smtp_nrs_dns()) == NULL)
+	/* Relay clients are ours: no reputation check (docs/smtpd.md). */
+	if (t->nrs_zones.n == 0 || s->relay || (dns = smtp_nrs_dns()) == NULL)
 		return;
 	for (i = 0; i < t->nrs_zones.n && s->nnrs < SMTP_NRS_MAX_ZONES; i++) {
 		q = &s->nrs[s->nnrs];
@@ -1466,7 +1474,7 @@ smtp_session_checks_start(struct smtp_session *s)
 	struct ipc_msg	*m;
 
 	s->verdict.state = IPP_CLEAN;
-	if (f->enabled) {
+	if (smtp_session_ipp_on(s)) {
 		m = ipc_msg_new(IMSG_IPP_CHECK, s->id);
 		ipc_add_u64(m, s->id);
 		ipc_add_str(m, s->ip);

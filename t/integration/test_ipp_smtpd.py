@@ -379,6 +379,27 @@ class TestNrs(IppSmtpdCase):
         self.assertEqual(self.assertRefused("127.0.0.39", 554),
                          DEFAULT_NRS % ("127.0.0.39", "127.0.0.39"))
 
+    def test_relay_clients_are_neither_checked_nor_counted(self):
+        """The organisation's own servers (RelayNetworks) are not judged:
+        no profiler check, no events, no NRS lookup; with
+        profile_relay_clients=1 the profiler judges them too."""
+        s = self.suite
+        self.serve_zone()
+        s.start_ipprofiler(blocked_ips="127.0.0.41")
+        s.start_smtpd(NrsZones="nrs.test",
+                      RelayNetworks="127.0.0.25, 127.0.0.41")
+        self.assertGreeted("127.0.0.41")        # blocked, but ours
+        self.assertGreeted("127.0.0.25")        # listed in nrs.test, ours
+        self.assertRefused("127.0.0.39", 554)   # listed, not ours
+        self.send("127.0.0.41", "a@example.com", ["b@elsewhere.example"])
+        self.assertEqual(self.explain("127.0.0.41")["counters"]
+                         ["connections"], 0)
+        s.stop_smtpd()
+        s.set("foxdns.ini", "foxdns", "profile_relay_clients", "1")
+        s.start_smtpd()
+        self.assertRefused("127.0.0.41", 554)
+        self.assertGreeted("127.0.0.25")        # NRS: never for ours
+
 
 class TestEvents(IppSmtpdCase):
 
