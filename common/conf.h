@@ -103,8 +103,17 @@ struct conf_imss {
 	struct conf_ip		 scanner_ip_addr;	/* seed 21 */
 	long long		 console_port;
 	long long		 agent_port;
+	char			*services;	/* conf_services_parse */
+	long long		 service_stop_timeout;	/* seconds, seed 34 */
+	long long		 restart_backoff_max;	/* seconds */
+	long long		 notify_interval_mins;	/* 0 = no notices */
+	char			*notify_from;	/* "" = postmaster@host */
+	long long		 notify_disk_percent;	/* 0 = off */
+	long long		 notify_queue_messages;	/* 0 = off */
+	long long		 notify_restart_count;	/* 0 = off */
 	/* [logging] */
 	int			 log_level;		/* enum log_level */
+	char			*log_dir;	/* "" = <data_dir>/log */
 	long long		 max_log_size_mb;	/* seed 36 */
 	long long		 tracking_retention_days;
 };
@@ -373,6 +382,16 @@ void	 conf_routes_free(struct sekisho_conf *);
 const struct conf_route *conf_route_find(const struct conf_routes *,
 	    const char *);
 const char *conf_tls_policy_name(int);
+
+/*
+ * The services sekisho-manager may supervise, by the names [imss_manager]
+ * services uses ("smtpd" runs the program sekisho-smtpd); bit i of a mask
+ * from conf_services_parse() is conf_service_names[i].
+ */
+#define CONF_NSERVICES		4
+extern const char *const	conf_service_names[CONF_NSERVICES];
+int	 conf_service_index(const char *);
+bool	 conf_services_parse(const char *, unsigned *, char *, size_t);
 
 /* The value of a CONF_F_ZERO_DEFAULT integer after "0" was resolved. */
 #define CONF_RECV_BUFFER_DEFAULT	8196

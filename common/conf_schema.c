@@ -9,6 +9,7 @@
  * the row's kind stores, so a row cannot write the wrong thing.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "conf.h"
 #include "util.h"
@@ -127,6 +128,36 @@ static const struct conf_key imss_manager[] = {
 	C_INT("agent_port", "8446", 1, 65535, imss.agent_port,
 	    "TCP port on which the manager accepts the central "
 	    "controller's configuration pushes (mutual TLS)."),
+	C_STR("services", "smtpd, scanner, ipprofiler, euq", 200, CONF_F_EMPTY,
+	    imss.services,
+	    "Comma-separated services sekisho-manager starts and supervises "
+	    "(of smtpd, scanner, ipprofiler, euq; those whose program is not "
+	    "installed are skipped); empty: none."),
+	C_INT("service_stop_timeout", "150", 1, 3600,
+	    imss.service_stop_timeout,
+	    "Seconds a stopping service may take before the manager kills it "
+	    "(seed 34)."),
+	C_INT("restart_backoff_max", "60", 1, 3600, imss.restart_backoff_max,
+	    "Longest wait, in seconds, before the manager restarts a service "
+	    "that died (the wait starts at 1 and doubles with each death)."),
+	C_INT("notify_interval_mins", "10", 0, 1440,
+	    imss.notify_interval_mins,
+	    "System event notices to admin_email (seed 23): at most one per "
+	    "event kind and service in this many minutes (later events are "
+	    "counted and summarised in the next notice); 0: no notices."),
+	C_STR("notify_from", "", 254, CONF_F_EMPTY, imss.notify_from,
+	    "Sender (envelope and From:) of the system event notices; "
+	    "empty: postmaster@<hostname>."),
+	C_INT("notify_disk_percent", "90", 0, 100, imss.notify_disk_percent,
+	    "Notify when the file system of data_dir is this full, in "
+	    "percent (checked every minute); 0: never."),
+	C_INT("notify_queue_messages", "5000", 0, 10000000,
+	    imss.notify_queue_messages,
+	    "Notify when this many messages wait in the spool (queue and "
+	    "incoming; checked every minute); 0: never."),
+	C_INT("notify_restart_count", "5", 0, 1000, imss.notify_restart_count,
+	    "Notify when a service died this many times in a row, each run "
+	    "shorter than a minute; 0: never."),
 };
 
 static const struct conf_key imss_logging[] = {
@@ -134,6 +165,9 @@ static const struct conf_key imss_logging[] = {
 	    "Least important level that is logged."),
 	C_INT("max_log_size_mb", "100", 100, 99999, imss.max_log_size_mb,
 	    "Maximum log file size per service, in MB (seed 36)."),
+	C_TYPED("log_dir", CONF_T_PATH, "", CONF_F_EMPTY, imss.log_dir,
+	    "Directory of the services' log files (<service>.log, written by "
+	    "sekisho-manager); empty: <data_dir>/log."),
 	C_INT("tracking_retention_days", "90", 1, 3650,
 	    imss.tracking_retention_days,
 	    "Days the message-tracking log keeps its events."),
@@ -602,13 +636,78 @@ conf_check_port_pair(const struct ini *ini, struct diag *d,
 	return 1;
 }
 
-/* imss_check: cross-key rules of imss.ini. */
+const char *const conf_service_names[CONF_NSERVICES] = {
+	"smtpd", "scanner", "ipprofiler", "euq",
+};
+
+/* conf_service_index: the index of a service name, or -1. */
+int
+conf_service_index(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < CONF_NSERVICES; i++)
+		if (strcmp(name, conf_service_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * conf_services_parse: a services list ("smtpd, scanner": names separated
+ * by commas and blanks, each at most once) as a mask of
+ * conf_service_names; false with the reason in err.
+ */
+bool
+conf_services_parse(const char *s, unsigned *mask, char *err, size_t esz)
+{
+	char	 word[64], q[DIAG_QUOTE_MAX];
+	size_t	 n;
+	int	 i;
+
+	*mask = 0;
+	for (;;) {
+		s += strspn(s, ", \t");
+		if (*s == '\0')
+			return true;
+		n = strcspn(s, ", \t");
+		if (n >= sizeof(word))
+			n = sizeof(word) - 1;
+		memcpy(word, s, n);
+		word[n] = '\0';
+		s += strcspn(s, ", \t");
+		if ((i = conf_service_index(word)) == -1) {
+			(void)str_printf(err, esz, "unknown service \"%s\" "
+			    "(one of smtpd, scanner, ipprofiler, euq)",
+			    diag_quote(q, sizeof(q), word));
+			return false;
+		}
+		if (*mask & (1u << i)) {
+			(void)str_printf(err, esz, "%s is named twice", word);
+			return false;
+		}
+		*mask |= 1u << i;
+	}
+}
+
+/* imss_check: cross-key rules of imss.ini, and the services list. */
 static int
 imss_check(const struct sekisho_conf *c, const struct ini *ini,
     struct diag *d)
 {
-	return conf_check_port_pair(ini, d, "imss_manager", "console_port",
+	const struct ini_entry *e;
+	unsigned int mask;
+	char	 err[200];
+	int	 n;
+
+	n = conf_check_port_pair(ini, d, "imss_manager", "console_port",
 	    c->imss.console_port, "agent_port", c->imss.agent_port);
+	if (!conf_services_parse(c->imss.services, &mask, err, sizeof(err))) {
+		e = ini_find(ini, "imss_manager", "services");
+		diag_add(d, DIAG_ERROR, ini->file, e != NULL ? e->line : 0,
+		    "services: %s", err);
+		n++;
+	}
+	return n;
 }
 
 /* tsmtpd_check: cross-key rules of tsmtpd.ini. */

@@ -109,6 +109,17 @@
 				/* keep_tempblocked_mins), str reason */ \
 	X(IMSG_IPP_CTL_UNBLOCK)	/* u64 reqid, str address or network */	\
 	X(IMSG_IPP_CTL_EXPLAIN)	/* u64 reqid, str ip: one ENTRY (JSON) */ \
+	/* sekishoctl -> sekisho-manager (run/manager.sock, */		\
+	/* docs/manager.md); reload is IMSG_CTL_RELOAD {u64 reqid}. */	\
+	X(IMSG_MGR_STATUS)	/* u64 reqid, str service ("" all): */	\
+				/* IMSG_QUEUE_CTL_ENTRY (JSON) per */	\
+				/* service, then IMSG_CTL_RESULT */	\
+	X(IMSG_MGR_START)	/* u64 reqid, str service; the result */ \
+				/* once it runs (or failed to) */	\
+	X(IMSG_MGR_STOP)	/* u64 reqid, str service; the result */ \
+				/* once it stopped (or was killed) */	\
+	X(IMSG_MGR_RESTART)	/* u64 reqid, str service; stop, then */ \
+				/* start; the result once it runs */	\
 	/* New areas below this line. */
 
 enum imsg_type {

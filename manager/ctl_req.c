@@ -3,7 +3,8 @@
  * the queue process's run_dir/queue.sock for the queue commands
  * (sekishoctl.c) and the quarantine commands (ctl_quar.c), the scanner's
  * run_dir/scanner.sock for its status (ctl_scanner.c), the IP profiler's
- * run_dir/ipprofiler.sock (ctl_ipp.c).
+ * run_dir/ipprofiler.sock (ctl_ipp.c), the manager's run_dir/manager.sock
+ * for the services (ctl_mgr.c).
  *
  * A request is one message carrying CTL_REQID; the answer is zero or
  * more IMSG_QUEUE_CTL_ENTRY (a list or show) and exactly one
@@ -204,16 +205,22 @@ ctl_result(struct ctl_req *r, struct ipc_msg_in *m)
 	return 1;
 }
 
-/* ctl_connect: a channel to the view's control socket, or NULL (said). */
+/*
+ * ctl_connect: a channel to the view's control socket, or NULL (said);
+ * the reply timeout into r.
+ */
 static struct ipc_chan *
-ctl_connect(const char *confdir, const struct ctl_view *v, char *path,
-    size_t len)
+ctl_connect(const char *confdir, struct ctl_req *r, char *path, size_t len)
 {
+	const struct ctl_view *v = r->view;
 	struct sekisho_conf conf;
+	char	 who[128];
 	int	 fd, saved;
 
 	if (ctl_load(confdir, &conf, true) == -1)
 		return NULL;
+	r->timeout_ms = v->timeout_ms != NULL ? v->timeout_ms(&conf) :
+	    CTL_TIMEOUT_MS;
 	if (!str_printf(path, len, "%s/%s", conf.imss.run_dir, v->sock)) {
 		fprintf(stderr, "sekishoctl: run_dir too long\n");
 		conf_free(&conf);
@@ -221,10 +228,15 @@ ctl_connect(const char *confdir, const struct ctl_view *v, char *path,
 	}
 	if ((fd = ipc_connect_unix(path)) == -1) {
 		saved = errno;
+		if (v->allowed == NULL)
+			(void)str_printf(who, sizeof(who), "the queue user %s",
+			    conf.imss.queue_user);
+		else
+			str_lcpy(who, v->allowed, sizeof(who));
 		if (saved == EACCES || saved == EPERM)
 			fprintf(stderr, "sekishoctl: cannot connect to %s: %s "
-			    "(run as root or as the queue user %s)\n", path,
-			    strerror(saved), conf.imss.queue_user);
+			    "(run as root or as %s)\n", path,
+			    strerror(saved), who);
 		else
 			fprintf(stderr, "sekishoctl: cannot connect to %s: %s: "
 			    "is %s running?\n", path, strerror(saved),
@@ -244,7 +256,7 @@ ctl_lost(const struct ctl_req *r, struct ipc_chan *chan)
 	if (errno == ETIMEDOUT)
 		fprintf(stderr, "sekishoctl: %s: no answer from %s within %d "
 		    "seconds\n", r->sockpath, r->view->daemon,
-		    CTL_TIMEOUT_MS / 1000);
+		    r->timeout_ms / 1000);
 	else
 		fprintf(stderr, "sekishoctl: %s: connection closed by %s "
 		    "before the answer (%s)\n", r->sockpath, r->view->daemon,
@@ -276,8 +288,7 @@ ctl_req_run(const char *confdir, struct ctl_req *r)
 	char		 path[4096];
 	int		 rv = -1;
 
-	if ((chan = ctl_connect(confdir, r->view, path, sizeof(path))) ==
-	    NULL)
+	if ((chan = ctl_connect(confdir, r, path, sizeof(path))) == NULL)
 		return 1;
 	r->sockpath = path;
 	m = ipc_msg_new(r->cmd->type, 0);
@@ -289,9 +300,9 @@ ctl_req_run(const char *confdir, struct ctl_req *r)
 	else
 		ipc_add_str(m, r->id);
 	/* A refusal may close the socket early; read what it said. */
-	(void)ipc_send_sync(chan, m, CTL_TIMEOUT_MS);
+	(void)ipc_send_sync(chan, m, r->timeout_ms);
 	while (rv == -1) {
-		if ((in = ipc_recv_sync(chan, CTL_TIMEOUT_MS)) == NULL)
+		if ((in = ipc_recv_sync(chan, r->timeout_ms)) == NULL)
 			rv = ctl_lost(r, chan);
 		else
 			rv = ctl_reply(r, in);

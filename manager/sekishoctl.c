@@ -46,6 +46,13 @@
  *	sekishoctl [-c DIR] [--json] rules status|rollback
  *	sekishoctl [-c DIR] [--json] rules update FROM
  *
+ * The services of this host, through sekisho-manager's socket
+ * (run_dir/manager.sock, ctl_mgr.c):
+ *
+ *	sekishoctl [-c DIR] [--json] status [SERVICE]
+ *	sekishoctl [-c DIR] [--json] start|stop|restart SERVICE
+ *	sekishoctl [-c DIR] [--json] reload
+ *
  * Human-readable output by default, JSON with --json.  Exit codes: 0
  * success, 1 failure (invalid configuration, unknown key, no such
  * message, refused, daemon not running, malformed reply), 2 usage.
@@ -78,7 +85,12 @@ static bool	 json_out;		/* --json */
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: sekishoctl [-c confdir] config check\n"
+	fprintf(stderr, "usage: sekishoctl [-c confdir] [--json] status "
+	    "[SERVICE]\n"
+	    "       sekishoctl [-c confdir] [--json] start|stop|restart "
+	    "SERVICE\n"
+	    "       sekishoctl [-c confdir] [--json] reload\n"
+	    "       sekishoctl [-c confdir] config check\n"
 	    "       sekishoctl [-c confdir] config get FILE SECTION KEY\n"
 	    "       sekishoctl [-c confdir] [--json] queue list [--state "
 	    "queue|hold|incoming]\n"
@@ -211,7 +223,7 @@ ctl_safe(char *buf, size_t len, const char *s)
 }
 
 /* ctl_age: a duration as 45s, 12m, 3h05m or 2d04h. */
-static const char *
+const char *
 ctl_age(char *buf, size_t len, long long secs)
 {
 	if (secs < 0)
@@ -628,6 +640,13 @@ main(int argc, char **argv)
 	if (argc >= 1 && strcmp(argv[0], "ipprofiler") == 0) {
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_ipprofiler(confdir, argc - 1, argv + 1, json_out);
+	}
+	if (argc >= 1 && (strcmp(argv[0], "status") == 0 ||
+	    strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
+	    strcmp(argv[0], "restart") == 0 ||
+	    strcmp(argv[0], "reload") == 0)) {
+		log_setlevel(LOG_LVL_ERR);
+		return cmd_service(confdir, argc, argv, json_out);
 	}
 	if (argc >= 1 && strcmp(argv[0], "scanner") == 0) {
 		log_setlevel(LOG_LVL_ERR);

@@ -57,6 +57,11 @@ struct ctl_view {
 	void		(*show)(const json_t *);	/* show: the entry */
 	/* Another reply than ENTRY or RESULT, or NULL; 0, or 1 (failed). */
 	int		(*other)(struct ctl_req *, struct ipc_msg_in *);
+	/* Who may connect, for "permission denied" (NULL: the queue user). */
+	const char	*allowed;
+	/* How long a reply may take, from the configuration (NULL: */
+	/* CTL_TIMEOUT_MS). */
+	int		(*timeout_ms)(const struct sekisho_conf *);
 };
 
 /* One request over a control socket and what came back so far. */
@@ -68,10 +73,12 @@ struct ctl_req {
 	void		*arg;		/* the family's own part */
 	uint64_t	 nentries;	/* received so far */
 	const char	*sockpath;	/* while ctl_req_run runs */
+	int		 timeout_ms;	/* per reply, while it runs */
 };
 
 int	 ctl_load(const char *, struct sekisho_conf *, bool);
 const char *ctl_safe(char *, size_t, const char *);
+const char *ctl_age(char *, size_t, long long);
 const char *ctl_size(char *, size_t, long long);
 const char *ctl_time(char *, size_t, time_t);
 bool	 ctl_jhas(const json_t *, const char *, int, bool);
@@ -90,5 +97,6 @@ int	 cmd_quarantine(const char *, int, char **, bool);
 int	 cmd_scanner(const char *, int, char **, bool);
 int	 cmd_rules(const char *, int, char **, bool);
 int	 cmd_ipprofiler(const char *, int, char **, bool);
+int	 cmd_service(const char *, int, char **, bool);
 
 #endif

@@ -3,11 +3,12 @@
 # host in the foreground with the default configuration in etc/ (or the
 # directory given with -c).  Ctrl-C (SIGINT/SIGTERM) stops every service.
 #
-# Until sekisho-manager lands (it will supervise everything), this script
-# starts each service program that the build produced, checks the
-# configuration first, and creates the TLS key pair, data and run
-# directories the configuration names.  With the shipped etc/, mail to
-# anything@localhost is delivered into /var/lib/sekisho/maildir/.
+# It checks the configuration, creates the TLS key pair, data and run
+# directories the configuration names, then runs sekisho-manager in the
+# foreground: the manager starts every service program the build produced
+# ([imss_manager] services), restarts one that dies, and logs each into
+# <data_dir>/log/<service>.log (docs/manager.md).  With the shipped etc/,
+# mail to anything@localhost is delivered into /var/lib/sekisho/maildir/.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -53,17 +54,6 @@ for d in data_dir run_dir; do
 	mkdir -p "$("$bin/sekishoctl" -c "$confdir" config get imss.ini general "$d")"
 done
 
-pids=""
-for svc in sekisho-smtpd sekisho-scanner sekisho-ipprofiler sekisho-euq; do
-	[ -x "$bin/$svc" ] || continue
-	echo "run: starting $svc"
-	"$bin/$svc" -f -c "$confdir" &
-	pids="$pids $!"
-done
-if [ -z "$pids" ]; then
-	echo "run: no service has been built yet; configuration is valid."
-	exit 0
-fi
-trap 'kill $pids 2>/dev/null; wait' INT TERM
-echo "run: suite running (pids$pids); Ctrl-C stops it"
-wait
+echo "run: starting the suite through sekisho-manager; Ctrl-C stops it"
+echo "run: sudo $bin/sekishoctl -c $confdir status   shows the services"
+exec "$bin/sekisho-manager" -f -c "$confdir"

@@ -463,6 +463,11 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def conf_service_names():
+    """The services sekisho-manager knows (common/conf_schema.c)."""
+    return ("smtpd", "scanner", "ipprofiler", "euq")
+
+
 class Daemon:
     """One started program, its log file and how to stop it."""
 
@@ -537,6 +542,7 @@ class Suite:
             os.makedirs(d, exist_ok=True)
         self.daemons = []
         self.extra_procs = []       # helpers such as dnsmasq
+        self.extra_logs = []        # more logs to check for sanitizer reports
         tls = os.path.join(self.confdir, "tls")
         os.makedirs(tls, exist_ok=True)
         crt, key = tls_pair()
@@ -648,22 +654,44 @@ class Suite:
                     pass
             p.wait()
 
+    def kill_leftovers(self):
+        """SIGKILL every process whose command line names this suite's
+        configuration directory: services that a manager which did not
+        stop cleanly left behind."""
+        me = os.getpid()
+        for n in os.listdir("/proc"):
+            if not n.isdigit() or int(n) == me:
+                continue
+            try:
+                with open("/proc/%s/cmdline" % n, "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if self.confdir.encode() in args:
+                try:
+                    os.kill(int(n), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
     def close(self):
         """Stop every daemon and remove the directory.  Raises when a
         daemon's log shows a sanitizer report (ASan/UBSan builds)."""
         self.stop_extra()
         for d in reversed(self.daemons):
             d.stop()
+        self.kill_leftovers()
         reports = []
         seen = set()
-        for d in self.daemons:
-            if d.log_path in seen:
+        logs = [(d.name, d.log_path) for d in self.daemons] + \
+            [(os.path.basename(p), p) for p in self.extra_logs]
+        for name, path in logs:
+            if path in seen or not os.path.exists(path):
                 continue
-            seen.add(d.log_path)
-            with open(d.log_path, "rb") as f:
+            seen.add(path)
+            with open(path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")
             if self.SANITIZER_RE.search(text):
-                reports.append("%s:\n%s" % (d.name, text[-6000:]))
+                reports.append("%s:\n%s" % (name, text[-6000:]))
         shutil.rmtree(self.dir, ignore_errors=True)
         if reports:
             raise AssertionError("sanitizer report in daemon log:\n" +
@@ -688,13 +716,7 @@ class Suite:
         (a restart) keeps the ports.  With wait, returns once the queue
         said it is ready and a probe connection got the greeting.
         """
-        if self.smtp_port is None:
-            self.smtp_port = free_port()
-            self.smtps_port = free_port()
-            while self.smtps_port == self.smtp_port:
-                self.smtps_port = free_port()
-            self.smtpd_config(BindAddress="127.0.0.1", Port=self.smtp_port,
-                              SmtpsPort=self.smtps_port)
+        self.smtp_ports()
         self.smtpd_config(**settings)
         d = self.start("sekisho-smtpd", *args)
         self.smtpd = d
@@ -702,19 +724,38 @@ class Suite:
             self.wait_smtpd_ready(d)
         return d
 
-    def wait_smtpd_ready(self, d, timeout=15.0):
+    def smtp_ports(self):
+        """Pick Port and SmtpsPort (free, on 127.0.0.1) once."""
+        if self.smtp_port is None:
+            self.smtp_port = free_port()
+            self.smtps_port = free_port()
+            while self.smtps_port == self.smtp_port:
+                self.smtps_port = free_port()
+            self.smtpd_config(BindAddress="127.0.0.1", Port=self.smtp_port,
+                              SmtpsPort=self.smtps_port)
+
+    def wait_smtpd_ready(self, d, timeout=15.0, log=None, count=1):
+        """Wait until smtpd d (a Daemon, or None for one the manager
+        runs: then log() is its log and count the starts to wait for)
+        is ready and greets."""
+        log = log or d.log
+        running = (lambda: d.running()) if d is not None else \
+            (lambda: True)
+
         def ready():
-            if not d.running():
+            if not running():
                 raise AssertionError("sekisho-smtpd exited (%s) while "
                                      "starting; log:\n%s"
-                                     % (d.proc.returncode, d.log()))
-            return "event=queue-ready" in d.log()
+                                     % (d.proc.returncode, log()))
+            return log().count("event=queue-ready") >= count
         wait_for(ready, timeout, what="smtpd queue ready")
+        # An earlier run's sessions (a restarted service's log goes on).
+        ended = log().count("event=disconnect")
 
         def greeted():
-            if not d.running():
+            if not running():
                 raise AssertionError("sekisho-smtpd exited; log:\n%s"
-                                     % d.log())
+                                     % log())
             try:
                 with RawSMTP(self.smtp_port, timeout=2.0) as c:
                     if c.greeting.code != 220:
@@ -725,7 +766,7 @@ class Suite:
                 return False
         wait_for(greeted, timeout, step=0.05, what="smtpd greeting")
         # The probe's session must be gone before tests count connections.
-        wait_for(lambda: "event=disconnect" in d.log(), timeout,
+        wait_for(lambda: log().count("event=disconnect") > ended, timeout,
                  what="probe session closed")
 
     def stop_smtpd(self, timeout=15.0):
@@ -778,6 +819,63 @@ class Suite:
                                          % (d.proc.returncode, d.log()))
                 return "event=ipprofiler-ready" in d.log()
             wait_for(ready, 15.0, what="ipprofiler ready")
+        return d
+
+    # --- sekisho-manager -------------------------------------------------
+
+    manager = None
+
+    def service_log_path(self, name):
+        """The log file sekisho-manager keeps for a service ("smtpd")."""
+        return os.path.join(self.data_dir, "log", name + ".log")
+
+    def service_log(self, name):
+        try:
+            with open(self.service_log_path(name), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    READY = {"smtpd": "event=queue-ready", "scanner": "event=scanner-ready",
+             "ipprofiler": "event=ipprofiler-ready"}
+
+    def wait_service_ready(self, name, count=1, timeout=20.0):
+        """Wait until the manager's service name (smtpd, scanner,
+        ipprofiler) has said it is ready count times in its log."""
+        if name == "smtpd":
+            self.wait_smtpd_ready(None, timeout,
+                                  log=lambda: self.service_log("smtpd"),
+                                  count=count)
+            return
+        wait_for(lambda: self.service_log(name).count(self.READY[name]) >=
+                 count, timeout, what="%s ready (%d)" % (name, count))
+
+    def start_manager(self, bindir=None, wait=True, **settings):
+        """Start sekisho-manager (with -B bindir when given); settings are
+        imss.ini [imss_manager] keys.  The SMTP service gets free loopback
+        ports.  With wait, returns once the manager is ready and, with the
+        real programs, every service it started is ready."""
+        self.smtp_ports()
+        for k, v in settings.items():
+            self.set("imss.ini", "imss_manager", k, str(v))
+        d = self.start("sekisho-manager", *(["-B", bindir] if bindir
+                                            else []))
+        self.manager = d
+        for name in conf_service_names():
+            self.extra_logs.append(self.service_log_path(name))
+        if not wait:
+            return d
+
+        def ready():
+            if not d.running():
+                raise AssertionError("sekisho-manager exited (%s); log:\n%s"
+                                     % (d.proc.returncode, d.log()))
+            return "event=manager-ready" in d.log()
+        wait_for(ready, 10.0, what="manager ready")
+        if bindir is None:
+            for name in self.READY:
+                if os.path.exists(self.bin("sekisho-" + name)):
+                    self.wait_service_ready(name)
         return d
 
     def scan_workers(self):
