@@ -440,11 +440,12 @@ struct notify_ctx {
 };
 
 /*
- * notify_addr: s checked (never empty or "<>": seed 35) and in canonical
- * form in dst; NULL, or why not.
+ * notify_addr_check: s checked (never empty or "<>": seed 35) and in
+ * canonical form in dst; utf8 allows a non-ASCII address (SMTPUTF8).
+ * NULL, or why not.
  */
-static const char *
-notify_addr(const char *s, char *dst, size_t size)
+const char *
+notify_addr_check(const char *s, bool utf8, char *dst, size_t size)
 {
 	struct addr_opts o = ADDR_OPTS_INIT;
 	struct addr	 a;
@@ -453,7 +454,7 @@ notify_addr(const char *s, char *dst, size_t size)
 	if (s == NULL || s[0] == '\0' || strcmp(s, "<>") == 0)
 		return "the null address, refused (seed 35)";
 	o.check_dots = false;
-	o.smtputf8 = true;
+	o.smtputf8 = utf8;
 	if ((e = addr_parse(&a, s, strlen(s), ADDR_BARE, &o)) != ADDR_OK)
 		return addr_strerror(e);
 	if (!addr_format(dst, size, &a, 0))
@@ -461,9 +462,19 @@ notify_addr(const char *s, char *dst, size_t size)
 	return NULL;
 }
 
-/* notify_msgid: a Message-ID of random hex in hostname; false if no RNG. */
-static bool
-notify_msgid(struct notify_ctx *c, const char *hostname)
+/* notify_addr: an address of a notification (any UTF-8). */
+static const char *
+notify_addr(const char *s, char *dst, size_t size)
+{
+	return notify_addr_check(s, true, dst, size);
+}
+
+/*
+ * notify_msgid_make: a Message-ID "<random hex@host>" into dst; false
+ * without randomness or room.
+ */
+bool
+notify_msgid_make(char *dst, size_t size, const char *host)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t		 r[MSGID_OCTETS];
@@ -477,9 +488,7 @@ notify_msgid(struct notify_ctx *c, const char *hostname)
 		id[2 * i + 1] = hex[r[i] & 15];
 	}
 	id[2 * sizeof(r)] = '\0';
-	if (!str_printf(c->msgid, sizeof(c->msgid), "<%s@%s>", id, hostname))
-		fatalx("notify_msgid: Message-ID too long");
-	return true;
+	return str_printf(dst, size, "<%s@%s>", id, host);
 }
 
 /* notify_check: addresses, host name, dates and Message-ID, before work. */
@@ -509,8 +518,8 @@ notify_check(struct notify_ctx *c, const char *from, const char *const *to,
 	    (c->tok->date != 0 &&
 	    !date_rfc5322(c->odate, sizeof(c->odate), c->tok->date)))
 		why = "date cannot be formatted";
-	else if (!notify_msgid(c, hostname))
-		why = "RAND_bytes failed";
+	else if (!notify_msgid_make(c->msgid, sizeof(c->msgid), hostname))
+		why = "no Message-ID (RAND_bytes or host name)";
 	if (why != NULL)
 		str_printf(err, errlen, "notify: %s", why);
 	return why == NULL;

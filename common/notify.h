@@ -50,6 +50,8 @@ struct notify_tokens {
 struct notify_template;
 
 bool	 notify_name_valid(const char *);
+const char *notify_addr_check(const char *, bool, char *, size_t);
+bool	 notify_msgid_make(char *, size_t, const char *);
 struct notify_template *notify_template_parse(const char *, const void *,
 	    size_t, char *, size_t);
 struct notify_template *notify_template_load(int, const char *, char *,

@@ -10,12 +10,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "addr.h"
 #include "log.h"
 #include "mimeenc.h"
 #include "mnotify.h"
+#include "notify.h"
 
 #define CRLF		"\r\n"
 #define LINE_MAX_OCT	998		/* RFC 5322 2.1.1 */
@@ -82,43 +81,16 @@ mnotify_rl_event(struct mnotify_rl *rl, enum mnotify_kind k, unsigned key,
 const char *
 mnotify_addr(const char *s, const char *host, char *dst, size_t size)
 {
-	struct addr_opts o = ADDR_OPTS_INIT;
-	struct addr	 a;
-	enum addr_err	 e;
 	char		 full[ADDR_STR_MAX];
 
-	if (s == NULL || s[0] == '\0' || strcmp(s, "<>") == 0)
-		return "the null address, refused (seed 35)";
-	if (strchr(s, '@') == NULL) {
+	if (s != NULL && s[0] != '\0' && strcmp(s, "<>") != 0 &&
+	    strchr(s, '@') == NULL) {
 		if (!str_printf(full, sizeof(full), "%s@%s", s, host))
 			return "too long";
 		s = full;
 	}
-	o.check_dots = false;
-	if ((e = addr_parse(&a, s, strlen(s), ADDR_BARE, &o)) != ADDR_OK)
-		return addr_strerror(e);
-	if (!addr_format(dst, size, &a, 0))
-		return "cannot be formatted";
-	return NULL;
-}
-
-/* mnotify_msgid: "<random hex@host>" into dst; false if no RNG. */
-static bool
-mnotify_msgid(char *dst, size_t size, const char *host)
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t		 r[16];
-	char		 id[2 * sizeof(r) + 1];
-	size_t		 i;
-
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		return false;
-	for (i = 0; i < sizeof(r); i++) {
-		id[2 * i] = hex[r[i] >> 4];
-		id[2 * i + 1] = hex[r[i] & 15];
-	}
-	id[2 * sizeof(r)] = '\0';
-	return str_printf(dst, size, "<%s@%s>", id, host);
+	/* ASCII only: the notice is a 7-bit message. */
+	return notify_addr_check(s, false, dst, size);
 }
 
 /*
@@ -173,7 +145,7 @@ mnotify_build(struct buf *out, const char *from, const char *to,
 		why = "no From: or To: address (seed 35)";
 	else if (!date_rfc5322(date, sizeof(date), now))
 		why = "the date cannot be formatted";
-	else if (!mnotify_msgid(msgid, sizeof(msgid), host))
+	else if (!notify_msgid_make(msgid, sizeof(msgid), host))
 		why = "no Message-ID (RAND_bytes or host name)";
 	else if (!buf_printf(out, "Date: %s" CRLF "From: %s" CRLF "To: %s"
 	    CRLF, date, from, to) ||
