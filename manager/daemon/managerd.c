@@ -25,9 +25,12 @@
  * Signals: SIGTERM and SIGINT stop every service in parallel (each
  * bounded by the stop timeout) and then the manager; SIGHUP re-reads the
  * configuration (an invalid one keeps the running one), starts services
- * that became enabled, stops those that became disabled, and sends
- * SIGHUP to the others.  SIGCHLD reaps through the event loop.  Nothing
- * here blocks: the only waits are the loop's.
+ * that became enabled, stops those that became disabled, and gives each
+ * running service what the change means for it (cfgdiff.c, against the
+ * fingerprint of what it read when it started or last reloaded):
+ * nothing, SIGHUP, or a restart (bounded by the stop timeout).  SIGCHLD
+ * reaps through the event loop.  Nothing here blocks: the only waits are
+ * the loop's.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -50,6 +53,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "cfgdiff.h"
 #include "conf.h"
 #include "daemon.h"
 #include "diag.h"
@@ -108,6 +112,8 @@ static struct {
 	char			 sockpath[4096];
 	struct svc_set		 set;
 	struct mgr_io		 io[SVC_MAX];
+	/* What each service read: at its start, then at each reload. */
+	struct cfgdiff_snap	 snap[SVC_MAX];
 	struct event_base	*base;
 	struct event		*ev_sig[4];
 	struct event		*ev_timer;
@@ -242,6 +248,29 @@ mgr_child(const char *path, char *const argv[], int out,
 }
 
 /*
+ * mgr_snap_start: the fingerprint of the configuration s is about to
+ * read, from the files as they are now (they may have changed since the
+ * last reload); the manager's configuration if they do not load (then s
+ * fails to start anyway).  Taken before the fork: an edit in between
+ * makes the next reload do too much, never too little.
+ */
+static void
+mgr_snap_start(struct svc *s)
+{
+	struct sekisho_conf *c = xcalloc(1, sizeof(*c));
+	struct diag	 d;
+
+	diag_init(&d);
+	if (conf_load(m.conf->confdir, c, &d) == 0 && d.nerrors == 0)
+		cfgdiff_snap_take(c, &m.snap[s->idx]);
+	else
+		cfgdiff_snap_take(m.conf, &m.snap[s->idx]);
+	diag_free(&d);
+	conf_free(c);
+	free(c);
+}
+
+/*
  * mgr_spawn: svc_ops.spawn: fork and execute s's program.  Signals are
  * blocked across the fork so that none reaches libevent's handler in the
  * child before it resets them.
@@ -257,6 +286,7 @@ mgr_spawn(struct svc *s, void *arg)
 
 	if (!mgr_prog_path(s, path, sizeof(path)) || !mgr_io_open(s))
 		return -1;
+	mgr_snap_start(s);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == 0)
@@ -425,38 +455,81 @@ mgr_hup_ready(pid_t pid)
 	return (mask & (1ULL << (SIGHUP - 1))) != 0;
 }
 
-/* mgr_hup_all: SIGHUP to every running service; their names into b. */
+/* The services a reload restarted, signalled, left alone. */
+struct mgr_reload_names {
+	struct buf	 restart, hup, none;
+};
+
+/* mgr_reload_add: name s in list b ("smtpd, scanner"). */
 static void
-mgr_hup_all(struct buf *b)
+mgr_reload_add(struct buf *b, const struct svc *s)
 {
-	size_t	 i;
+	(void)buf_printf(b, "%s%s", b->len > 0 ? ", " : "", s->name);
+}
 
-	for (i = 0; i < m.set.n; i++) {
-		struct svc *s = &m.set.v[i];
+/*
+ * mgr_reload_one: what the change from the snapshot s started (or last
+ * reloaded) with to ns means for the running service s, done: nothing,
+ * SIGHUP, or a restart (a stop bounded by the stop timeout, then a
+ * start, which takes its own snapshot).
+ */
+static void
+mgr_reload_one(struct svc *s, const struct cfgdiff_snap *ns,
+    struct mgr_reload_names *n)
+{
+	enum cfgdiff_action a;
+	const char	*refused;
+	char		 why[300], esc[LOG_ESC_MAX];
 
-		if (s->state != SVC_RUNNING)
-			continue;
-		if (!mgr_hup_ready(s->pid)) {
-			log_kv(LOG_LVL_INFO, "event=reload-skipped service=%s "
-			    "detail=\"still starting\"", s->name);
-			continue;
-		}
+	a = cfgdiff_decide(s->idx, &m.snap[s->idx], ns, why, sizeof(why));
+	if (a == CFGDIFF_RELOAD && !mgr_hup_ready(s->pid)) {
+		/* It has just read the configuration. */
+		a = CFGDIFF_NONE;
+		(void)str_lcpy(why, "still starting", sizeof(why));
+	}
+	log_kv(LOG_LVL_INFO, "event=reload-service service=%s pid=%ld "
+	    "action=%s why=%s", s->name, (long)s->pid,
+	    cfgdiff_action_name(a), log_esc(esc, sizeof(esc), why));
+	switch (a) {
+	case CFGDIFF_NONE:
+		m.snap[s->idx] = *ns;
+		mgr_reload_add(&n->none, s);
+		break;
+	case CFGDIFF_RELOAD:
 		mgr_signal(s, SIGHUP, false, NULL);
-		buf_printf(b, "%s%s", b->len > 0 ? ", " : "", s->name);
+		m.snap[s->idx] = *ns;
+		mgr_reload_add(&n->hup, s);
+		break;
+	case CFGDIFF_RESTART:
+		if (svc_restart(&m.set, s, now_ms(), &refused) ==
+		    SVC_REQ_REFUSED) {
+			/* Its program went away: it keeps running. */
+			log_kv(LOG_LVL_WARN, "event=reload-restart-refused "
+			    "service=%s why=%s", s->name, log_esc(esc,
+			    sizeof(esc), refused));
+			mgr_reload_add(&n->none, s);
+			break;
+		}
+		mgr_reload_add(&n->restart, s);
+		break;
 	}
 }
 
 /*
- * mgr_reload: the configuration again, applied to the services, and
- * SIGHUP to those that keep running.  false (and the running
- * configuration stays) when it is invalid; what happened in msg.
+ * mgr_reload: the configuration again, applied to the services: those
+ * that became enabled start, those that became disabled stop, and each
+ * running one gets what the change means for it.  false (and the
+ * running configuration stays, nothing is touched) when it is invalid;
+ * what happened in msg.
  */
 static bool
 mgr_reload(char *msg, size_t len)
 {
+	static struct cfgdiff_snap ns;
 	struct sekisho_conf *nc = xcalloc(1, sizeof(*nc));
+	struct mgr_reload_names n;
 	struct diag	 d;
-	struct buf	 names;
+	size_t		 i;
 
 	diag_init(&d);
 	if (conf_load(m.conf->confdir, nc, &d) == -1 || d.nerrors > 0) {
@@ -473,20 +546,33 @@ mgr_reload(char *msg, size_t len)
 		log_kv(LOG_LVL_WARN, "event=reload-partial detail=\"run_dir, "
 		    "data_dir and log_dir change at the next start of "
 		    "sekisho-manager\"");
-	buf_init(&names, 4096);
-	mgr_hup_all(&names);
 	conf_free(m.conf);
 	if (m.conf_heap)
 		free(m.conf);
 	m.conf = nc;
 	m.conf_heap = true;
+	/* New limits first: a restart below is bounded by the new one. */
 	mgr_configure(false);
 	notifier_configure(m.conf);
-	log_kv(LOG_LVL_INFO, "event=reloaded hup=%s", names.len > 0 ?
-	    buf_cstr(&names) : "none");
-	(void)str_printf(msg, len, "reloaded; SIGHUP sent to %s",
-	    names.len > 0 ? buf_cstr(&names) : "no service");
-	buf_free(&names);
+	cfgdiff_snap_take(m.conf, &ns);
+	buf_init(&n.restart, 4096);
+	buf_init(&n.hup, 4096);
+	buf_init(&n.none, 4096);
+	for (i = 0; i < m.set.n; i++)
+		if (m.set.v[i].state == SVC_RUNNING)
+			mgr_reload_one(&m.set.v[i], &ns, &n);
+	log_kv(LOG_LVL_INFO, "event=reloaded restart=%s hup=%s unchanged=%s",
+	    n.restart.len > 0 ? buf_cstr(&n.restart) : "none",
+	    n.hup.len > 0 ? buf_cstr(&n.hup) : "none",
+	    n.none.len > 0 ? buf_cstr(&n.none) : "none");
+	(void)str_printf(msg, len, "reloaded; restarted: %s; SIGHUP sent to: "
+	    "%s; unchanged: %s",
+	    n.restart.len > 0 ? buf_cstr(&n.restart) : "none",
+	    n.hup.len > 0 ? buf_cstr(&n.hup) : "none",
+	    n.none.len > 0 ? buf_cstr(&n.none) : "none");
+	buf_free(&n.restart);
+	buf_free(&n.hup);
+	buf_free(&n.none);
 	return true;
 }
 

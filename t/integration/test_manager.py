@@ -222,12 +222,15 @@ class TestManager(ManagerCase):
         s = self.suite
         m = s.start_manager(service_stop_timeout=10)
         before = self.status()
+        # A change the scanner reloads (TestManagerReload: who gets what).
+        s.set("policy.ini", "scan", "max_text_kb", "2048")
         m.signal(signal.SIGHUP)
         wait_for(lambda: "event=reloaded" in s.service_log("scanner"), 10,
                  what="scanner reloaded on the manager's SIGHUP")
         r = self.ctl("reload")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("SIGHUP sent to smtpd, scanner, ipprofiler", r.stdout)
+        self.assertIn("restarted: none; SIGHUP sent to: none; unchanged: "
+                      "smtpd, scanner, ipprofiler", r.stdout)
         # Take the IP profiler out of the services: reload stops it.
         s.set("imss.ini", "imss_manager", "services", "smtpd, scanner")
         r = self.ctl("--json", "reload")
@@ -429,6 +432,114 @@ class TestManager(ManagerCase):
         self.assertEqual(p.returncode, 1)
         self.assertEqual(err, "sekishoctl: scanner was stopped before it "
                          "could start again\n")
+
+
+class TestManagerReload(ManagerCase):
+    """A reload gives each service what the change means for it (issue 9,
+    manager/cfgdiff.c): sekisho-smtpd applies a configuration only by a
+    restart, the scanner and the IP profiler reload on SIGHUP, and a
+    service that reads nothing of what changed is left alone."""
+
+    MARK = {"smtpd": "event=sighup", "scanner": "event=reloaded",
+            "ipprofiler": "event=reloaded"}
+
+    def marks(self):
+        """{service: how often its log says it got a SIGHUP}."""
+        return {n: self.suite.service_log(n).count(self.MARK[n])
+                for n in REAL}
+
+    def reload(self, expect):
+        """sekishoctl reload; its answer must contain expect."""
+        r = self.ctl("reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(expect, r.stdout)
+        return r
+
+    def assertUntouched(self, before, names, marks):
+        """names kept their processes and got no SIGHUP."""
+        time.sleep(0.3)  # a signal that went would show by now
+        now, after = self.status(), self.marks()
+        for n in names:
+            self.assertEqual(now[n]["pid"], before[n]["pid"], n)
+            self.assertEqual(now[n]["state"], "running", n)
+            self.assertEqual(after[n], marks[n], "%s got a SIGHUP" % n)
+
+    def test_reload_restarts_or_signals_only_the_services_concerned(self):
+        s = self.suite
+        m = s.start_manager(service_stop_timeout=10)
+        st, marks = self.status(), self.marks()
+        # Touched, not changed: nothing.
+        for name in ("imss.ini", "tsmtpd.ini", "foxdns.ini", "policy.ini"):
+            os.utime(s.path(name))
+        self.reload("restarted: none; SIGHUP sent to: none; unchanged: "
+                    "smtpd, scanner, ipprofiler")
+        self.assertUntouched(st, REAL, marks)
+        self.assertIn('event=reload-service service=smtpd pid=%d '
+                      'action=none why="nothing it reads changed"'
+                      % st["smtpd"]["pid"], m.log())
+        # policy.ini (a [scan] key smtpd's queue does not read): the
+        # scanner reloads, alone.
+        s.set("policy.ini", "scan", "max_text_kb", "2048")
+        self.reload("restarted: none; SIGHUP sent to: scanner; "
+                    "unchanged: smtpd, ipprofiler")
+        wait_for(lambda: self.marks()["scanner"] > marks["scanner"], 10,
+                 what="the scanner reloaded")
+        self.assertUntouched(st, ("smtpd", "ipprofiler"), marks)
+        self.assertEqual(self.status()["scanner"]["pid"],
+                         st["scanner"]["pid"])
+        self.assertIn('service=scanner pid=%d action=reload '
+                      'why="policy.ini changed"' % st["scanner"]["pid"],
+                      m.log())
+        marks = self.marks()
+        # tsmtpd.ini [SmtpServer]: smtpd restarts (a new pid); the others
+        # are left alone.
+        s.set("tsmtpd.ini", "SmtpServer", "MaxRcptPerMsg", "50")
+        self.reload("restarted: smtpd; SIGHUP sent to: none; unchanged: "
+                    "scanner, ipprofiler")
+        self.assertIn('event=reload-service service=smtpd pid=%d '
+                      'action=restart why="tsmtpd.ini [SmtpServer] '
+                      'changed"' % st["smtpd"]["pid"], m.log())
+        s.wait_service_ready("smtpd", count=2)
+        now = self.status()
+        self.assertEqual(now["smtpd"]["state"], "running")
+        self.assertNotEqual(now["smtpd"]["pid"], st["smtpd"]["pid"])
+        self.assertEqual(now["smtpd"]["restarts"], 0)  # not a death
+        self.assertFalse(group_alive(st["smtpd"]["pid"]))
+        self.assertUntouched(st, ("scanner", "ipprofiler"), marks)
+        self.assertNotIn("event=service-died", m.log())
+        st, marks = now, self.marks()
+        # foxdns.ini keep_tempblocked_mins: the IP profiler reloads; smtpd
+        # does not read that key and keeps running.
+        s.set("foxdns.ini", "foxdns", "keep_tempblocked_mins", "30")
+        self.reload("restarted: none; SIGHUP sent to: ipprofiler; "
+                    "unchanged: smtpd, scanner")
+        wait_for(lambda: self.marks()["ipprofiler"] > marks["ipprofiler"],
+                 10, what="the IP profiler reloaded")
+        self.assertUntouched(st, ("smtpd", "scanner"), marks)
+        self.assertEqual(self.status()["ipprofiler"]["pid"],
+                         st["ipprofiler"]["pid"])
+        marks = self.marks()
+        # An invalid configuration changes nothing.
+        s.set("tsmtpd.ini", "SmtpServer", "MaxRcptPerMsg", "many")
+        r = self.ctl("reload")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("MaxRcptPerMsg", r.stderr)
+        # (sekishoctl checks it first; the manager's own check:)
+        m.signal(signal.SIGHUP)
+        wait_for(lambda: "event=reload-failed" in m.log(), 10,
+                 what="the manager refused the configuration")
+        time.sleep(0.3)
+        for n in REAL:  # (sekishoctl status refuses an invalid one)
+            self.assertTrue(pid_alive(st[n]["pid"]), n)
+        self.assertEqual(self.marks(), marks)
+        # Back to the running value: nothing to do.
+        s.set("tsmtpd.ini", "SmtpServer", "MaxRcptPerMsg", "50")
+        self.reload("restarted: none; SIGHUP sent to: none; unchanged: "
+                    "smtpd, scanner, ipprofiler")
+        self.assertUntouched(st, REAL, marks)
+        # Mail still goes through the restarted smtpd.
+        self.send("after the reloads")
+        self.wait_subjects(["after the reloads"])
 
 
 class TestManagerNotify(ManagerCase):
