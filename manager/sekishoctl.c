@@ -7,6 +7,10 @@
  *	sekishoctl [-c DIR] config get FILE SECTION KEY
  *						the value in force (default
  *						applied, paths absolute)
+ *	sekishoctl config keygen DIR
+ *	sekishoctl [-c DIR] config bundle create|verify|apply ...
+ *						signed configuration bundles
+ *						(ctl_bundle.c)
  *	sekishoctl version
  *
  * The mail queue, through the queue process's control socket
@@ -92,6 +96,11 @@ usage(void)
 	    "       sekishoctl [-c confdir] [--json] reload\n"
 	    "       sekishoctl [-c confdir] config check\n"
 	    "       sekishoctl [-c confdir] config get FILE SECTION KEY\n"
+	    "       sekishoctl config keygen DIR\n"
+	    "       sekishoctl [-c confdir] config bundle create --key PRIV "
+	    "--version N [-o FILE]\n"
+	    "       sekishoctl [-c confdir] config bundle verify|apply "
+	    "--pubkey PUB FILE\n"
 	    "       sekishoctl [-c confdir] [--json] queue list [--state "
 	    "queue|hold|incoming]\n"
 	    "           [--from SUBSTR] [--to SUBSTR] [--older SECONDS]\n"
@@ -624,6 +633,9 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[0], "config") == 0 &&
 	    strcmp(argv[1], "get") == 0)
 		return cmd_config_get(confdir, argv[2], argv[3], argv[4]);
+	if (argc >= 2 && strcmp(argv[0], "config") == 0 &&
+	    (strcmp(argv[1], "keygen") == 0 || strcmp(argv[1], "bundle") == 0))
+		return cmd_config_bundle(confdir, argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "log") == 0)
 		return cmd_log(confdir, argc - 1, argv + 1, json_out);
 	if (argc >= 1 && strcmp(argv[0], "queue") == 0) {

@@ -98,5 +98,6 @@ int	 cmd_scanner(const char *, int, char **, bool);
 int	 cmd_rules(const char *, int, char **, bool);
 int	 cmd_ipprofiler(const char *, int, char **, bool);
 int	 cmd_service(const char *, int, char **, bool);
+int	 cmd_config_bundle(const char *, int, char **);
 
 #endif

@@ -53,6 +53,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "bundle.h"
 #include "cfgdiff.h"
 #include "conf.h"
 #include "daemon.h"
@@ -1284,10 +1285,18 @@ main(int argc, char **argv)
 {
 	static struct sekisho_conf conf;
 	char	 e1[LOG_ESC_MAX], e2[LOG_ESC_MAX], e3[LOG_ESC_MAX];
-	char	 e4[LOG_ESC_MAX];
+	char	 e4[LOG_ESC_MAX], err[512];
 	size_t	 i;
 
 	mgr_getopt(argc, argv);
+	/* A configuration bundle applied up to its commit: finish it first. */
+	if (bundle_pending(m.opts.confdir) &&
+	    bundle_recover(m.opts.confdir, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sekisho-manager: %s: an interrupted "
+		    "configuration bundle cannot be finished: %s\n",
+		    m.opts.confdir, err);
+		return 1;
+	}
 	daemon_config(&m.opts, &conf, NULL);
 	m.conf = &conf;
 	TAILQ_INIT(&m.clients);
