@@ -6,6 +6,7 @@
  * the files bundle_apply keeps beside a configuration directory D:
  *
  *	D/.bundle-version	the version applied last
+ *	D/.bundle-floor		the highest version ever applied (rollback)
  *	D/.bundle-journal	an apply that is committed but not finished
  *	D/.bundle-lock		serialises appliers (flock)
  *	P/.NAME.bundle-stage	the new files, before they move into D
@@ -18,7 +19,9 @@
  * configuration, complete); after it, the stage plus D hold the new one
  * completely and bundle_recover finishes moving it in, however often it
  * is interrupted, since every step is a rename that is either done or
- * still to do.
+ * still to do.  A rollback (bundle_rollback) stages the rollback copy
+ * the same way and commits it by the same journal, marked "rollback" so
+ * the roll forward also removes the copy.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -1067,16 +1070,17 @@ bundle_paths_free(struct bundle_paths *bp)
 	memset(bp, 0, sizeof(*bp));
 }
 
-/* bundle_version_read: the version in D/.bundle-version; 0 if none. */
+/* bundle_number_read: the number in D/name; 0 if none. */
 static int
-bundle_version_read(const char *dir, uint64_t *v, char *err, size_t errlen)
+bundle_number_read(const char *dir, const char *name, uint64_t *v, char *err,
+    size_t errlen)
 {
 	char	*path, *text;
 	size_t	 len, i;
 	int	 rc = 0;
 
 	*v = 0;
-	path = xasprintf("%s/%s", dir, BUNDLE_VERSION_FILE);
+	path = xasprintf("%s/%s", dir, name);
 	if ((text = file_read(path, 64, &len)) == NULL) {
 		if (errno != ENOENT)
 			rc = bundle_fail(err, errlen, "%s: %s", path,
@@ -1096,6 +1100,13 @@ bundle_version_read(const char *dir, uint64_t *v, char *err, size_t errlen)
 	return rc;
 }
 
+/* bundle_version_read: the version in D/.bundle-version; 0 if none. */
+static int
+bundle_version_read(const char *dir, uint64_t *v, char *err, size_t errlen)
+{
+	return bundle_number_read(dir, BUNDLE_VERSION_FILE, v, err, errlen);
+}
+
 /* bundle_applied_version: the version applied to confdir last; 0: none. */
 int
 bundle_applied_version(const char *confdir, uint64_t *v, char *err,
@@ -1104,22 +1115,60 @@ bundle_applied_version(const char *confdir, uint64_t *v, char *err,
 	return bundle_version_read(confdir, v, err, errlen);
 }
 
-/* bundle_version_write: record the applied version durably. */
+/*
+ * bundle_floor_read: the replay floor of D: the higher of the applied
+ * version and D/.bundle-floor (the highest version ever applied, which
+ * a rollback keeps), so a rollback never lets a superseded bundle in.
+ */
 static int
-bundle_version_write(const char *dir, uint64_t v, char *err, size_t errlen)
+bundle_floor_read(const char *dir, uint64_t *v, char *err, size_t errlen)
+{
+	uint64_t f;
+
+	if (bundle_version_read(dir, v, err, errlen) == -1 ||
+	    bundle_number_read(dir, BUNDLE_FLOOR_FILE, &f, err, errlen) == -1)
+		return -1;
+	if (f > *v)
+		*v = f;
+	return 0;
+}
+
+/*
+ * bundle_replay_floor: the version a new bundle must exceed in confdir
+ * (bundle_verify's min_version): the highest version ever applied, even
+ * if a rollback returned to an older one since; 0 if none.
+ */
+int
+bundle_replay_floor(const char *confdir, uint64_t *v, char *err,
+    size_t errlen)
+{
+	return bundle_floor_read(confdir, v, err, errlen);
+}
+
+/* bundle_number_write: record a number in D/name durably. */
+static int
+bundle_number_write(const char *dir, const char *name, uint64_t v, char *err,
+    size_t errlen)
 {
 	char	 text[32], *tmp, *path;
 	int	 rc;
 
 	(void)snprintf(text, sizeof(text), "%llu\n", (unsigned long long)v);
-	tmp = xasprintf("%s/%s.tmp", dir, BUNDLE_VERSION_FILE);
-	path = xasprintf("%s/%s", dir, BUNDLE_VERSION_FILE);
+	tmp = xasprintf("%s/%s.tmp", dir, name);
+	path = xasprintf("%s/%s", dir, name);
 	rc = bundle_write(tmp, text, strlen(text), 0644, err, errlen);
 	if (rc == 0 && rename(tmp, path) == -1)
 		rc = bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
 	free(tmp);
 	free(path);
 	return rc;
+}
+
+/* bundle_version_write: record the applied version durably. */
+static int
+bundle_version_write(const char *dir, uint64_t v, char *err, size_t errlen)
+{
+	return bundle_number_write(dir, BUNDLE_VERSION_FILE, v, err, errlen);
 }
 
 /* bundle_journal_step: one put or del line of the journal, done. */
@@ -1157,15 +1206,17 @@ bundle_journal_step(const struct bundle_paths *bp, char op, const char *rel,
  */
 static int
 bundle_journal_walk(const struct bundle_paths *bp, const char *journal,
-    size_t jlen, bool act, uint64_t *v, char *err, size_t errlen)
+    size_t jlen, bool act, uint64_t *v, bool *rollback, char *err,
+    size_t errlen)
 {
 	struct bundle_line l;
 	char	 rel[BUNDLE_PATH_MAX + 1], num[24];
 	long long ll;
 	size_t	 pos = 0, nl = 0;
-	bool	 end = false, bad = false;
+	bool	 end = false, bad = false, seen = false;
 
 	*v = 0;
+	*rollback = false;
 	while (!bad && !end && bundle_next_line((const uint8_t *)journal,
 	    jlen, &pos, &l)) {
 		if (++nl == 1)
@@ -1173,12 +1224,16 @@ bundle_journal_walk(const struct bundle_paths *bp, const char *journal,
 			    memcmp(l.p, BUNDLE_JOURNAL_MAGIC, l.len) != 0;
 		else if (l.len == 3 && memcmp(l.p, "end", 3) == 0)
 			end = true;
+		else if (l.len == 8 && memcmp(l.p, "rollback", 8) == 0)
+			*rollback = true;
 		else if (l.len > 8 && l.len < 8 + sizeof(num) &&
 		    memcmp(l.p, "version ", 8) == 0) {
+			/* 0 only in a rollback to an unversioned copy. */
 			(void)snprintf(num, sizeof(num), "%.*s",
 			    (int)(l.len - 8), l.p + 8);
-			if (!(bad = !str_to_ll(num, 1, INT64_MAX, &ll)))
+			if (!(bad = seen || !str_to_ll(num, 0, INT64_MAX, &ll)))
 				*v = (uint64_t)ll;
+			seen = true;
 		} else if (l.len < 5 || l.len - 4 > BUNDLE_PATH_MAX ||
 		    (memcmp(l.p, "put ", 4) != 0 &&
 		    memcmp(l.p, "del ", 4) != 0) ||
@@ -1192,7 +1247,7 @@ bundle_journal_walk(const struct bundle_paths *bp, const char *journal,
 				return -1;
 		}
 	}
-	if (bad || !end || *v == 0)
+	if (bad || !end || !seen || (*v == 0 && !*rollback))
 		return bundle_fail(err, errlen, "%s/%s: malformed or incomplete "
 		    "journal, left for inspection", bp->dir,
 		    BUNDLE_JOURNAL_FILE);
@@ -1202,8 +1257,9 @@ bundle_journal_walk(const struct bundle_paths *bp, const char *journal,
 /*
  * bundle_journal_run: finish a committed apply from its journal: move
  * every staged file into D, remove the files the new version dropped,
- * record the version, then remove the journal and the stage.  Each step
- * is done or still to do, so running it again after a crash is safe.
+ * record the version (a rollback: and remove the rollback copy it
+ * restored), then remove the journal and the stage.  Each step is done
+ * or still to do, so running it again after a crash is safe.
  */
 static int
 bundle_journal_run(const struct bundle_paths *bp, const char *journal,
@@ -1211,13 +1267,18 @@ bundle_journal_run(const struct bundle_paths *bp, const char *journal,
 {
 	uint64_t v;
 	char	*jpath;
+	bool	 rollback;
 	int	 rc;
 
-	if (bundle_journal_walk(bp, journal, jlen, false, &v, err,
+	if (bundle_journal_walk(bp, journal, jlen, false, &v, &rollback, err,
 	    errlen) == -1 || bundle_journal_walk(bp, journal, jlen, true, &v,
-	    err, errlen) == -1)
+	    &rollback, err, errlen) == -1)
 		return -1;
 	rc = bundle_version_write(bp->dir, v, err, errlen);
+	if (rc == 0 && rollback && (bundle_rmtree(bp->prev) == -1 ||
+	    bundle_fsync_path(bp->parent) == -1))
+		rc = bundle_fail(err, errlen, "%s: %s", bp->prev,
+		    strerror(errno));
 	if (rc == 0 && bundle_fsync_path(bp->dir) == -1)
 		rc = bundle_fail(err, errlen, "%s: fsync: %s", bp->dir,
 		    strerror(errno));
@@ -1531,7 +1592,7 @@ bundle_save_prev(const struct bundle_paths *bp, const struct bundle *cur,
 /* bundle_commit: the journal of this apply, renamed into place. */
 static int
 bundle_commit(const struct bundle_paths *bp, const struct bundle *b,
-    const struct bundle *cur, char *err, size_t errlen)
+    const struct bundle *cur, bool rollback, char *err, size_t errlen)
 {
 	struct buf j;
 	char	*tmp, *path;
@@ -1547,6 +1608,8 @@ bundle_commit(const struct bundle_paths *bp, const struct bundle *b,
 	for (i = 0; ok && i < cur->nfiles; i++)
 		if (!bundle_has(b, cur->files[i].path))
 			ok = buf_printf(&j, "del %s\n", cur->files[i].path);
+	if (ok && rollback)
+		ok = buf_addstr(&j, "rollback\n");
 	ok = ok && buf_addstr(&j, "end\n");
 	tmp = xasprintf("%s/%s.tmp", bp->dir, BUNDLE_JOURNAL_FILE);
 	path = xasprintf("%s/%s", bp->dir, BUNDLE_JOURNAL_FILE);
@@ -1600,7 +1663,7 @@ bundle_apply_locked(const struct bundle_paths *bp, const struct bundle *b,
 	int		 rc = -1;
 
 	if (bundle_recover_locked(bp, err, errlen) == -1 ||
-	    bundle_version_read(bp->dir, &applied, err, errlen) == -1 ||
+	    bundle_floor_read(bp->dir, &applied, err, errlen) == -1 ||
 	    bundle_same_fs(bp, err, errlen) == -1)
 		return -1;
 	if (b->version <= applied)
@@ -1613,7 +1676,7 @@ bundle_apply_locked(const struct bundle_paths *bp, const struct bundle *b,
 	    bundle_validate(bp, b, check, err, errlen) == -1 ||
 	    bundle_collect(bp->dir, &cur, false, false, err, errlen) == -1 ||
 	    bundle_save_prev(bp, &cur, err, errlen) == -1 ||
-	    bundle_commit(bp, b, &cur, err, errlen) == -1)
+	    bundle_commit(bp, b, &cur, false, err, errlen) == -1)
 		(void)bundle_rmtree(bp->stage);
 	else
 		rc = bundle_recover_locked(bp, err, errlen);
@@ -1641,6 +1704,150 @@ bundle_apply(const struct bundle *b, const char *confdir,
 	if (bundle_paths_init(&bp, confdir, err, errlen) == 0 &&
 	    (fd = bundle_lock(&bp, err, errlen)) != -1) {
 		rc = bundle_apply_locked(&bp, b, check, err, errlen);
+		close(fd);
+	}
+	bundle_paths_free(&bp);
+	return rc;
+}
+
+/* bundle_prev_files: every file of the rollback copy, read, sorted. */
+static int
+bundle_prev_files(const struct bundle_paths *bp, struct bundle *b,
+    char *err, size_t errlen)
+{
+	struct dirent *de, *de2;
+	struct stat st;
+	DIR	*dp, *dp2;
+	char	*p, *rel;
+	int	 rc = 0;
+
+	if ((dp = opendir(bp->prev)) == NULL)
+		return bundle_fail(err, errlen, "%s: %s", bp->prev,
+		    strerror(errno));
+	while (rc == 0 && (de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;	/* ., .. and .bundle-version */
+		p = xasprintf("%s/%s", bp->prev, de->d_name);
+		if (lstat(p, &st) == -1)
+			rc = bundle_fail(err, errlen, "%s: %s", p,
+			    strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			rc = bundle_add(b, bp->prev, de->d_name, true, err,
+			    errlen);
+		else if ((dp2 = opendir(p)) == NULL)
+			rc = bundle_fail(err, errlen, "%s: %s", p,
+			    strerror(errno));
+		else {
+			while (rc == 0 && (de2 = readdir(dp2)) != NULL) {
+				if (strcmp(de2->d_name, ".") == 0 ||
+				    strcmp(de2->d_name, "..") == 0)
+					continue;
+				rel = xasprintf("%s/%s", de->d_name,
+				    de2->d_name);
+				rc = bundle_add(b, bp->prev, rel, true, err,
+				    errlen);
+				free(rel);
+			}
+			closedir(dp2);
+		}
+		free(p);
+	}
+	closedir(dp);
+	if (b->nfiles > 1)
+		qsort(b->files, b->nfiles, sizeof(*b->files), bundle_cmp);
+	return rc;
+}
+
+/*
+ * bundle_keep_floor: D/.bundle-floor at least the applied version,
+ * durable before a rollback's commit lowers .bundle-version.
+ */
+static int
+bundle_keep_floor(const struct bundle_paths *bp, uint64_t floor,
+    uint64_t applied, char *err, size_t errlen)
+{
+	if (floor > applied)
+		return 0;	/* .bundle-floor already holds it */
+	if (bundle_number_write(bp->dir, BUNDLE_FLOOR_FILE, floor, err,
+	    errlen) == -1)
+		return -1;
+	if (bundle_fsync_path(bp->dir) == -1)
+		return bundle_fail(err, errlen, "%s: fsync: %s", bp->dir,
+		    strerror(errno));
+	return 0;
+}
+
+/* bundle_rollback_locked: bundle_rollback with the lock held. */
+static int
+bundle_rollback_locked(const struct bundle_paths *bp, bundle_check_fn check,
+    char *err, size_t errlen)
+{
+	struct bundle	 prev, cur;
+	struct stat	 st;
+	uint64_t	 applied, floor;
+	size_t		 i;
+	int		 rc = -1;
+
+	if (bundle_recover_locked(bp, err, errlen) == -1 ||
+	    bundle_same_fs(bp, err, errlen) == -1)
+		return -1;
+	if (lstat(bp->prev, &st) == -1 || !S_ISDIR(st.st_mode))
+		return bundle_fail(err, errlen, "nothing to roll back (no "
+		    "previous configuration kept in %s)", bp->prev);
+	memset(&prev, 0, sizeof(prev));
+	memset(&cur, 0, sizeof(cur));
+	if (bundle_version_read(bp->prev, &prev.version, err, errlen) == -1 ||
+	    bundle_version_read(bp->dir, &applied, err, errlen) == -1 ||
+	    bundle_floor_read(bp->dir, &floor, err, errlen) == -1 ||
+	    bundle_prev_files(bp, &prev, err, errlen) == -1)
+		goto out;
+	if (prev.nfiles == 0) {
+		(void)bundle_fail(err, errlen, "nothing to roll back (%s is "
+		    "empty)", bp->prev);
+		goto out;
+	}
+	/* The replay floor never goes down (docs/central.md, Versions). */
+	if (bundle_stage(bp, &prev, err, errlen) == -1 ||
+	    bundle_validate(bp, &prev, check, err, errlen) == -1 ||
+	    bundle_collect(bp->dir, &cur, false, false, err, errlen) == -1 ||
+	    bundle_keep_floor(bp, floor, applied, err, errlen) == -1 ||
+	    bundle_commit(bp, &prev, &cur, true, err, errlen) == -1)
+		(void)bundle_rmtree(bp->stage);
+	else
+		rc = bundle_recover_locked(bp, err, errlen);
+out:
+	for (i = 0; i < prev.nfiles; i++) {
+		free(prev.files[i].path);
+		free(prev.files[i].data);
+	}
+	free(prev.files);
+	for (i = 0; i < cur.nfiles; i++)
+		free(cur.files[i].path);
+	free(cur.files);
+	return rc;
+}
+
+/*
+ * bundle_rollback: put back in confdir the configuration the last apply
+ * replaced (its rollback copy), with the apply's validation (conf_load,
+ * then check if not NULL) and crash safety, and record its version in
+ * .bundle-version (0 if the copy had none; bundle_applied_version reads
+ * it).  The replay floor stays at the highest version ever applied, and
+ * the copy is removed: a second rollback fails with "nothing to roll
+ * back".  A refused rollback changes no configuration file.
+ */
+int
+bundle_rollback(const char *confdir, bundle_check_fn check, char *err,
+    size_t errlen)
+{
+	struct bundle_paths bp;
+	int	 fd, rc = -1;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if (bundle_paths_init(&bp, confdir, err, errlen) == 0 &&
+	    (fd = bundle_lock(&bp, err, errlen)) != -1) {
+		rc = bundle_rollback_locked(&bp, check, err, errlen);
 		close(fd);
 	}
 	bundle_paths_free(&bp);

@@ -46,6 +46,7 @@
 
 /* What bundle_apply keeps beside the files, inside confdir. */
 #define BUNDLE_VERSION_FILE	".bundle-version"
+#define BUNDLE_FLOOR_FILE	".bundle-floor"		/* highest ever applied */
 #define BUNDLE_JOURNAL_FILE	".bundle-journal"
 #define BUNDLE_LOCK_FILE	".bundle-lock"
 
@@ -86,6 +87,8 @@ int	 bundle_apply(const struct bundle *, const char *, bundle_check_fn,
 int	 bundle_recover(const char *, char *, size_t);
 bool	 bundle_pending(const char *);
 int	 bundle_applied_version(const char *, uint64_t *, char *, size_t);
+int	 bundle_replay_floor(const char *, uint64_t *, char *, size_t);
+int	 bundle_rollback(const char *, bundle_check_fn, char *, size_t);
 void	 bundle_free(struct bundle *);
 bool	 bundle_path_ok(const char *, size_t);
 

@@ -7,6 +7,7 @@
  *	    [-o FILE]
  *	sekishoctl config bundle verify --pubkey PUB [--pubkey PUB ...] FILE
  *	sekishoctl [-c DIR] config bundle apply --pubkey PUB [...] FILE
+ *	sekishoctl [-c DIR] config bundle rollback
  *
  * The work is bundle.c's; this file reads the arguments and files and
  * says what happened.  Exit codes as everywhere in sekishoctl: 0 done,
@@ -49,7 +50,8 @@ ctl_bundle_usage(const char *why)
 	    "--version N [-o FILE]\n"
 	    "       sekishoctl config bundle verify --pubkey PUB FILE\n"
 	    "       sekishoctl [-c confdir] config bundle apply --pubkey PUB "
-	    "FILE\n");
+	    "FILE\n"
+	    "       sekishoctl [-c confdir] config bundle rollback\n");
 	exit(2);
 }
 
@@ -231,7 +233,7 @@ ctl_bundle_check(const char *confdir, const struct ctl_bundle_args *a,
 		ctl_bundle_usage("needs --pubkey PUB and the bundle FILE");
 	if ((keys = ctl_bundle_keys(a)) == NULL)
 		return 1;
-	if (apply && bundle_applied_version(confdir, &applied, err,
+	if (apply && bundle_replay_floor(confdir, &applied, err,
 	    sizeof(err)) == -1)
 		fprintf(stderr, "sekishoctl: %s\n", err);
 	else if ((data = (uint8_t *)file_read(a->file, BUNDLE_MAX_SIZE,
@@ -263,6 +265,30 @@ ctl_bundle_check(const char *confdir, const struct ctl_bundle_args *a,
 	return rc;
 }
 
+/* ctl_bundle_rollback: config bundle rollback. */
+static int
+ctl_bundle_rollback(const char *confdir, int argc)
+{
+	uint64_t v = 0;
+	char	 err[1024];
+
+	if (argc != 0)
+		ctl_bundle_usage("rollback takes no arguments");
+	if (bundle_rollback(confdir, ctl_bundle_policy, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sekishoctl: %s: rollback refused: %s\n",
+		    confdir, err);
+		return 1;
+	}
+	if (bundle_applied_version(confdir, &v, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sekishoctl: %s\n", err);
+		return 1;
+	}
+	printf("%s: rolled back to bundle version %llu\n", confdir,
+	    (unsigned long long)v);
+	return 0;
+}
+
 /*
  * cmd_config_bundle: sekishoctl config keygen|bundle ...; argv starts at
  * "keygen" or "bundle".
@@ -287,6 +313,8 @@ cmd_config_bundle(const char *confdir, int argc, char **argv)
 	}
 	if (argc < 2 || strcmp(argv[0], "bundle") != 0)
 		ctl_bundle_usage(NULL);
+	if (strcmp(argv[1], "rollback") == 0)
+		return ctl_bundle_rollback(confdir, argc - 2);
 	ctl_bundle_opts(&a, argc - 2, argv + 2);
 	if (strcmp(argv[1], "create") == 0)
 		return ctl_bundle_create(confdir, &a);

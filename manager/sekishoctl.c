@@ -8,7 +8,7 @@
  *						the value in force (default
  *						applied, paths absolute)
  *	sekishoctl config keygen DIR
- *	sekishoctl [-c DIR] config bundle create|verify|apply ...
+ *	sekishoctl [-c DIR] config bundle create|verify|apply|rollback ...
  *						signed configuration bundles
  *						(ctl_bundle.c)
  *	sekishoctl version
@@ -101,6 +101,7 @@ usage(void)
 	    "--version N [-o FILE]\n"
 	    "       sekishoctl [-c confdir] config bundle verify|apply "
 	    "--pubkey PUB FILE\n"
+	    "       sekishoctl [-c confdir] config bundle rollback\n"
 	    "       sekishoctl [-c confdir] [--json] queue list [--state "
 	    "queue|hold|incoming]\n"
 	    "           [--from SUBSTR] [--to SUBSTR] [--older SECONDS]\n"

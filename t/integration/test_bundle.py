@@ -5,7 +5,8 @@ a temporary directory stand for the controller and a scanner host.
 The controller makes a key pair and a bundle of its configuration; the
 host verifies and applies it atomically, keeps its own scanner_ip_addr
 (seed 21) and paths, and refuses a tampered, replayed, foreign-key or
-invalid bundle without changing a file.
+invalid bundle without changing a file.  A rollback puts back the
+files the last apply replaced, once, and does not reopen replays.
 """
 
 import hashlib
@@ -189,10 +190,55 @@ class BundleTest(unittest.TestCase):
                      ["config", "bundle", "create", "--key", self.priv,
                       "--version", "zero"],
                      ["config", "bundle", "apply", "somefile"],
-                     ["config", "bundle", "verify", "--pubkey"]):
+                     ["config", "bundle", "verify", "--pubkey"],
+                     ["config", "bundle", "rollback", "extra"]):
             r = self.run_ctl("-c", self.ctl, *args)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertIn("usage", r.stderr)
+
+    def test_rollback_restores_previous_once_and_keeps_floor(self):
+        rollback = ("-c", self.host, "config", "bundle", "rollback")
+        r = self.run_ctl(*rollback)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nothing to roll back", r.stderr)
+        self.edit(self.ctl, "tsmtpd.ini", "SmtpServer", "Port", "2601")
+        b1 = self.create(1)
+        self.assertEqual(self.apply(b1).returncode, 0)
+        self.edit(self.ctl, "tsmtpd.ini", "SmtpServer", "Port", "2602")
+        with open(os.path.join(self.ctl, "keywords", "v2.txt"), "w") as f:
+            f.write("casino\n")
+        b2 = self.create(2)
+        r = self.apply(b2)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_ctl(*rollback)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("rolled back to bundle version 1", r.stdout)
+        self.assertEqual(self.get(self.host, "tsmtpd.ini", "SmtpServer",
+                                  "Port"), "2601")
+        self.assertFalse(os.path.exists(
+            os.path.join(self.host, "keywords", "v2.txt")))
+        self.assertEqual(self.get(self.host, "imss.ini", "imss_manager",
+                                  "scanner_ip_addr"), "127.0.0.2")
+        with open(os.path.join(self.host, ".bundle-version")) as f:
+            self.assertEqual(f.read(), "1\n")
+        r = self.run_ctl("-c", self.host, "config", "check")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([n for n in os.listdir(self.tmp)
+                          if n.startswith(".host.")], [])
+        # Once only; and neither superseded bundle applies again.
+        before = tree_digest(self.host)
+        r = self.run_ctl(*rollback)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nothing to roll back", r.stderr)
+        for b in (b2, b1):
+            r = self.apply(b)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("replay refused", r.stderr)
+        self.assertEqual(tree_digest(self.host), before)
+        r = self.apply(self.create(3))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.get(self.host, "tsmtpd.ini", "SmtpServer",
+                                  "Port"), "2602")
 
     def test_private_key_readable_by_others_refused(self):
         os.chmod(self.priv, 0o644)

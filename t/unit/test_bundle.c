@@ -4,7 +4,8 @@
  * (tampered, truncated, unsigned, unknown key, replayed, unsafe paths,
  * duplicates, oversize, a configuration that does not load), and the
  * apply: host-specific keys kept, stale files removed, a committed apply
- * finished after a crash.
+ * finished after a crash; and the rollback: back to the previous files
+ * and version, once, without lowering the replay floor, after a crash.
  */
 #include <sys/stat.h>
 
@@ -621,6 +622,203 @@ t_recover(void)
 	free(d);
 }
 
+/* version: the version applied to root/name (aborts on error). */
+static uint64_t
+version(const char *name)
+{
+	char	 err[256], *d = dir(name);
+	uint64_t v = 0;
+
+	if (bundle_applied_version(d, &v, err, sizeof(err)) == -1)
+		abort();
+	free(d);
+	return v;
+}
+
+static void
+t_rollback(void)
+{
+	struct buf b1, b2;
+	uint64_t f = 0;
+	char	 err[512], *d, *t;
+
+	(void)test_rmtree(root);
+	CHECK(mkdir(root, 0700) == 0);
+	d = dir("host");
+	mkconf("host", "127.0.0.42");
+	/* Nothing applied yet: nothing to roll back. */
+	CHECK(bundle_rollback(d, NULL, err, sizeof(err)) == -1);
+	CHECKF(strstr(err, "nothing to roll back") != NULL, "%s", err);
+	mkconf("ctl", "127.0.0.1");
+	put("ctl/tsmtpd.ini", "[SmtpServer]\nPort=2601\n");
+	create("ctl", 1, &b1);
+	CHECKF(apply(&b1, "host", err, sizeof(err)) == 0, "%s", err);
+	put("ctl/tsmtpd.ini", "[SmtpServer]\nPort=2602\n");
+	put("ctl/keywords/v2.txt", "casino\n");
+	create("ctl", 2, &b2);
+	CHECKF(apply(&b2, "host", err, sizeof(err)) == 0, "%s", err);
+	CHECK_INTEQ(version("host"), 2);
+	CHECK(exists("host/keywords/v2.txt"));
+	/* A check that refuses: nothing changes, the copy stays. */
+	CHECK(bundle_rollback(d, failcheck, err, sizeof(err)) == -1);
+	CHECKF(strstr(err, "refused by the check") != NULL, "%s", err);
+	CHECK_INTEQ(version("host"), 2);
+	CHECK(exists(".host.bundle-prev/tsmtpd.ini"));
+	CHECK(!exists(".host.bundle-stage"));
+	/* The rollback: version 1's files and version, host keys kept. */
+	CHECKF(bundle_rollback(d, NULL, err, sizeof(err)) == 0, "%s", err);
+	CHECK_INTEQ(version("host"), 1);
+	t = get("host/tsmtpd.ini");
+	CHECK(t != NULL && strstr(t, "2601") != NULL);
+	free(t);
+	CHECK(!exists("host/keywords/v2.txt"));
+	CHECK(exists("host/keywords/bad.txt"));
+	t = get("host/imss.ini");
+	CHECK(t != NULL && strstr(t, "127.0.0.42") != NULL);
+	free(t);
+	CHECK(!exists(".host.bundle-prev"));
+	CHECK(!exists(".host.bundle-stage"));
+	CHECK(!exists("host/.bundle-journal"));
+	/* The replay floor stays at 2. */
+	CHECK(bundle_replay_floor(d, &f, err, sizeof(err)) == 0);
+	CHECK_INTEQ(f, 2);
+	/* Once only. */
+	CHECK(bundle_rollback(d, NULL, err, sizeof(err)) == -1);
+	CHECKF(strstr(err, "nothing to roll back") != NULL, "%s", err);
+	/* Version 2 again (and 1) is a replay; 3 applies. */
+	CHECK(apply(&b2, "host", err, sizeof(err)) == -1);
+	CHECKF(strstr(err, "replay") != NULL, "%s", err);
+	{
+		struct bundle *b = verify(b2.data, b2.len, 0, err,
+		    sizeof(err));
+
+		CHECK(b != NULL && bundle_apply(b, d, NULL, err,
+		    sizeof(err)) == -1);
+		CHECKF(strstr(err, "replay") != NULL, "%s", err);
+		bundle_free(b);
+	}
+	CHECK(apply(&b1, "host", err, sizeof(err)) == -1);
+	buf_free(&b1);
+	buf_free(&b2);
+	create("ctl", 3, &b1);
+	CHECKF(apply(&b1, "host", err, sizeof(err)) == 0, "%s", err);
+	CHECK_INTEQ(version("host"), 3);
+	/* Rolling back to v1's files records version 1; floor stays 3. */
+	CHECKF(bundle_rollback(d, NULL, err, sizeof(err)) == 0, "%s", err);
+	CHECK_INTEQ(version("host"), 1);
+	CHECK(bundle_replay_floor(d, &f, err, sizeof(err)) == 0);
+	CHECK_INTEQ(f, 3);
+	buf_free(&b1);
+	free(d);
+}
+
+static void
+t_rollback_unversioned(void)
+{
+	struct buf b1;
+	uint64_t f = 0;
+	char	 err[512], *d, *t;
+
+	(void)test_rmtree(root);
+	CHECK(mkdir(root, 0700) == 0);
+	d = dir("host");
+	mkconf("host", "127.0.0.42");
+	put("host/tsmtpd.ini", "[SmtpServer]\nPort=2500\n");
+	mkconf("ctl", "127.0.0.1");
+	create("ctl", 5, &b1);
+	CHECKF(apply(&b1, "host", err, sizeof(err)) == 0, "%s", err);
+	CHECK(!exists(".host.bundle-prev/.bundle-version"));
+	/* Back to the files before any bundle: version 0, floor 5. */
+	CHECKF(bundle_rollback(d, NULL, err, sizeof(err)) == 0, "%s", err);
+	CHECK_INTEQ(version("host"), 0);
+	t = get("host/.bundle-version");
+	CHECK(t != NULL && strcmp(t, "0\n") == 0);
+	free(t);
+	t = get("host/tsmtpd.ini");
+	CHECK(t != NULL && strstr(t, "2500") != NULL);
+	free(t);
+	CHECK(bundle_replay_floor(d, &f, err, sizeof(err)) == 0);
+	CHECK_INTEQ(f, 5);
+	CHECK(apply(&b1, "host", err, sizeof(err)) == -1);
+	buf_free(&b1);
+	free(d);
+}
+
+static void
+t_rollback_crash(void)
+{
+	struct buf b1, b2;
+	uint64_t f = 0;
+	char	 err[512], *d, *t, *p1, *p2;
+
+	(void)test_rmtree(root);
+	CHECK(mkdir(root, 0700) == 0);
+	d = dir("host");
+	mkconf("host", "127.0.0.42");
+	mkconf("ctl", "127.0.0.1");
+	put("ctl/policy.ini", "[scan]\nworkers=1\n");
+	create("ctl", 1, &b1);
+	CHECKF(apply(&b1, "host", err, sizeof(err)) == 0, "%s", err);
+	put("ctl/policy.ini", "[scan]\nworkers=2\n");
+	put("ctl/tsmtpd.ini", "[SmtpServer]\nPort=2602\n");
+	put("ctl/keywords/v2.txt", "casino\n");
+	create("ctl", 2, &b2);
+	CHECKF(apply(&b2, "host", err, sizeof(err)) == 0, "%s", err);
+	/* A crash before the commit: a stage only; the rollback still works. */
+	put(".host.bundle-stage/policy.ini", "[scan]\nworkers=9\n");
+	CHECK(bundle_recover(d, err, sizeof(err)) == 0);
+	CHECK(!exists(".host.bundle-stage"));
+	CHECK_INTEQ(version("host"), 2);
+	CHECK(exists(".host.bundle-prev/policy.ini"));
+	/*
+	 * A crash after the commit, as bundle_rollback leaves it: floor
+	 * raised, the journal in place, policy.ini already moved in,
+	 * tsmtpd.ini still staged, v2.txt not yet removed.
+	 */
+	put("host/.bundle-floor", "2\n");
+	p1 = xasprintf("%s/.host.bundle-prev/policy.ini", root);
+	p2 = xasprintf("%s/host/policy.ini", root);
+	CHECK(rename(p1, p2) == 0);
+	free(p1);
+	free(p2);
+	t = get(".host.bundle-prev/tsmtpd.ini");
+	CHECK(t != NULL);
+	put(".host.bundle-stage/tsmtpd.ini", t != NULL ? t : "");
+	free(t);
+	put("host/.bundle-journal", "sekisho-bundle-journal 1\nversion 1\n"
+	    "put policy.ini\nput tsmtpd.ini\ndel keywords/v2.txt\n"
+	    "rollback\nend\n");
+	CHECK(bundle_pending(d));
+	CHECKF(bundle_recover(d, err, sizeof(err)) == 0, "%s", err);
+	CHECK(!bundle_pending(d));
+	CHECK_INTEQ(version("host"), 1);
+	t = get("host/policy.ini");
+	CHECK(t != NULL && strstr(t, "workers=1") != NULL);
+	free(t);
+	t = get("host/tsmtpd.ini");
+	CHECK(t != NULL && strstr(t, "2602") == NULL);
+	free(t);
+	CHECK(!exists("host/keywords/v2.txt"));
+	CHECK(!exists(".host.bundle-prev"));
+	CHECK(!exists(".host.bundle-stage"));
+	CHECK(bundle_replay_floor(d, &f, err, sizeof(err)) == 0);
+	CHECK_INTEQ(f, 2);
+	CHECK(bundle_rollback(d, NULL, err, sizeof(err)) == -1);
+	CHECKF(strstr(err, "nothing to roll back") != NULL, "%s", err);
+	/* Version 0 is only for a rollback journal. */
+	put(".host.bundle-stage/policy.ini", "[scan]\nworkers=3\n");
+	put("host/.bundle-journal", "sekisho-bundle-journal 1\nversion 0\n"
+	    "put policy.ini\nend\n");
+	CHECK(bundle_recover(d, err, sizeof(err)) == -1);
+	CHECKF(strstr(err, "malformed") != NULL, "%s", err);
+	t = get("host/policy.ini");
+	CHECK(t != NULL && strstr(t, "workers=1") != NULL);
+	free(t);
+	buf_free(&b1);
+	buf_free(&b2);
+	free(d);
+}
+
 static void
 t_keys(void)
 {
@@ -670,4 +868,5 @@ t_teardown(void)
 
 TEST_MAIN(t_setup, t_round_trip, t_tampered_truncated_unsigned,
     t_wrong_key_and_replay, t_paths_refused, t_oversize, t_apply,
-    t_bad_config_refused, t_recover, t_keys, t_teardown)
+    t_bad_config_refused, t_recover, t_rollback, t_rollback_unversioned,
+    t_rollback_crash, t_keys, t_teardown)
