@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1403,5 +1404,41 @@ ipc_accept_peer(int lfd, uid_t peer_uid, uid_t *uidp, pid_t *pidp)
 	}
 	*uidp = uid;
 	*pidp = pid;
+	return fd;
+}
+
+/*
+ * ipc_listen_service: the listening socket at path of a service the
+ * queue talks to: owner the service's user, group the primary group of
+ * the peer user (the queue's), mode 0660, so only those two and root
+ * get in.  Run as non-root (development) the socket keeps our own ids.
+ * The peer user's uid, or -1 when there is no such user, goes to
+ * peer_uid (for ipc_accept_peer).  Fatal when, as root, a user is
+ * missing, or when the socket cannot be made.
+ */
+int
+ipc_listen_service(const char *path, const char *owner, const char *peer,
+    uid_t *peer_uid)
+{
+	struct passwd	*pw;
+	uid_t		 uid = geteuid();
+	gid_t		 gid = getegid();
+	int		 fd;
+
+	*peer_uid = (uid_t)-1;
+	if ((pw = getpwnam(peer)) != NULL) {
+		*peer_uid = pw->pw_uid;
+		if (uid == 0)
+			gid = pw->pw_gid;
+	} else if (uid == 0)
+		fatalx("ipc_listen_service: %s: no user %s", path, peer);
+	if (uid == 0) {
+		if ((pw = getpwnam(owner)) == NULL)
+			fatalx("ipc_listen_service: %s: no user %s", path,
+			    owner);
+		uid = pw->pw_uid;
+	}
+	if ((fd = ipc_listen_unix(path, uid, gid, 0660)) == -1)
+		fatal("ipc_listen_service: %s", path);
 	return fd;
 }

@@ -168,6 +168,8 @@ int		 ipc_connect_unix(const char *);
 int		 ipc_peer_cred(int, uid_t *, gid_t *, pid_t *);
 bool		 ipc_peer_check(int, uid_t);
 int		 ipc_accept_peer(int, uid_t, uid_t *, pid_t *);
+int		 ipc_listen_service(const char *, const char *, const char *,
+		    uid_t *);
 
 /*
  * The frame parser, exposed for the channel's tests and the fuzzer.

@@ -848,28 +848,12 @@ static void
 ippd_socket(void)
 {
 	const struct sekisho_conf *c = s.conf;
-	struct passwd	*pw;
-	uid_t		 uid = geteuid();
-	gid_t		 gid = getegid();
 
-	s.queue_uid = (uid_t)-1;
-	if ((pw = getpwnam(c->imss.queue_user)) != NULL)
-		s.queue_uid = pw->pw_uid;
 	if (!str_printf(s.sockpath, sizeof(s.sockpath), "%s/ipprofiler.sock",
 	    c->imss.run_dir))
 		fatalx("ippd_socket: run_dir too long");
-	if (uid == 0) {
-		if ((pw = getpwnam(c->imss.ipprofiler_user)) == NULL)
-			fatalx("ippd_socket: no user %s",
-			    c->imss.ipprofiler_user);
-		uid = pw->pw_uid;
-		if (s.queue_uid == (uid_t)-1)
-			fatalx("ippd_socket: no user %s", c->imss.queue_user);
-		gid = getpwuid(s.queue_uid)->pw_gid;
-	}
-	/* Owner the profiler, group the queue's: 0660 lets both in. */
-	if ((s.listen_fd = ipc_listen_unix(s.sockpath, uid, gid, 0660)) == -1)
-		fatal("ippd_socket: %s", s.sockpath);
+	s.listen_fd = ipc_listen_service(s.sockpath, c->imss.ipprofiler_user,
+	    c->imss.queue_user, &s.queue_uid);
 }
 
 /* ippd_chown: path to the profiler's user (when we are root). */

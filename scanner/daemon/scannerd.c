@@ -1370,30 +1370,13 @@ static void
 scanner_socket(void)
 {
 	const struct sekisho_conf *c = s.conf;
-	struct passwd	*pw;
 	char		 path[4096];
-	uid_t		 uid = geteuid();
-	gid_t		 gid = getegid();
 
-	s.queue_uid = (uid_t)-1;
-	if ((pw = getpwnam(c->imss.queue_user)) != NULL)
-		s.queue_uid = pw->pw_uid;
 	if (!str_printf(path, sizeof(path), "%s/scanner.sock",
 	    c->imss.run_dir))
 		fatalx("scanner_socket: run_dir too long");
-	if (uid == 0) {
-		if ((pw = getpwnam(c->imss.scanner_user)) == NULL)
-			fatalx("scanner_socket: no user %s",
-			    c->imss.scanner_user);
-		uid = pw->pw_uid;
-		if (s.queue_uid == (uid_t)-1)
-			fatalx("scanner_socket: no user %s",
-			    c->imss.queue_user);
-		gid = getpwuid(s.queue_uid)->pw_gid;
-	}
-	/* Owner the scanner, group the queue's: 0660 lets both in. */
-	if ((s.listen_fd = ipc_listen_unix(path, uid, gid, 0660)) == -1)
-		fatal("scanner_socket: %s", path);
+	s.listen_fd = ipc_listen_service(path, c->imss.scanner_user,
+	    c->imss.queue_user, &s.queue_uid);
 }
 
 int
