@@ -70,7 +70,7 @@ proc_close_between(unsigned lo, unsigned hi)
 }
 
 /* proc_close_others: close all descriptors but 0-2 and the ones in keep. */
-static void
+void
 proc_close_others(const int *keep, size_t nkeep)
 {
 	int	 sorted[PROC_MAX], t;

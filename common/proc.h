@@ -79,6 +79,7 @@ struct proc_set {
 void	 proc_start(struct proc_set *, void *);
 int	 proc_reap(struct proc_set *, int *);
 void	 proc_signal_all(struct proc_set *, int);
+void	 proc_close_others(const int *, size_t);
 const char *proc_name(const struct proc_set *, int);
 
 #endif

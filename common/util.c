@@ -165,6 +165,59 @@ fd_write_all(int fd, const void *p, size_t len)
 }
 
 /*
+ * file_write_atomic: replace path with data, mode bits given, so a crash
+ * leaves the old file or the new one: write "path.tmpPID" (O_EXCL,
+ * O_NOFOLLOW), fsync it, rename it over path, fsync the directory.
+ * 0, or -1 with errno (the temporary file removed).
+ */
+int
+file_write_atomic(const char *path, const void *data, size_t len,
+    unsigned mode)
+{
+	char	 tmp[4096], dir[4096], *slash;
+	int	 fd, dfd, saved;
+
+	if (!str_printf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) ||
+	    str_lcpy(dir, path, sizeof(dir)) >= sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		str_lcpy(dir, ".", sizeof(dir));
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, (mode_t)mode)) == -1)
+		return -1;
+	if (fchmod(fd, (mode_t)mode) == -1 || fd_write_all(fd, data, len) == -1 ||
+	    fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		(void)unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) == -1 || rename(tmp, path) == -1) {
+		saved = errno;
+		(void)unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fsync(dfd) == -1) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+		return -1;
+	}
+	return close(dfd);
+}
+
+/*
  * fd_copy_range: copy up to len bytes of from, starting at offset off,
  * to the current position of to (len UINT64_MAX: to the end of from).
  * The bytes copied go to *copied when it is not NULL.  0, or -1 with

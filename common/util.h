@@ -32,6 +32,7 @@ int	 fd_write_all(int, const void *, size_t);
 int	 fd_copy_range(int, uint64_t, uint64_t, int, uint64_t *);
 char	*file_read_at(int, const char *, size_t, size_t *);
 char	*file_read(const char *, size_t, size_t *);
+int	 file_write_atomic(const char *, const void *, size_t, unsigned);
 int	 dir_open_sub(int, const char *);
 
 /*
