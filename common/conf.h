@@ -111,6 +111,7 @@ struct conf_imss {
 	long long		 notify_disk_percent;	/* 0 = off */
 	long long		 notify_queue_messages;	/* 0 = off */
 	long long		 notify_restart_count;	/* 0 = off */
+	long long		 central_sync_interval;	/* seconds */
 	/* [logging] */
 	int			 log_level;		/* enum log_level */
 	char			*log_dir;	/* "" = <data_dir>/log */

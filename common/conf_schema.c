@@ -158,6 +158,12 @@ static const struct conf_key imss_manager[] = {
 	C_INT("notify_restart_count", "5", 0, 1000, imss.notify_restart_count,
 	    "Notify when a service died this many times in a row, each run "
 	    "shorter than a minute; 0: never."),
+	C_INT("central_sync_interval", "60", 10, 86400,
+	    imss.central_sync_interval,
+	    "On a central controller: seconds between two contacts with "
+	    "every registered scanner host (its state is recorded, and the "
+	    "published bundle is pushed to a host that has an older one); "
+	    "sekishoctl central sync contacts them at once."),
 };
 
 static const struct conf_key imss_logging[] = {

@@ -120,6 +120,20 @@
 				/* once it stopped (or was killed) */	\
 	X(IMSG_MGR_RESTART)	/* u64 reqid, str service; stop, then */ \
 				/* start; the result once it runs */	\
+	/* manager parent <-> its link process (manager/daemon/mlink.c) */ \
+	X(IMSG_LINK_INFO)	/* link: u32 conn; the controller asks */ \
+				/* for this host's state */		\
+	X(IMSG_LINK_PUSH)	/* link: u32 conn, data bundle to apply */ \
+	X(IMSG_LINK_REPLY)	/* parent: u32 conn, data key=value */	\
+				/* reply (agent_proto.h) */		\
+	X(IMSG_LINK_SYNC)	/* parent: str host, str address, u16 */ \
+				/* port, str fingerprint, u64 version, */ \
+				/* data bundle ("" when none) */	\
+	X(IMSG_LINK_RESULT)	/* link: str host, str result, str */	\
+				/* error, data the host's key=value */	\
+	X(IMSG_MGR_SYNC)	/* u64 reqid: contact every registered */ \
+				/* host now; IMSG_QUEUE_CTL_ENTRY (JSON) */ \
+				/* per host, then IMSG_CTL_RESULT */	\
 	/* New areas below this line. */
 
 enum imsg_type {

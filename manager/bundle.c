@@ -77,6 +77,7 @@ static const struct {
 	{ "general", "data_dir" },
 	{ "general", "run_dir" },
 	{ "imss_manager", "scanner_ip_addr" },	/* seed 21 */
+	{ "imss_manager", "agent_port" },	/* where the controller pushes */
 	{ "logging", "log_dir" },
 };
 

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
-#include "policy.h"
+#include "bundle_policy.h"
 #include "sekishoctl.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -187,18 +187,6 @@ ctl_bundle_keys_free(EVP_PKEY **keys, size_t n)
 	free(keys);
 }
 
-/* ctl_bundle_policy: the apply check: the scan server's policy loads. */
-static int
-ctl_bundle_policy(const char *dir, struct diag *d)
-{
-	struct policy *p;
-
-	if ((p = policy_load(dir, d)) == NULL)
-		return -1;
-	policy_free(p);
-	return 0;
-}
-
 /* ctl_bundle_show: what a verified bundle holds. */
 static void
 ctl_bundle_show(const char *file, const struct bundle *b)
@@ -249,7 +237,7 @@ ctl_bundle_check(const char *confdir, const struct ctl_bundle_args *a,
 		else if (!apply) {
 			ctl_bundle_show(a->file, b);
 			rc = 0;
-		} else if (bundle_apply(b, confdir, ctl_bundle_policy, err,
+		} else if (bundle_apply(b, confdir, bundle_policy_check, err,
 		    sizeof(err)) == -1)
 			fprintf(stderr, "sekishoctl: %s: refused: %s\n", a->file,
 			    err);
@@ -274,7 +262,7 @@ ctl_bundle_rollback(const char *confdir, int argc)
 
 	if (argc != 0)
 		ctl_bundle_usage("rollback takes no arguments");
-	if (bundle_rollback(confdir, ctl_bundle_policy, err,
+	if (bundle_rollback(confdir, bundle_policy_check, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "sekishoctl: %s: rollback refused: %s\n",
 		    confdir, err);

@@ -102,6 +102,17 @@ usage(void)
 	    "       sekishoctl [-c confdir] config bundle verify|apply "
 	    "--pubkey PUB FILE\n"
 	    "       sekishoctl [-c confdir] config bundle rollback\n"
+	    "       sekishoctl [-c confdir] central init [--name NAME]\n"
+	    "       sekishoctl [-c confdir] central host add REQUEST "
+	    "[-o FILE]\n"
+	    "       sekishoctl [-c confdir] central host remove NAME\n"
+	    "       sekishoctl [-c confdir] [--json] central "
+	    "hosts|sync\n"
+	    "       sekishoctl [-c confdir] [--json] central publish "
+	    "[--version N]\n"
+	    "       sekishoctl [-c confdir] agent request [--name NAME] "
+	    "[-o FILE]\n"
+	    "       sekishoctl [-c confdir] agent enrol FILE\n"
 	    "       sekishoctl [-c confdir] [--json] queue list [--state "
 	    "queue|hold|incoming]\n"
 	    "           [--from SUBSTR] [--to SUBSTR] [--older SECONDS]\n"
@@ -660,6 +671,11 @@ main(int argc, char **argv)
 	    strcmp(argv[0], "reload") == 0)) {
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_service(confdir, argc, argv, json_out);
+	}
+	if (argc >= 1 && (strcmp(argv[0], "central") == 0 ||
+	    strcmp(argv[0], "agent") == 0)) {
+		log_setlevel(LOG_LVL_ERR);
+		return cmd_central(confdir, argc, argv, json_out);
 	}
 	if (argc >= 1 && strcmp(argv[0], "scanner") == 0) {
 		log_setlevel(LOG_LVL_ERR);

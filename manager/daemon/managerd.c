@@ -22,6 +22,11 @@
  * start when the new process has lived MGR_SETTLE_MS, so a service that
  * exits at once (a bad configuration) fails the request.
  *
+ * On a central controller or an enrolled scanner host, central.c runs
+ * the link process (mlink.c) that holds the network side of the
+ * configuration push; it is reaped here like a service but restarted by
+ * central.c.
+ *
  * Signals: SIGTERM and SIGINT stop every service in parallel (each
  * bounded by the stop timeout) and then the manager; SIGHUP re-reads the
  * configuration (an invalid one keeps the running one), starts services
@@ -60,6 +65,7 @@
 #include "diag.h"
 #include "ipc.h"
 #include "log.h"
+#include "mlink.h"
 #include "notifier.h"
 #include "svc.h"
 #include "svclog.h"
@@ -331,6 +337,8 @@ mgr_reap(void)
 	int64_t		 now, uptime;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (central_reaped(pid, status))
+			continue;
 		if ((s = svc_by_pid(&m.set, pid)) == NULL) {
 			log_kv(LOG_LVL_WARN, "event=unknown-child pid=%ld",
 			    (long)pid);
@@ -555,6 +563,7 @@ mgr_reload(char *msg, size_t len)
 	/* New limits first: a restart below is bounded by the new one. */
 	mgr_configure(false);
 	notifier_configure(m.conf);
+	central_configure(m.conf);
 	cfgdiff_snap_take(m.conf, &ns);
 	buf_init(&n.restart, 4096);
 	buf_init(&n.hup, 4096);
@@ -955,6 +964,7 @@ client_free(struct mclient *c)
 		if (w->client == c)
 			mgr_waiter_free(w);
 	}
+	central_client_gone(c->chan);
 	TAILQ_REMOVE(&m.clients, c, entry);
 	m.nclients--;
 	ipc_chan_free(c->chan);
@@ -1002,6 +1012,13 @@ client_request(struct mclient *c, struct ipc_msg_in *msg)
 		    "command=reload", c->id, (unsigned)c->uid);
 		ok = mgr_reload(text, sizeof(text));
 		send_result(c, reqid, ok ? MGR_OK : MGR_REFUSED, text);
+		return true;
+	case IMSG_MGR_SYNC:
+		if (!ipc_end(msg))
+			return false;
+		log_kv(LOG_LVL_INFO, "event=ctl-request client=%u uid=%u "
+		    "command=central-sync", c->id, (unsigned)c->uid);
+		central_sync(c->chan, reqid);
 		return true;
 	}
 	return false;
@@ -1090,7 +1107,7 @@ mgr_after(void)
 	bool		 pending = false;
 
 	mgr_waiters_check(now_ms());
-	if (m.stopping && svc_all_stopped(&m.set)) {
+	if (m.stopping && svc_all_stopped(&m.set) && central_stopped()) {
 		/* The last answers reach their clients before we exit. */
 		TAILQ_FOREACH(c, &m.clients, entry)
 			pending |= ipc_chan_outq_len(c->chan) > 0;
@@ -1128,6 +1145,7 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 			    m.conf->imss.service_stop_timeout);
 		m.stopping = true;
 		svc_shutdown(&m.set, now_ms());
+		central_stop();
 		break;
 	}
 	mgr_after();
@@ -1267,6 +1285,7 @@ mgr_stop(void)
 		svclog_close(&m.io[i].log);
 	}
 	notifier_free();
+	central_free();
 	for (i = 0; i < nitems(m.ev_sig); i++)
 		event_free(m.ev_sig[i]);
 	event_free(m.ev_listen);
@@ -1317,6 +1336,8 @@ main(int argc, char **argv)
 	notifier_configure(m.conf);
 	svc_set_init(&m.set, &mgr_ops, NULL);
 	mgr_configure(true);
+	central_init(m.base, mgr_reload, m.opts.foreground);
+	central_configure(m.conf);
 	log_kv(LOG_LVL_INFO, "event=manager-ready socket=%s bindir=%s "
 	    "services=%s logdir=%s", log_esc(e1, sizeof(e1), m.sockpath),
 	    log_esc(e2, sizeof(e2), m.bindir), log_esc(e3, sizeof(e3),

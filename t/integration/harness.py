@@ -873,8 +873,12 @@ class Suite:
             return "event=manager-ready" in d.log()
         wait_for(ready, 10.0, what="manager ready")
         if bindir is None:
+            r = self.run("sekishoctl", "-c", self.confdir, "config", "get",
+                         "imss.ini", "imss_manager", "services")
+            enabled = [w.strip() for w in r.stdout.split(",")]
             for name in self.READY:
-                if os.path.exists(self.bin("sekisho-" + name)):
+                if name in enabled and \
+                        os.path.exists(self.bin("sekisho-" + name)):
                     self.wait_service_ready(name)
         return d
 
