@@ -112,6 +112,7 @@ struct conf_imss {
 	long long		 notify_queue_messages;	/* 0 = off */
 	long long		 notify_restart_count;	/* 0 = off */
 	long long		 central_sync_interval;	/* seconds */
+	long long		 notify_check_interval;	/* seconds */
 	/* [logging] */
 	int			 log_level;		/* enum log_level */
 	char			*log_dir;	/* "" = <data_dir>/log */

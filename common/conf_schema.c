@@ -158,6 +158,11 @@ static const struct conf_key imss_manager[] = {
 	C_INT("notify_restart_count", "5", 0, 1000, imss.notify_restart_count,
 	    "Notify when a service died this many times in a row, each run "
 	    "shorter than a minute; 0: never."),
+	C_INT("notify_check_interval", "60", 5, 3600,
+	    imss.notify_check_interval,
+	    "Seconds between the manager's checks of the disk of data_dir, "
+	    "the queue and the scan server's failed scans (the notices of "
+	    "notify_disk_percent, notify_queue_messages and failed scans)."),
 	C_INT("central_sync_interval", "60", 10, 86400,
 	    imss.central_sync_interval,
 	    "On a central controller: seconds between two contacts with "

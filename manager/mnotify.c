@@ -32,6 +32,8 @@ mnotify_kind_name(enum mnotify_kind k)
 		return "disk-full";
 	case MNOTIFY_QUEUE:
 		return "queue-growing";
+	case MNOTIFY_SCANFAIL:
+		return "scan-failures";
 	case MNOTIFY_NKINDS:
 		break;
 	}

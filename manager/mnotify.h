@@ -30,6 +30,7 @@ enum mnotify_kind {
 	MNOTIFY_FLAPPING,	/* it died N times in a row */
 	MNOTIFY_DISK,		/* the disk of data_dir nearly full */
 	MNOTIFY_QUEUE,		/* many messages waiting in the spool */
+	MNOTIFY_SCANFAIL,	/* scans failed (worker died, a limit) */
 	MNOTIFY_NKINDS,
 };
 

@@ -59,6 +59,7 @@
 #include "mlink.h"
 #include "privsep.h"
 #include "proc.h"
+#include "scanq.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -71,8 +72,7 @@ struct info_req {
 	TAILQ_ENTRY(info_req)	 entry;
 	uint32_t		 conn;
 	struct agent_kv		 kv;
-	struct ipc_chan		*scanner;
-	struct event		*timer;
+	struct scanq		*scanner;	/* its status, being asked */
 };
 
 /* A sekishoctl central sync waiting for its round to end. */
@@ -215,10 +215,7 @@ static void
 info_free(struct info_req *r)
 {
 	TAILQ_REMOVE(&c.infos, r, entry);
-	if (r->scanner != NULL)
-		ipc_chan_free(r->scanner);
-	if (r->timer != NULL)
-		event_free(r->timer);
+	scanq_cancel(r->scanner);
 	free(r);
 }
 
@@ -242,15 +239,10 @@ info_send(struct info_req *r)
 
 /* info_scanner: what the scanner's status says of its engines. */
 static void
-info_scanner(struct info_req *r, const char *text)
+info_scanner(struct info_req *r, const json_t *o)
 {
-	json_t		*o, *av, *as, *v;
-	json_error_t	 je;
+	const json_t	*av, *as, *v;
 
-	if ((o = json_loads(text, 0, &je)) == NULL || !json_is_object(o)) {
-		json_decref(o);
-		return;
-	}
 	(void)agent_kv_set(&r->kv, "scanner", "running");
 	if (json_is_string(v = json_object_get(o, "version")))
 		(void)agent_kv_set(&r->kv, "scanner_version",
@@ -279,44 +271,18 @@ info_scanner(struct info_req *r, const char *text)
 	if (json_is_integer(v = json_object_get(o, "rules")))
 		(void)agent_kv_setf(&r->kv, "policy_rules", "%lld",
 		    (long long)json_integer_value(v));
-	json_decref(o);
 }
 
+/* info_scanned: the scanner's status came (or not): the reply goes. */
 static void
-info_scanner_dispatch(struct ipc_chan *ch, struct ipc_msg_in *msg,
-    void *arg)
+info_scanned(const json_t *status, void *arg)
 {
 	struct info_req	*r = arg;
-	uint64_t	 reqid;
-	char		*text = NULL;
 
-	(void)ch;
-	if (msg->type == IMSG_QUEUE_CTL_ENTRY && ipc_get_u64(msg, &reqid) &&
-	    ipc_get_strdup(msg, 64 * 1024, &text) && ipc_end(msg)) {
-		info_scanner(r, text);
-		free(text);
-		return;
-	}
-	free(text);
-	info_send(r);	/* the result, or anything else: done */
-}
-
-static void
-info_scanner_closed(struct ipc_chan *ch, enum ipc_close why, void *arg)
-{
-	(void)ch;
-	(void)why;
-	info_send(arg);
-}
-
-static void
-info_timeout(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	log_kv(LOG_LVL_WARN, "event=agent-info detail=\"the scanner did not "
-	    "answer its status in time\"");
-	info_send(arg);
+	r->scanner = NULL;		/* scanq frees itself after this */
+	if (status != NULL)
+		info_scanner(r, status);
+	info_send(r);
 }
 
 /*
@@ -327,12 +293,8 @@ static void
 info_start(uint32_t conn, const char *result, const char *error)
 {
 	struct info_req	*r = xcalloc(1, sizeof(*r));
-	struct timeval	 tv = { CENTRAL_INFO_TIMEOUT_MS / 1000,
-	    CENTRAL_INFO_TIMEOUT_MS % 1000 * 1000 };
-	struct ipc_msg	*m;
 	uint64_t	 applied = 0;
 	char		 err[256], *sock;
-	int		 fd;
 
 	r->conn = conn;
 	TAILQ_INSERT_TAIL(&c.infos, r, entry);
@@ -355,23 +317,9 @@ info_start(uint32_t conn, const char *result, const char *error)
 	}
 	(void)agent_kv_set(&r->kv, "scanner", "down");
 	sock = xasprintf("%s/scanner.sock", c.conf->imss.run_dir);
-	fd = ipc_connect_unix(sock);
+	r->scanner = scanq_ask(c.base, sock, CENTRAL_INFO_TIMEOUT_MS,
+	    info_scanned, r);
 	free(sock);
-	if (fd == -1) {
-		info_send(r);
-		return;
-	}
-	r->scanner = ipc_chan_new(c.base, fd, 64 * 1024,
-	    info_scanner_dispatch, info_scanner_closed, r);
-	ipc_chan_set_name(r->scanner, "scanner");
-	if ((r->timer = evtimer_new(c.base, info_timeout, r)) == NULL ||
-	    evtimer_add(r->timer, &tv) == -1)
-		fatalx("central: evtimer");
-	m = ipc_msg_new(IMSG_SCAN_STATUS, 0);
-	ipc_add_u64(m, 1);
-	ipc_add_str(m, "");
-	if (!ipc_chan_send(r->scanner, m))
-		info_send(r);
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "mnotify.h"
 #include "notifier.h"
+#include "scanq.h"
 #include "smtpc.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -37,7 +38,7 @@
 #define NT_QUEUE_MAX	32
 #define NT_RETRY_MS	(5 * 1000)
 #define NT_EXPIRE_MS	(60 * 60 * 1000)
-#define NT_CHECK_MS	(60 * 1000)
+#define NT_SCANQ_MS	3000	/* the scanner's status */
 #define NT_TEXT_MAX	4096
 
 /* One notice waiting to be sent. */
@@ -70,7 +71,13 @@ static struct {
 	int64_t			 interval_ms;
 	long long		 disk_pct, queue_max, restart_count;
 	char			 data_dir[4096];
+	char			 scanner_sock[4200];
 	unsigned		 streak[SVC_MAX];
+	long long		 check_secs;
+	struct scanq		*scanq;		/* asking the scanner */
+	long long		 scan_pid;	/* what it said last */
+	long long		 scan_failed;
+	int64_t			 scan_ms;	/* when */
 } nt;
 
 static void	 nt_kick(int64_t);
@@ -379,12 +386,61 @@ nt_check_queue(void)
 	nt_event(MNOTIFY_QUEUE, MNOTIFY_HOST, "-", subj, body);
 }
 
-/* nt_check: the once-a-minute checks. */
+/*
+ * nt_scanned: the scanner's status: scans that failed since the last
+ * check (a worker died or hit scan_timeout or worker_memory_mb) make one
+ * notice.  A new scanner process counts from its start.
+ */
+static void
+nt_scanned(const json_t *o, void *arg)
+{
+	char		 subj[300], body[NT_TEXT_MAX], intro[200];
+	long long	 pid, failed, n;
+	int64_t		 now = nt_now(), since;
+
+	(void)arg;
+	nt.scanq = NULL;		/* scanq frees itself after this */
+	if (o == NULL || !json_is_integer(json_object_get(o, "pid")) ||
+	    !json_is_integer(json_object_get(o, "failed")))
+		return;
+	pid = (long long)json_integer_value(json_object_get(o, "pid"));
+	failed = (long long)json_integer_value(json_object_get(o, "failed"));
+	n = pid == nt.scan_pid ? failed - nt.scan_failed : failed;
+	since = nt.scan_ms != 0 && pid == nt.scan_pid ? now - nt.scan_ms : -1;
+	nt.scan_pid = pid;
+	nt.scan_failed = failed;
+	nt.scan_ms = now;
+	if (n <= 0)
+		return;
+	nt_intro(intro, sizeof(intro));
+	(void)str_printf(subj, sizeof(subj), "sekisho on %s: %lld scan%s "
+	    "failed", nt.host, n, n == 1 ? "" : "s");
+	(void)str_printf(body, sizeof(body), "%s"
+	    "Event:   %lld scan%s failed %s (a scan worker died, or a scan "
+	    "took longer than [scan] scan_timeout or more memory than "
+	    "worker_memory_mb); %lld since the scanner started\n"
+	    "Effect:  each message is scanned again, up to "
+	    "max_scan_failures times, then held in the scan-failure area "
+	    "with a notice of its own\n"
+	    "Action:  sekishoctl scanner status; sekishoctl log query "
+	    "--event scan_failed; the scanner's log\n", intro, n,
+	    n == 1 ? "" : "s", since >= 0 ? "since the last check" :
+	    "since the scanner started", failed);
+	nt_event(MNOTIFY_SCANFAIL, MNOTIFY_HOST, "scanner", subj, body);
+}
+
+/* nt_check: the checks every notify_check_interval seconds. */
 static void
 nt_check(evutil_socket_t fd, short ev, void *arg)
 {
+	(void)fd;
+	(void)ev;
+	(void)arg;
 	nt_check_disk();
 	nt_check_queue();
+	if (nt.scanq == NULL)
+		nt.scanq = scanq_ask(nt.base, nt.scanner_sock, NT_SCANQ_MS,
+		    nt_scanned, NULL);
 }
 
 /* nt_peer: where sekisho-smtpd listens: its first bind address, Port. */
@@ -420,14 +476,12 @@ nt_peer(const struct conf_tsmtpd *t)
 void
 notifier_init(struct event_base *base)
 {
-	struct timeval	 tv = { NT_CHECK_MS / 1000, 0 };
-
 	memset(&nt, 0, sizeof(nt));
 	nt.base = base;
 	TAILQ_INIT(&nt.q);
 	if ((nt.ev_retry = evtimer_new(base, nt_send, NULL)) == NULL ||
 	    (nt.ev_check = event_new(base, -1, EV_PERSIST, nt_check,
-	    NULL)) == NULL || event_add(nt.ev_check, &tv) == -1)
+	    NULL)) == NULL)
 		fatalx("notifier_init: events");
 }
 
@@ -453,6 +507,15 @@ notifier_configure(const struct sekisho_conf *conf)
 	nt.queue_max = c->notify_queue_messages;
 	nt.restart_count = c->notify_restart_count;
 	(void)str_lcpy(nt.data_dir, c->data_dir, sizeof(nt.data_dir));
+	(void)str_printf(nt.scanner_sock, sizeof(nt.scanner_sock),
+	    "%s/scanner.sock", c->run_dir);
+	if (nt.check_secs != c->notify_check_interval) {
+		struct timeval tv = { (time_t)c->notify_check_interval, 0 };
+
+		nt.check_secs = c->notify_check_interval;
+		if (event_add(nt.ev_check, &tv) == -1)
+			fatalx("notifier_configure: event_add");
+	}
 	nt_peer(&conf->tsmtpd);
 	if (c->notify_from[0] != '\0')
 		(void)str_lcpy(from, c->notify_from, sizeof(from));
@@ -486,6 +549,7 @@ notifier_free(void)
 	nt.busy = NULL;
 	while (!TAILQ_EMPTY(&nt.q))
 		nt_notice_free(TAILQ_FIRST(&nt.q));
+	scanq_cancel(nt.scanq);
 	event_free(nt.ev_retry);
 	event_free(nt.ev_check);
 }

@@ -1,7 +1,8 @@
 /*
  * notifier.h: sekisho-manager's system event notices to the administrator
  * (docs/manager.md, "Notifications"; seed 23): service deaths, a service
- * that keeps dying, the disk of data_dir nearly full, a growing queue.
+ * that keeps dying, the disk of data_dir nearly full, a growing queue,
+ * failed scans (the scan server's count, asked with scanq.c).
  * Mailed through the local sekisho-smtpd without ever blocking the loop;
  * rate-limited per kind and service; kept and retried while smtpd is
  * down.

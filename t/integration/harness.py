@@ -884,7 +884,12 @@ class Suite:
 
     def scan_workers(self):
         """Pids of the scanner's workers."""
-        return proc_children(self.scanner.pid).get("scanner.worker", [])
+        return self.scan_workers_of(self.scanner.pid)
+
+    def scan_workers_of(self, pid):
+        """Pids of the workers of the scanner with that pid (one the
+        manager started)."""
+        return proc_children(pid).get("scanner.worker", [])
 
     def set_rules(self, rules):
         """Replace the [rule "..."] sections of policy.ini with rules

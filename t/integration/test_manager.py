@@ -595,6 +595,45 @@ class TestManagerNotify(ManagerCase):
         time.sleep(3)
         self.assertEqual(len(sink.messages), 1)
 
+    def test_scan_failures_notice(self):
+        """A scan that fails (a worker stuck past scan_timeout) makes one
+        system notice at the next check, rate-limited like the others."""
+        s = self.suite
+        sink = Sink().start()
+        self.addCleanup(sink.stop)
+        s.set("imss.ini", "general", "admin_email", "admin@example.com")
+        s.set("imss.ini", "general", "hostname", "gw.sekisho.test")
+        s.set("imss.ini", "imss_manager", "notify_check_interval", "5")
+        s.set("imss.ini", "imss_manager", "notify_interval_mins", "10")
+        s.set("tsmtpd.ini", "Routes", "example.com",
+              "127.0.0.1:%d" % sink.port)
+        s.set("tsmtpd.ini", "SmtpServer", "AcceptedDomains", "localhost")
+        for k, v in (("workers", "1"), ("scan_timeout", "1"),
+                     ("scan_retry_seconds", "1")):
+            s.set("policy.ini", "scan", k, v)
+        m = s.start_manager(service_stop_timeout=10,
+                            services="smtpd, scanner")
+        worker, = s.scan_workers_of(self.status()["scanner"]["pid"])
+        os.kill(worker, signal.SIGSTOP)     # takes the job, never ends
+        with RawSMTP(s.smtp_port) as c:
+            c.send_mail("alice@example.org", ["bob@localhost"],
+                        b"Subject: stuck\r\n\r\nhello\r\n")
+        tx = sink.wait_messages(1, timeout=30)[0]
+        msg = email.message_from_bytes(tx.data)
+        self.assertEqual(tx.rcpt_to, ["admin@example.com"])
+        self.assertEqual(" ".join(msg["Subject"].split()),
+                         "sekisho on gw.sekisho.test: 1 scan failed")
+        self.assertIsNotNone(email.utils.parsedate_to_datetime(msg["Date"])
+                             .tzinfo)
+        body = msg.get_payload()
+        self.assertIn("scan_timeout", body)
+        self.assertIn("1 since the scanner started", body)
+        self.assertRegex(m.log(), r"event=notify-sent id=\d+ "
+                         r"kind=scan-failures service=scanner")
+        # Nothing more failed: no second notice at the next checks.
+        time.sleep(7)
+        self.assertEqual(len(sink.messages), 1)
+
     def test_smtpd_died_notice_waits_for_its_restart(self):
         """The notice that smtpd died cannot go out while smtpd is down:
         it is kept and sent when smtpd is back."""
