@@ -51,9 +51,12 @@ tls_error_text(char *buf, size_t size)
 	return buf;
 }
 
-/* tls_fail: put "what: openssl errors" into err, free ctx, return NULL. */
-static SSL_CTX *
-tls_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *what,
+/*
+ * tls_ctx_fail: put "what file: openssl errors" ("what: ..." without a
+ * file) into err, free ctx (may be NULL), return NULL.
+ */
+SSL_CTX *
+tls_ctx_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *what,
     const char *file)
 {
 	char	 ossl[512];
@@ -90,32 +93,32 @@ tls_server_ctx_new(const char *certfile, const char *keyfile, char *err,
 		return NULL;
 	}
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
-		return tls_fail(NULL, err, errlen, "SSL_CTX_new", NULL);
+		return tls_ctx_fail(NULL, err, errlen, "SSL_CTX_new", NULL);
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
-		return tls_fail(ctx, err, errlen, "minimum protocol", NULL);
+		return tls_ctx_fail(ctx, err, errlen, "minimum protocol", NULL);
 	if (!SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_TLS12))
-		return tls_fail(ctx, err, errlen, "cipher list", NULL);
+		return tls_ctx_fail(ctx, err, errlen, "cipher list", NULL);
 	opts = SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET;
 	SSL_CTX_set_options(ctx, opts);
 	/* TLS 1.3 sends tickets even with SSL_OP_NO_TICKET (stateful ones). */
 	if (!SSL_CTX_set_num_tickets(ctx, 0))
-		return tls_fail(ctx, err, errlen, "session tickets", NULL);
+		return tls_ctx_fail(ctx, err, errlen, "session tickets", NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* Idle sessions are the common case; do not hold buffers for them. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1)
-		return tls_fail(ctx, err, errlen, "certificate", certfile);
+		return tls_ctx_fail(ctx, err, errlen, "certificate", certfile);
 	if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1) {
 		/* Loading checks the key against the certificate already. */
 		if (ERR_GET_REASON(ERR_peek_last_error()) ==
 		    X509_R_KEY_VALUES_MISMATCH)
-			return tls_fail(ctx, err, errlen, "private key does "
+			return tls_ctx_fail(ctx, err, errlen, "private key does "
 			    "not match the certificate:", keyfile);
-		return tls_fail(ctx, err, errlen, "private key", keyfile);
+		return tls_ctx_fail(ctx, err, errlen, "private key", keyfile);
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
-		return tls_fail(ctx, err, errlen,
+		return tls_ctx_fail(ctx, err, errlen,
 		    "private key does not match the certificate:", keyfile);
 	return ctx;
 }
@@ -136,11 +139,11 @@ tls_client_ctx_new(const char *cafile, char *err, size_t errlen)
 		err[0] = '\0';
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		return tls_fail(NULL, err, errlen, "SSL_CTX_new", NULL);
+		return tls_ctx_fail(NULL, err, errlen, "SSL_CTX_new", NULL);
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
-		return tls_fail(ctx, err, errlen, "minimum protocol", NULL);
+		return tls_ctx_fail(ctx, err, errlen, "minimum protocol", NULL);
 	if (!SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_CLIENT_TLS12))
-		return tls_fail(ctx, err, errlen, "cipher list", NULL);
+		return tls_ctx_fail(ctx, err, errlen, "cipher list", NULL);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -148,7 +151,7 @@ tls_client_ctx_new(const char *cafile, char *err, size_t errlen)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	if (cafile != NULL && *cafile != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1)
-		return tls_fail(ctx, err, errlen, "CA certificates", cafile);
+		return tls_ctx_fail(ctx, err, errlen, "CA certificates", cafile);
 	return ctx;
 }
 

@@ -40,6 +40,7 @@ SSL_CTX	*tls_client_ctx_new(const char *, char *, size_t);
 SSL	*tls_client_ssl_new(SSL_CTX *, const char *, bool, char *, size_t);
 bool	 tls_version_cipher(SSL *, char *, size_t);
 const char *tls_error_text(char *, size_t);
+SSL_CTX	*tls_ctx_fail(SSL_CTX *, char *, size_t, const char *, const char *);
 
 struct bufferevent;
 char	*tls_bev_error_text(struct bufferevent *, char *, size_t);

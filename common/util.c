@@ -55,6 +55,23 @@ str_printf(char *dst, size_t size, const char *fmt, ...)
 }
 
 /*
+ * str_fail: the reason, formatted into err (err may be empty: errlen 0),
+ * for functions that fail with -1 and a message; returns -1.
+ */
+int
+str_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (errlen == 0)
+		return -1;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
  * str_expand: tmpl into dst (size bytes) with every token replaced by its
  * value; pairs holds npairs (token, value) pairs, e.g. { "%CLIENT_IP%",
  * ip }.  Control characters in a value become '?', so a value from outside

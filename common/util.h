@@ -20,6 +20,8 @@ size_t	 str_lcpy(char *, const char *, size_t);
 size_t	 str_lcat(char *, const char *, size_t);
 bool	 str_printf(char *, size_t, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
+int	 str_fail(char *, size_t, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
 char	*str_trim(char *);
 bool	 str_expand(char *, size_t, const char *, const char *const *,
 	    size_t);

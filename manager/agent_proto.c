@@ -17,20 +17,6 @@
 /* The big-endian length before the type byte. */
 #define AGENT_HDR_LEN	4
 
-/* agent_fail: format the reason into err; returns -1. */
-static int __attribute__((format(printf, 3, 4)))
-agent_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* agent_type_ok: whether t is one of enum agent_msg. */
 static bool
 agent_type_ok(uint8_t t)
@@ -62,15 +48,15 @@ agent_frame_parse(const uint8_t *data, size_t avail, uint8_t *type,
 	len = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 |
 	    (uint32_t)data[2] << 8 | (uint32_t)data[3];
 	if (len == 0)
-		return agent_fail(err, errlen, "frame length 0");
+		return str_fail(err, errlen, "frame length 0");
 	if (len > AGENT_FRAME_MAX)
-		return agent_fail(err, errlen, "frame length %lu over the "
+		return str_fail(err, errlen, "frame length %lu over the "
 		    "limit of %lu", (unsigned long)len,
 		    (unsigned long)AGENT_FRAME_MAX);
 	if (avail == AGENT_HDR_LEN)
 		return 0;
 	if (!agent_type_ok(data[AGENT_HDR_LEN]))
-		return agent_fail(err, errlen, "unknown frame type 0x%02x",
+		return str_fail(err, errlen, "unknown frame type 0x%02x",
 		    data[AGENT_HDR_LEN]);
 	if (avail - AGENT_HDR_LEN < len)
 		return 0;
@@ -160,28 +146,28 @@ agent_kv_line(struct agent_kv *kv, size_t lineno, const char *s, size_t len,
 	size_t		 klen, vlen;
 
 	if ((eq = memchr(s, '=', len)) == NULL)
-		return agent_fail(err, errlen, "line %zu: missing '='",
+		return str_fail(err, errlen, "line %zu: missing '='",
 		    lineno);
 	klen = (size_t)(eq - s);
 	vlen = len - klen - 1;
 	if (klen == 0)
-		return agent_fail(err, errlen, "line %zu: empty key", lineno);
+		return str_fail(err, errlen, "line %zu: empty key", lineno);
 	if (klen > AGENT_KEY_MAX)
-		return agent_fail(err, errlen, "line %zu: key too long "
+		return str_fail(err, errlen, "line %zu: key too long "
 		    "(%zu bytes, at most %d)", lineno, klen, AGENT_KEY_MAX);
 	if (!agent_key_ok(s, klen))
-		return agent_fail(err, errlen, "line %zu: bad character in "
+		return str_fail(err, errlen, "line %zu: bad character in "
 		    "key (allowed: a-z 0-9 _)", lineno);
 	if (vlen > AGENT_VAL_MAX)
-		return agent_fail(err, errlen, "line %zu: value too long "
+		return str_fail(err, errlen, "line %zu: value too long "
 		    "(%zu bytes, at most %d)", lineno, vlen, AGENT_VAL_MAX);
 	if (!agent_val_ok(eq + 1, vlen))
-		return agent_fail(err, errlen, "line %zu: bad character in "
+		return str_fail(err, errlen, "line %zu: bad character in "
 		    "value (allowed: printable ASCII)", lineno);
 	memcpy(kv->e[kv->n].k, s, klen);
 	kv->e[kv->n].k[klen] = '\0';
 	if (agent_kv_find(kv, kv->e[kv->n].k) != -1)
-		return agent_fail(err, errlen, "line %zu: duplicate key %s",
+		return str_fail(err, errlen, "line %zu: duplicate key %s",
 		    lineno, kv->e[kv->n].k);
 	memcpy(kv->e[kv->n].v, eq + 1, vlen);
 	kv->e[kv->n].v[vlen] = '\0';
@@ -205,12 +191,12 @@ agent_kv_parse(const uint8_t *data, size_t len, struct agent_kv *kv,
 		lineno++;
 		if (lineno > AGENT_KV_MAX) {
 			memset(kv, 0, sizeof(*kv));
-			return agent_fail(err, errlen, "line %zu: more than "
+			return str_fail(err, errlen, "line %zu: more than "
 			    "%d lines", lineno, AGENT_KV_MAX);
 		}
 		if ((nl = memchr(s + off, '\n', len - off)) == NULL) {
 			memset(kv, 0, sizeof(*kv));
-			return agent_fail(err, errlen, "line %zu: missing "
+			return str_fail(err, errlen, "line %zu: missing "
 			    "final newline", lineno);
 		}
 		if (agent_kv_line(kv, lineno, s + off, (size_t)(nl - s) - off,

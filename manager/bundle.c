@@ -94,18 +94,6 @@ struct bundle_paths {
 	char	*parent;	/* P */
 };
 
-/* bundle_fail: format the reason into err; returns -1. */
-static int __attribute__((format(printf, 3, 4)))
-bundle_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /*
  * ------------------------------------------------------------------------
  * Paths a bundle may carry.
@@ -229,27 +217,27 @@ bundle_parse_file(struct bundle_cur *c, struct bundle *b, char *err,
 	size_t	 i = b->nfiles;
 
 	if (!bundle_get(c, 2, &plen) || !bundle_take(c, plen, &p))
-		return bundle_fail(err, errlen, "malformed bundle: file %zu: "
+		return str_fail(err, errlen, "malformed bundle: file %zu: "
 		    "truncated path", i);
 	if (!bundle_path_ok((const char *)p, plen))
-		return bundle_fail(err, errlen, "malformed bundle: file %zu: "
+		return str_fail(err, errlen, "malformed bundle: file %zu: "
 		    "path not allowed (relative, at most two components of "
 		    "A-Z a-z 0-9 . _ + -, no leading dot, no key files)", i);
 	f->path = xstrndup((const char *)p, plen);
 	if (i > 0 && strcmp(b->files[i - 1].path, f->path) >= 0) {
 		free(f->path);
-		return bundle_fail(err, errlen, "malformed bundle: file %zu: "
+		return str_fail(err, errlen, "malformed bundle: file %zu: "
 		    "path duplicate or out of order", i);
 	}
 	if (!bundle_get(c, 4, &mode) || !bundle_get(c, 4, &flen)) {
 		free(f->path);
-		return bundle_fail(err, errlen, "malformed bundle: %.*s: "
+		return str_fail(err, errlen, "malformed bundle: %.*s: "
 		    "truncated", (int)plen, (const char *)p);
 	}
 	if ((mode & ~(uint64_t)0666) != 0 || (mode & 0400) == 0 ||
 	    flen > BUNDLE_MAX_FILE || !bundle_take(c, flen, &d)) {
 		free(f->path);
-		return bundle_fail(err, errlen, "malformed bundle: %.*s: bad "
+		return str_fail(err, errlen, "malformed bundle: %.*s: bad "
 		    "mode, too large or truncated", (int)plen, (const char *)p);
 	}
 	f->mode = (uint32_t)mode;
@@ -295,17 +283,17 @@ bundle_parse(const uint8_t *data, size_t len, size_t *bodylen, char *err,
 	size_t		 mlen = strlen(BUNDLE_MAGIC);
 
 	if (len > BUNDLE_MAX_SIZE) {
-		(void)bundle_fail(err, errlen, "bundle too large (%zu bytes, at "
+		(void)str_fail(err, errlen, "bundle too large (%zu bytes, at "
 		    "most %d)", len, BUNDLE_MAX_SIZE);
 		return NULL;
 	}
 	if (len < mlen || memcmp(data, BUNDLE_MAGIC, mlen) != 0) {
 		if (len >= strlen(BUNDLE_MAGIC_PREFIX) && memcmp(data,
 		    BUNDLE_MAGIC_PREFIX, strlen(BUNDLE_MAGIC_PREFIX)) == 0)
-			(void)bundle_fail(err, errlen, "unsupported bundle "
+			(void)str_fail(err, errlen, "unsupported bundle "
 			    "format version");
 		else
-			(void)bundle_fail(err, errlen, "not a sekisho bundle "
+			(void)str_fail(err, errlen, "not a sekisho bundle "
 			    "(bad magic line)");
 		return NULL;
 	}
@@ -314,18 +302,18 @@ bundle_parse(const uint8_t *data, size_t len, size_t *bodylen, char *err,
 	b = xcalloc(1, sizeof(*b));
 	if (!bundle_get(&c, 8, &b->version) || !bundle_get(&c, 8, &b->created) ||
 	    !bundle_take(&c, BUNDLE_KEYID_LEN, &p) || !bundle_get(&c, 4, &n)) {
-		(void)bundle_fail(err, errlen, "malformed bundle: truncated "
+		(void)str_fail(err, errlen, "malformed bundle: truncated "
 		    "header");
 		goto fail;
 	}
 	memcpy(b->keyid, p, BUNDLE_KEYID_LEN);
 	if (b->version == 0 || b->version > (uint64_t)INT64_MAX) {
-		(void)bundle_fail(err, errlen, "malformed bundle: version "
+		(void)str_fail(err, errlen, "malformed bundle: version "
 		    "out of range");
 		goto fail;
 	}
 	if (n > BUNDLE_MAX_FILES) {
-		(void)bundle_fail(err, errlen, "malformed bundle: %llu files, "
+		(void)str_fail(err, errlen, "malformed bundle: %llu files, "
 		    "at most %d", (unsigned long long)n, BUNDLE_MAX_FILES);
 		goto fail;
 	}
@@ -334,18 +322,18 @@ bundle_parse(const uint8_t *data, size_t len, size_t *bodylen, char *err,
 		if (bundle_parse_file(&c, b, err, errlen) == -1)
 			goto fail;
 	if (bundle_conflicts(b)) {
-		(void)bundle_fail(err, errlen, "malformed bundle: a file has "
+		(void)str_fail(err, errlen, "malformed bundle: a file has "
 		    "the name of a directory");
 		goto fail;
 	}
 	*bodylen = len - c.left;
 	if (c.left == 0) {
-		(void)bundle_fail(err, errlen, "unsigned bundle (no signature)");
+		(void)str_fail(err, errlen, "unsigned bundle (no signature)");
 		goto fail;
 	}
 	if (c.left != 2 + BUNDLE_SIG_LEN || c.p[0] != 'S' ||
 	    c.p[1] != BUNDLE_SIG_LEN) {
-		(void)bundle_fail(err, errlen, "malformed bundle: bad signature "
+		(void)str_fail(err, errlen, "malformed bundle: bad signature "
 		    "block or trailing bytes");
 		goto fail;
 	}
@@ -438,9 +426,9 @@ bundle_pem_write(const char *path, EVP_PKEY *key, bool private, mode_t mode,
 
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, mode)) == -1)
-		return bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		return str_fail(err, errlen, "%s: %s", path, strerror(errno));
 	if (fchmod(fd, mode) == -1 || (f = fdopen(fd, "w")) == NULL) {
-		(void)bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		(void)str_fail(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		(void)unlink(path);
 		return -1;
@@ -454,7 +442,7 @@ bundle_pem_write(const char *path, EVP_PKEY *key, bool private, mode_t mode,
 	ERR_clear_error();
 	if (ok != 1) {
 		(void)unlink(path);
-		return bundle_fail(err, errlen, "%s: cannot write the key",
+		return str_fail(err, errlen, "%s: cannot write the key",
 		    path);
 	}
 	return 0;
@@ -472,16 +460,16 @@ bundle_keygen(const char *dir, char *err, size_t errlen)
 	int	 rc = -1;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		return bundle_fail(err, errlen, "%s: %s", dir, strerror(errno));
+		return str_fail(err, errlen, "%s: %s", dir, strerror(errno));
 	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL) {
 		ERR_clear_error();
-		return bundle_fail(err, errlen, "cannot generate an Ed25519 "
+		return str_fail(err, errlen, "cannot generate an Ed25519 "
 		    "key");
 	}
 	priv = xasprintf("%s/%s", dir, BUNDLE_PRIVKEY_NAME);
 	pub = xasprintf("%s/%s", dir, BUNDLE_PUBKEY_NAME);
 	if (access(pub, F_OK) == 0)
-		(void)bundle_fail(err, errlen, "%s: %s", pub, strerror(EEXIST));
+		(void)str_fail(err, errlen, "%s: %s", pub, strerror(EEXIST));
 	else if (bundle_pem_write(priv, key, true, 0600, err, errlen) == 0) {
 		if (bundle_pem_write(pub, key, false, 0644, err, errlen) == 0)
 			rc = 0;
@@ -506,12 +494,12 @@ bundle_key_load(const char *path, bool private, char *err, size_t errlen)
 	FILE	*f;
 
 	if ((f = fopen(path, "re")) == NULL) {
-		(void)bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		(void)str_fail(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (private && (fstat(fileno(f), &st) == -1 ||
 	    (st.st_mode & 077) != 0)) {
-		(void)bundle_fail(err, errlen, "%s: private key readable by "
+		(void)str_fail(err, errlen, "%s: private key readable by "
 		    "group or others (chmod 600)", path);
 		fclose(f);
 		return NULL;
@@ -522,7 +510,7 @@ bundle_key_load(const char *path, bool private, char *err, size_t errlen)
 	ERR_clear_error();
 	if (key == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(key);
-		(void)bundle_fail(err, errlen, "%s: not an Ed25519 %s key in "
+		(void)str_fail(err, errlen, "%s: not an Ed25519 %s key in "
 		    "PEM", path, private ? "private" : "public");
 		return NULL;
 	}
@@ -552,13 +540,13 @@ bundle_verify(const uint8_t *data, size_t len, EVP_PKEY *const *keys,
 	}
 	bundle_keyid_text(b->keyid, idtext, sizeof(idtext));
 	if (i == nkeys)
-		(void)bundle_fail(err, errlen, "signed by an unknown key (key "
+		(void)str_fail(err, errlen, "signed by an unknown key (key "
 		    "id %s)", idtext);
 	else if (!bundle_sig_ok(keys[i], data, body, data + body + 2))
-		(void)bundle_fail(err, errlen, "bad signature (key id %s)",
+		(void)str_fail(err, errlen, "bad signature (key id %s)",
 		    idtext);
 	else if (b->version <= min_version)
-		(void)bundle_fail(err, errlen, "version %llu is not newer than "
+		(void)str_fail(err, errlen, "version %llu is not newer than "
 		    "the applied version %llu (replay refused)",
 		    (unsigned long long)b->version,
 		    (unsigned long long)min_version);
@@ -589,16 +577,16 @@ bundle_add(struct bundle *b, const char *confdir, const char *rel, bool read,
 		if (strcmp(b->files[i].path, rel) == 0)
 			return 0;
 	if (!bundle_path_ok(rel, strlen(rel)))
-		return bundle_fail(err, errlen, "%s: a bundle cannot carry this "
+		return str_fail(err, errlen, "%s: a bundle cannot carry this "
 		    "name", rel);
 	if (b->nfiles >= BUNDLE_MAX_FILES)
-		return bundle_fail(err, errlen, "more than %d files",
+		return str_fail(err, errlen, "more than %d files",
 		    BUNDLE_MAX_FILES);
 	path = xasprintf("%s/%s", confdir, rel);
 	if (lstat(path, &st) == -1)
-		(void)bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		(void)str_fail(err, errlen, "%s: %s", path, strerror(errno));
 	else if (!S_ISREG(st.st_mode))
-		(void)bundle_fail(err, errlen, "%s: not a regular file "
+		(void)str_fail(err, errlen, "%s: not a regular file "
 		    "(bundles carry regular files only)", path);
 	else {
 		b->files = xreallocarray(b->files, b->nfiles + 1,
@@ -607,7 +595,7 @@ bundle_add(struct bundle *b, const char *confdir, const char *rel, bool read,
 		memset(f, 0, sizeof(*f));
 		if (read && (f->data = (uint8_t *)file_read(path,
 		    BUNDLE_MAX_FILE, &f->len)) == NULL)
-			(void)bundle_fail(err, errlen, "%s: %s", path,
+			(void)str_fail(err, errlen, "%s: %s", path,
 			    errno == 0 ? "too large" : strerror(errno));
 		else {
 			f->path = xstrdup(rel);
@@ -634,7 +622,7 @@ bundle_add_dir(struct bundle *b, const char *confdir, size_t k, bool read,
 	dp = opendir(path);
 	free(path);
 	if (dp == NULL)
-		return errno == ENOENT ? 0 : bundle_fail(err, errlen, "%s/%s: %s",
+		return errno == ENOENT ? 0 : str_fail(err, errlen, "%s/%s: %s",
 		    confdir, bundle_dirs[k].dir, strerror(errno));
 	while (rc == 0 && (de = readdir(dp)) != NULL) {
 		if (de->d_name[0] == '.' || (bundle_dirs[k].suffix != NULL &&
@@ -691,7 +679,7 @@ bundle_collect(const char *confdir, struct bundle *b, bool read, bool strict,
 	diag_init(&d);
 	if (conf_load(confdir, &conf, &d) == -1) {
 		if (strict)
-			rc = bundle_fail(err, errlen, "configuration invalid: "
+			rc = str_fail(err, errlen, "configuration invalid: "
 			    "%s", d.nitems > 0 ? d.items[0].text : confdir);
 		memset(&conf, 0, sizeof(conf));
 	}
@@ -773,19 +761,19 @@ bundle_create(const char *confdir, uint64_t version, EVP_PKEY *key,
 	b.created = (uint64_t)time(NULL);
 	bundle_keyid(key, b.keyid);
 	if (version == 0 || version > (uint64_t)INT64_MAX)
-		(void)bundle_fail(err, errlen, "version out of range (1..%lld)",
+		(void)str_fail(err, errlen, "version out of range (1..%lld)",
 		    (long long)INT64_MAX);
 	else if (bundle_collect(confdir, &b, true, true, err, errlen) == -1)
 		rc = -1;
 	else if (!bundle_encode(&b, out))
-		(void)bundle_fail(err, errlen, "bundle larger than %d bytes",
+		(void)str_fail(err, errlen, "bundle larger than %d bytes",
 		    BUNDLE_MAX_SIZE);
 	else if (bundle_sign(key, out->data, out->len, sig) == -1)
-		(void)bundle_fail(err, errlen, "cannot sign (not an Ed25519 "
+		(void)str_fail(err, errlen, "cannot sign (not an Ed25519 "
 		    "private key?)");
 	else if (!buf_add(out, "S", 1) || !bundle_put(out, BUNDLE_SIG_LEN, 1) ||
 	    !buf_add(out, sig, sizeof(sig)))
-		(void)bundle_fail(err, errlen, "bundle larger than %d bytes",
+		(void)str_fail(err, errlen, "bundle larger than %d bytes",
 		    BUNDLE_MAX_SIZE);
 	else
 		rc = 0;
@@ -1007,15 +995,15 @@ bundle_write(const char *path, const void *data, size_t len, mode_t mode,
 
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 	    O_CLOEXEC, mode)) == -1)
-		return bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		return str_fail(err, errlen, "%s: %s", path, strerror(errno));
 	if (fchmod(fd, mode) == -1 || fd_write_all(fd, data, len) == -1 ||
 	    fsync(fd) == -1) {
-		(void)bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		(void)str_fail(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (close(fd) == -1)
-		return bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		return str_fail(err, errlen, "%s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -1031,7 +1019,7 @@ bundle_mkparent(const char *root, const char *rel, char *err, size_t errlen)
 		return 0;
 	d = xasprintf("%s/%.*s", root, (int)(slash - rel), rel);
 	if (mkdir(d, 0755) == -1 && errno != EEXIST)
-		rc = bundle_fail(err, errlen, "%s: %s", d, strerror(errno));
+		rc = str_fail(err, errlen, "%s: %s", d, strerror(errno));
 	free(d);
 	return rc;
 }
@@ -1045,10 +1033,10 @@ bundle_paths_init(struct bundle_paths *bp, const char *confdir, char *err,
 
 	memset(bp, 0, sizeof(*bp));
 	if (realpath(confdir, abs) == NULL)
-		return bundle_fail(err, errlen, "%s: %s", confdir,
+		return str_fail(err, errlen, "%s: %s", confdir,
 		    strerror(errno));
 	if ((slash = strrchr(abs, '/')) == NULL || slash[1] == '\0')
-		return bundle_fail(err, errlen, "%s: cannot apply to the root "
+		return str_fail(err, errlen, "%s: cannot apply to the root "
 		    "directory", confdir);
 	bp->dir = xstrdup(abs);
 	*slash = '\0';
@@ -1084,7 +1072,7 @@ bundle_number_read(const char *dir, const char *name, uint64_t *v, char *err,
 	path = xasprintf("%s/%s", dir, name);
 	if ((text = file_read(path, 64, &len)) == NULL) {
 		if (errno != ENOENT)
-			rc = bundle_fail(err, errlen, "%s: %s", path,
+			rc = str_fail(err, errlen, "%s: %s", path,
 			    strerror(errno));
 		free(path);
 		return rc;
@@ -1095,7 +1083,7 @@ bundle_number_read(const char *dir, const char *name, uint64_t *v, char *err,
 		*v = *v * 10 + (uint64_t)(text[i] - '0');
 	}
 	if (i == 0 || i + 1 != len || text[i] != '\n')
-		rc = bundle_fail(err, errlen, "%s: malformed", path);
+		rc = str_fail(err, errlen, "%s: malformed", path);
 	free(text);
 	free(path);
 	return rc;
@@ -1159,7 +1147,7 @@ bundle_number_write(const char *dir, const char *name, uint64_t v, char *err,
 	path = xasprintf("%s/%s", dir, name);
 	rc = bundle_write(tmp, text, strlen(text), 0644, err, errlen);
 	if (rc == 0 && rename(tmp, path) == -1)
-		rc = bundle_fail(err, errlen, "%s: %s", path, strerror(errno));
+		rc = str_fail(err, errlen, "%s: %s", path, strerror(errno));
 	free(tmp);
 	free(path);
 	return rc;
@@ -1184,15 +1172,15 @@ bundle_journal_step(const struct bundle_paths *bp, char op, const char *rel,
 	dst = xasprintf("%s/%s", bp->dir, rel);
 	if (op == 'd') {
 		if (unlink(dst) == -1 && errno != ENOENT)
-			rc = bundle_fail(err, errlen, "%s: %s", dst,
+			rc = str_fail(err, errlen, "%s: %s", dst,
 			    strerror(errno));
 	} else if (bundle_mkparent(bp->dir, rel, err, errlen) == -1)
 		rc = -1;
 	else if (rename(src, dst) == -1 && (errno != ENOENT ||
 	    access(dst, F_OK) == -1))
-		rc = bundle_fail(err, errlen, "%s: %s", dst, strerror(errno));
+		rc = str_fail(err, errlen, "%s: %s", dst, strerror(errno));
 	if (rc == 0 && bundle_fsync_parent(dst) == -1)
-		rc = bundle_fail(err, errlen, "%s: fsync: %s", dst,
+		rc = str_fail(err, errlen, "%s: fsync: %s", dst,
 		    strerror(errno));
 	free(src);
 	free(dst);
@@ -1249,7 +1237,7 @@ bundle_journal_walk(const struct bundle_paths *bp, const char *journal,
 		}
 	}
 	if (bad || !end || !seen || (*v == 0 && !*rollback))
-		return bundle_fail(err, errlen, "%s/%s: malformed or incomplete "
+		return str_fail(err, errlen, "%s/%s: malformed or incomplete "
 		    "journal, left for inspection", bp->dir,
 		    BUNDLE_JOURNAL_FILE);
 	return 0;
@@ -1278,15 +1266,15 @@ bundle_journal_run(const struct bundle_paths *bp, const char *journal,
 	rc = bundle_version_write(bp->dir, v, err, errlen);
 	if (rc == 0 && rollback && (bundle_rmtree(bp->prev) == -1 ||
 	    bundle_fsync_path(bp->parent) == -1))
-		rc = bundle_fail(err, errlen, "%s: %s", bp->prev,
+		rc = str_fail(err, errlen, "%s: %s", bp->prev,
 		    strerror(errno));
 	if (rc == 0 && bundle_fsync_path(bp->dir) == -1)
-		rc = bundle_fail(err, errlen, "%s: fsync: %s", bp->dir,
+		rc = str_fail(err, errlen, "%s: fsync: %s", bp->dir,
 		    strerror(errno));
 	if (rc == 0) {
 		jpath = xasprintf("%s/%s", bp->dir, BUNDLE_JOURNAL_FILE);
 		if (unlink(jpath) == -1 || bundle_fsync_path(bp->dir) == -1)
-			rc = bundle_fail(err, errlen, "%s: %s", jpath,
+			rc = str_fail(err, errlen, "%s: %s", jpath,
 			    strerror(errno));
 		free(jpath);
 	}
@@ -1307,7 +1295,7 @@ bundle_recover_locked(const struct bundle_paths *bp, char *err,
 	jpath = xasprintf("%s/%s", bp->dir, BUNDLE_JOURNAL_FILE);
 	text = file_read(jpath, BUNDLE_JOURNAL_MAX, &len);
 	if (text == NULL && errno != ENOENT) {
-		rc = bundle_fail(err, errlen, "%s: %s", jpath, strerror(errno));
+		rc = str_fail(err, errlen, "%s: %s", jpath, strerror(errno));
 		free(jpath);
 		return rc;
 	}
@@ -1334,11 +1322,11 @@ bundle_lock(const struct bundle_paths *bp, char *err, size_t errlen)
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	free(path);
 	if (fd == -1)
-		return bundle_fail(err, errlen, "%s/%s: %s", bp->dir,
+		return str_fail(err, errlen, "%s/%s: %s", bp->dir,
 		    BUNDLE_LOCK_FILE, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		close(fd);
-		return bundle_fail(err, errlen, "%s: another apply is running",
+		return str_fail(err, errlen, "%s: another apply is running",
 		    bp->dir);
 	}
 	return fd;
@@ -1406,12 +1394,12 @@ bundle_stage_file(const struct bundle_paths *bp, const struct bundle_file *f,
 	host = xasprintf("%s/imss.ini", bp->dir);
 	hold = (uint8_t *)file_read(host, INI_MAX_FILE, &hlen);
 	if (hold == NULL && errno != ENOENT)
-		rc = bundle_fail(err, errlen, "%s: %s", host, strerror(errno));
+		rc = str_fail(err, errlen, "%s: %s", host, strerror(errno));
 	else {
 		buf_init(&m, INI_MAX_FILE);
 		if (!bundle_merge_imss(f->data, f->len, hold, hold ? hlen : 0,
 		    &m))
-			rc = bundle_fail(err, errlen, "imss.ini: too large "
+			rc = str_fail(err, errlen, "imss.ini: too large "
 			    "with this host's own keys");
 		else
 			rc = bundle_write(path, m.data, m.len, f->mode, err,
@@ -1432,7 +1420,7 @@ bundle_stage(const struct bundle_paths *bp, const struct bundle *b,
 	size_t	 i;
 
 	if (bundle_rmtree(bp->stage) == -1 || mkdir(bp->stage, 0700) == -1)
-		return bundle_fail(err, errlen, "%s: %s", bp->stage,
+		return str_fail(err, errlen, "%s: %s", bp->stage,
 		    strerror(errno));
 	for (i = 0; i < b->nfiles; i++) {
 		char *p = xasprintf("%s/%s", bp->stage, b->files[i].path);
@@ -1442,14 +1430,14 @@ bundle_stage(const struct bundle_paths *bp, const struct bundle *b,
 			rc = -1;
 		else if (strchr(b->files[i].path, '/') != NULL &&
 		    bundle_fsync_parent(p) == -1)
-			rc = bundle_fail(err, errlen, "%s: fsync: %s", p,
+			rc = str_fail(err, errlen, "%s: fsync: %s", p,
 			    strerror(errno));
 		free(p);
 		if (rc == -1)
 			return -1;
 	}
 	if (bundle_fsync_path(bp->stage) == -1)
-		return bundle_fail(err, errlen, "%s: fsync: %s", bp->stage,
+		return str_fail(err, errlen, "%s: fsync: %s", bp->stage,
 		    strerror(errno));
 	return 0;
 }
@@ -1495,7 +1483,7 @@ bundle_expected(const struct bundle *b, const struct sekisho_conf *c,
 			    bundle_suffix(p, strlen(p), bundle_dirs[j].suffix));
 		}
 		if (!ok)
-			return bundle_fail(err, errlen, "%s: not a file a "
+			return str_fail(err, errlen, "%s: not a file a "
 			    "bundle carries (docs/central.md)", p);
 	}
 	return 0;
@@ -1535,7 +1523,7 @@ bundle_validate(const struct bundle_paths *bp, const struct bundle *b,
 		/* Name the file as the bundle does, not by the stage. */
 		if (strncmp(t, bp->stage, n) == 0 && t[n] == '/')
 			t += n + 1;
-		(void)bundle_fail(err, errlen, "the bundle's configuration "
+		(void)str_fail(err, errlen, "the bundle's configuration "
 		    "is invalid: %s", t);
 	}
 	diag_free(&d);
@@ -1562,7 +1550,7 @@ bundle_save_prev(const struct bundle_paths *bp, const struct bundle *cur,
 	int	 rc = 0;
 
 	if (bundle_rmtree(bp->prevnew) == -1 || mkdir(bp->prevnew, 0700) == -1)
-		return bundle_fail(err, errlen, "%s: %s", bp->prevnew,
+		return str_fail(err, errlen, "%s: %s", bp->prevnew,
 		    strerror(errno));
 	for (i = 0; rc == 0 && i <= cur->nfiles; i++) {
 		const char *rel = i < cur->nfiles ? cur->files[i].path :
@@ -1572,7 +1560,7 @@ bundle_save_prev(const struct bundle_paths *bp, const struct bundle *cur,
 		dst = xasprintf("%s/%s", bp->prevnew, rel);
 		if ((data = file_read(src, BUNDLE_MAX_FILE, &len)) == NULL) {
 			if (errno != ENOENT)
-				rc = bundle_fail(err, errlen, "%s: %s", src,
+				rc = str_fail(err, errlen, "%s: %s", src,
 				    strerror(errno));
 		} else if (bundle_mkparent(bp->prevnew, rel, err, errlen) == 0)
 			rc = bundle_write(dst, data, len, i < cur->nfiles ?
@@ -1585,7 +1573,7 @@ bundle_save_prev(const struct bundle_paths *bp, const struct bundle *cur,
 	}
 	if (rc == 0 && (bundle_fsync_path(bp->prevnew) == -1 ||
 	    bundle_rmtree(bp->prev) == -1 || rename(bp->prevnew, bp->prev) == -1))
-		rc = bundle_fail(err, errlen, "%s: %s", bp->prev,
+		rc = str_fail(err, errlen, "%s: %s", bp->prev,
 		    strerror(errno));
 	return rc;
 }
@@ -1615,7 +1603,7 @@ bundle_commit(const struct bundle_paths *bp, const struct bundle *b,
 	tmp = xasprintf("%s/%s.tmp", bp->dir, BUNDLE_JOURNAL_FILE);
 	path = xasprintf("%s/%s", bp->dir, BUNDLE_JOURNAL_FILE);
 	if (!ok)
-		(void)bundle_fail(err, errlen, "journal too large");
+		(void)str_fail(err, errlen, "journal too large");
 	else if (bundle_write(tmp, j.data, j.len, 0600, err, errlen) == 0) {
 		/*
 		 * Once renamed the apply is committed, even if the fsync
@@ -1623,7 +1611,7 @@ bundle_commit(const struct bundle_paths *bp, const struct bundle *b,
 		 * fsyncs D again).
 		 */
 		if (rename(tmp, path) == -1) {
-			(void)bundle_fail(err, errlen, "%s: %s", path,
+			(void)str_fail(err, errlen, "%s: %s", path,
 			    strerror(errno));
 			(void)unlink(tmp);
 		} else {
@@ -1644,10 +1632,10 @@ bundle_same_fs(const struct bundle_paths *bp, char *err, size_t errlen)
 	struct stat a, b;
 
 	if (stat(bp->dir, &a) == -1 || stat(bp->parent, &b) == -1)
-		return bundle_fail(err, errlen, "%s: %s", bp->dir,
+		return str_fail(err, errlen, "%s: %s", bp->dir,
 		    strerror(errno));
 	if (a.st_dev != b.st_dev)
-		return bundle_fail(err, errlen, "%s: a mount point; the "
+		return str_fail(err, errlen, "%s: a mount point; the "
 		    "configuration directory must be on its parent's file "
 		    "system", bp->dir);
 	return 0;
@@ -1668,7 +1656,7 @@ bundle_apply_locked(const struct bundle_paths *bp, const struct bundle *b,
 	    bundle_same_fs(bp, err, errlen) == -1)
 		return -1;
 	if (b->version <= applied)
-		return bundle_fail(err, errlen, "version %llu is not newer than "
+		return str_fail(err, errlen, "version %llu is not newer than "
 		    "the applied version %llu (replay refused)",
 		    (unsigned long long)b->version,
 		    (unsigned long long)applied);
@@ -1723,20 +1711,20 @@ bundle_prev_files(const struct bundle_paths *bp, struct bundle *b,
 	int	 rc = 0;
 
 	if ((dp = opendir(bp->prev)) == NULL)
-		return bundle_fail(err, errlen, "%s: %s", bp->prev,
+		return str_fail(err, errlen, "%s: %s", bp->prev,
 		    strerror(errno));
 	while (rc == 0 && (de = readdir(dp)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;	/* ., .. and .bundle-version */
 		p = xasprintf("%s/%s", bp->prev, de->d_name);
 		if (lstat(p, &st) == -1)
-			rc = bundle_fail(err, errlen, "%s: %s", p,
+			rc = str_fail(err, errlen, "%s: %s", p,
 			    strerror(errno));
 		else if (!S_ISDIR(st.st_mode))
 			rc = bundle_add(b, bp->prev, de->d_name, true, err,
 			    errlen);
 		else if ((dp2 = opendir(p)) == NULL)
-			rc = bundle_fail(err, errlen, "%s: %s", p,
+			rc = str_fail(err, errlen, "%s: %s", p,
 			    strerror(errno));
 		else {
 			while (rc == 0 && (de2 = readdir(dp2)) != NULL) {
@@ -1773,7 +1761,7 @@ bundle_keep_floor(const struct bundle_paths *bp, uint64_t floor,
 	    errlen) == -1)
 		return -1;
 	if (bundle_fsync_path(bp->dir) == -1)
-		return bundle_fail(err, errlen, "%s: fsync: %s", bp->dir,
+		return str_fail(err, errlen, "%s: fsync: %s", bp->dir,
 		    strerror(errno));
 	return 0;
 }
@@ -1793,7 +1781,7 @@ bundle_rollback_locked(const struct bundle_paths *bp, bundle_check_fn check,
 	    bundle_same_fs(bp, err, errlen) == -1)
 		return -1;
 	if (lstat(bp->prev, &st) == -1 || !S_ISDIR(st.st_mode))
-		return bundle_fail(err, errlen, "nothing to roll back (no "
+		return str_fail(err, errlen, "nothing to roll back (no "
 		    "previous configuration kept in %s)", bp->prev);
 	memset(&prev, 0, sizeof(prev));
 	memset(&cur, 0, sizeof(cur));
@@ -1803,7 +1791,7 @@ bundle_rollback_locked(const struct bundle_paths *bp, bundle_check_fn check,
 	    bundle_prev_files(bp, &prev, err, errlen) == -1)
 		goto out;
 	if (prev.nfiles == 0) {
-		(void)bundle_fail(err, errlen, "nothing to roll back (%s is "
+		(void)str_fail(err, errlen, "nothing to roll back (%s is "
 		    "empty)", bp->prev);
 		goto out;
 	}

@@ -1339,20 +1339,6 @@ out:
  * ------------------------------------------------------------------------
  */
 
-/* enrol_ctx_fail: "what path: OpenSSL's errors" into err; frees ctx. */
-static SSL_CTX *
-enrol_ctx_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *what,
-    const char *path)
-{
-	char	 ossl[512];
-
-	tls_error_text(ossl, sizeof(ossl));
-	(void)str_printf(err, errlen, "%s %s: %s", what, path,
-	    ossl[0] != '\0' ? ossl : "failed");
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
 /* enrol_ctx_identity: our certificate and key (mode checked) into ctx. */
 static int
 enrol_ctx_identity(SSL_CTX *ctx, const char *crtp, const char *keyp,
@@ -1362,7 +1348,7 @@ enrol_ctx_identity(SSL_CTX *ctx, const char *crtp, const char *keyp,
 	int	 ok;
 
 	if (SSL_CTX_use_certificate_file(ctx, crtp, SSL_FILETYPE_PEM) != 1) {
-		(void)enrol_ctx_fail(NULL, err, errlen, "certificate", crtp);
+		(void)tls_ctx_fail(NULL, err, errlen, "certificate", crtp);
 		return -1;
 	}
 	if ((key = bundle_key_load(keyp, true, err, errlen)) == NULL)
@@ -1371,7 +1357,7 @@ enrol_ctx_identity(SSL_CTX *ctx, const char *crtp, const char *keyp,
 	    SSL_CTX_check_private_key(ctx) == 1;
 	EVP_PKEY_free(key);
 	if (!ok) {
-		(void)enrol_ctx_fail(NULL, err, errlen, "private key does not "
+		(void)tls_ctx_fail(NULL, err, errlen, "private key does not "
 		    "match the certificate:", keyp);
 		return -1;
 	}
@@ -1394,7 +1380,7 @@ enrol_ctx_new(const SSL_METHOD *method, const char *dir, const char *crt,
 		err[0] = '\0';
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(method)) == NULL)
-		return enrol_ctx_fail(NULL, err, errlen, "SSL_CTX_new", dir);
+		return tls_ctx_fail(NULL, err, errlen, "SSL_CTX_new", dir);
 	crtp = xasprintf("%s/%s", dir, crt);
 	keyp = xasprintf("%s/%s", dir, keyname);
 	cap = xasprintf("%s/%s", dir, ENROL_CA_CRT);
@@ -1404,14 +1390,14 @@ enrol_ctx_new(const SSL_METHOD *method, const char *dir, const char *crt,
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_num_tickets(ctx, 0) != 1)
-		ctx = enrol_ctx_fail(ctx, err, errlen, "TLS 1.3 only for", dir);
+		ctx = tls_ctx_fail(ctx, err, errlen, "TLS 1.3 only for", dir);
 	else if (enrol_ctx_identity(ctx, crtp, keyp, err, errlen) == -1) {
 		SSL_CTX_free(ctx);
 		ctx = NULL;
 	} else if (SSL_CTX_load_verify_locations(ctx, cap, NULL) != 1)
-		ctx = enrol_ctx_fail(ctx, err, errlen, "CA certificate", cap);
+		ctx = tls_ctx_fail(ctx, err, errlen, "CA certificate", cap);
 	else if (SSL_CTX_set_purpose(ctx, purpose) != 1)
-		ctx = enrol_ctx_fail(ctx, err, errlen, "verify purpose for",
+		ctx = tls_ctx_fail(ctx, err, errlen, "verify purpose for",
 		    dir);
 	else {
 		SSL_CTX_set_verify(ctx, mode, NULL);
@@ -1442,7 +1428,7 @@ enrol_agent_ctx(const char *confdir, char *err, size_t errlen)
 	    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, err, errlen);
 	if (ctx != NULL) {
 		if ((names = SSL_load_client_CA_file(cap)) == NULL)
-			ctx = enrol_ctx_fail(ctx, err, errlen, "CA names from",
+			ctx = tls_ctx_fail(ctx, err, errlen, "CA names from",
 			    cap);
 		else
 			SSL_CTX_set_client_CA_list(ctx, names);

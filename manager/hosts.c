@@ -29,20 +29,6 @@
 			"add|remove)\n"
 #define HOSTS_NFIELDS		5
 
-/* hosts_fail: format the reason into err; returns -1. */
-static int __attribute__((format(printf, 3, 4)))
-hosts_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /*
  * hosts_decimal: the len bytes at s as a strict decimal number in
  * [0, max]: digits only, no sign, no leading zero (except "0" itself).
@@ -111,22 +97,22 @@ hosts_check(const struct host_entry *e, char *err, size_t errlen)
 
 	if (memchr(e->name, '\0', sizeof(e->name)) == NULL ||
 	    !enrol_name_ok(e->name))
-		return hosts_fail(err, errlen, "bad host name (1 to %d of "
+		return str_fail(err, errlen, "bad host name (1 to %d of "
 		    "A-Z a-z 0-9 . -, not starting with . or -)",
 		    ENROL_NAME_MAX);
 	if (memchr(e->address, '\0', sizeof(e->address)) == NULL ||
 	    !hosts_addr_bin(e->address, &af, bin))
-		return hosts_fail(err, errlen, "host %s: bad address (not a "
+		return str_fail(err, errlen, "host %s: bad address (not a "
 		    "numeric IPv4 or IPv6 address)", e->name);
 	if (e->port == 0)
-		return hosts_fail(err, errlen, "host %s: bad port 0",
+		return str_fail(err, errlen, "host %s: bad port 0",
 		    e->name);
 	if (memchr(e->fpr, '\0', sizeof(e->fpr)) == NULL ||
 	    !hosts_fpr_ok(e->fpr, strlen(e->fpr)))
-		return hosts_fail(err, errlen, "host %s: bad fingerprint "
+		return str_fail(err, errlen, "host %s: bad fingerprint "
 		    "(not %d lower-case hex digits)", e->name, ENROL_FPR_LEN);
 	if (e->registered < 0 || e->registered > HOSTS_REGISTERED_MAX)
-		return hosts_fail(err, errlen, "host %s: bad registration "
+		return str_fail(err, errlen, "host %s: bad registration "
 		    "time %lld", e->name, (long long)e->registered);
 	return 0;
 }
@@ -157,15 +143,15 @@ hosts_add(struct host_reg *reg, const struct host_entry *e, char *err,
 		return -1;
 	for (i = 0; i < reg->n; i++) {
 		if (strcasecmp(reg->v[i].name, e->name) == 0)
-			return hosts_fail(err, errlen, "host %s is already "
+			return str_fail(err, errlen, "host %s is already "
 			    "registered", reg->v[i].name);
 		if (hosts_same_addr(&reg->v[i], e))
-			return hosts_fail(err, errlen, "%s port %u is already "
+			return str_fail(err, errlen, "%s port %u is already "
 			    "registered as %s", e->address, (unsigned)e->port,
 			    reg->v[i].name);
 	}
 	if (reg->n >= HOSTS_MAX)
-		return hosts_fail(err, errlen, "too many hosts (at most %d)",
+		return str_fail(err, errlen, "too many hosts (at most %d)",
 		    HOSTS_MAX);
 	reg->v = xreallocarray(reg->v, reg->n + 1, sizeof(*reg->v));
 	reg->v[reg->n++] = *e;
@@ -201,10 +187,10 @@ hosts_line(const char *s, size_t len, struct host_entry *e, char *err,
 	for (;;) {
 		sp = memchr(s + off, ' ', len - off);
 		if ((sp == NULL ? len - off : (size_t)(sp - s) - off) == 0)
-			return hosts_fail(err, errlen, "empty field (fields "
+			return str_fail(err, errlen, "empty field (fields "
 			    "are separated by single spaces)");
 		if (nf == HOSTS_NFIELDS)
-			return hosts_fail(err, errlen, "more than %d fields",
+			return str_fail(err, errlen, "more than %d fields",
 			    HOSTS_NFIELDS);
 		f[nf] = s + off;
 		fl[nf] = sp == NULL ? len - off : (size_t)(sp - s) - off;
@@ -214,22 +200,22 @@ hosts_line(const char *s, size_t len, struct host_entry *e, char *err,
 		off = (size_t)(sp - s) + 1;
 	}
 	if (nf != HOSTS_NFIELDS)
-		return hosts_fail(err, errlen, "%zu fields, expected NAME "
+		return str_fail(err, errlen, "%zu fields, expected NAME "
 		    "ADDRESS PORT FINGERPRINT REGISTERED", nf);
 	memset(e, 0, sizeof(*e));
 	if (!hosts_field(e->name, sizeof(e->name), f[0], fl[0]))
-		return hosts_fail(err, errlen, "host name too long");
+		return str_fail(err, errlen, "host name too long");
 	if (!hosts_field(e->address, sizeof(e->address), f[1], fl[1]))
-		return hosts_fail(err, errlen, "address too long");
+		return str_fail(err, errlen, "address too long");
 	if (!hosts_decimal(f[2], fl[2], 65535, &v) || v == 0)
-		return hosts_fail(err, errlen, "bad port %.*s (1 to 65535)",
+		return str_fail(err, errlen, "bad port %.*s (1 to 65535)",
 		    (int)fl[2], f[2]);
 	e->port = (uint16_t)v;
 	if (!hosts_field(e->fpr, sizeof(e->fpr), f[3], fl[3]))
-		return hosts_fail(err, errlen, "bad fingerprint (not %d "
+		return str_fail(err, errlen, "bad fingerprint (not %d "
 		    "lower-case hex digits)", ENROL_FPR_LEN);
 	if (!hosts_decimal(f[4], fl[4], (uint64_t)HOSTS_REGISTERED_MAX, &v))
-		return hosts_fail(err, errlen, "bad registration time %.*s",
+		return str_fail(err, errlen, "bad registration time %.*s",
 		    (int)fl[4], f[4]);
 	e->registered = (int64_t)v;
 	return 0;
@@ -256,9 +242,9 @@ hosts_parse(const char *text, size_t len, const char *path,
 		nl = memchr(text + off, '\n', len - off);
 		ll = nl == NULL ? len - off : (size_t)(nl - text) - off;
 		if (memchr(text + off, '\0', ll) != NULL)
-			(void)hosts_fail(why, sizeof(why), "NUL byte");
+			(void)str_fail(why, sizeof(why), "NUL byte");
 		else if (memchr(text + off, '\r', ll) != NULL)
-			(void)hosts_fail(why, sizeof(why), "carriage return "
+			(void)str_fail(why, sizeof(why), "carriage return "
 			    "(the file must have Unix line ends)");
 		else if (ll == 0 || text[off] == '#')
 			why[0] = '\0';
@@ -268,7 +254,7 @@ hosts_parse(const char *text, size_t len, const char *path,
 			why[0] = '\0';
 		if (why[0] != '\0') {
 			hosts_free(&r);
-			return hosts_fail(err, errlen, "%s:%zu: %s", path,
+			return str_fail(err, errlen, "%s:%zu: %s", path,
 			    lineno, why);
 		}
 		off += ll + 1;
@@ -296,15 +282,15 @@ hosts_load(const char *confdir, struct host_reg *reg, char *err,
 
 	memset(reg, 0, sizeof(*reg));
 	if (!hosts_path(path, sizeof(path), confdir))
-		return hosts_fail(err, errlen, "hosts_load: %s: path too long",
+		return str_fail(err, errlen, "hosts_load: %s: path too long",
 		    confdir);
 	if ((text = file_read(path, HOSTS_FILE_MAX, &len)) == NULL) {
 		if (errno == ENOENT)
 			return 0;
 		if (errno == EFBIG)
-			return hosts_fail(err, errlen, "%s: larger than %d "
+			return str_fail(err, errlen, "%s: larger than %d "
 			    "bytes", path, HOSTS_FILE_MAX);
-		return hosts_fail(err, errlen, "%s: %s", path,
+		return str_fail(err, errlen, "%s: %s", path,
 		    strerror(errno));
 	}
 	rc = hosts_parse(text, len, path, reg, err, errlen);
@@ -323,7 +309,7 @@ hosts_save(const char *confdir, const struct host_reg *reg, char *err,
 	int		 rc = 0;
 
 	if (!hosts_path(path, sizeof(path), confdir))
-		return hosts_fail(err, errlen, "hosts_save: %s: path too long",
+		return str_fail(err, errlen, "hosts_save: %s: path too long",
 		    confdir);
 	buf_init(&b, HOSTS_FILE_MAX);
 	if (!buf_addstr(&b, HOSTS_HEADER))
@@ -334,10 +320,10 @@ hosts_save(const char *confdir, const struct host_reg *reg, char *err,
 		    reg->v[i].fpr, (long long)reg->v[i].registered))
 			rc = -1;
 	if (rc == -1)
-		(void)hosts_fail(err, errlen, "%s: registry larger than %d "
+		(void)str_fail(err, errlen, "%s: registry larger than %d "
 		    "bytes", path, HOSTS_FILE_MAX);
 	else if (file_write_atomic(path, b.data, b.len, 0644) == -1)
-		rc = hosts_fail(err, errlen, "%s: %s", path, strerror(errno));
+		rc = str_fail(err, errlen, "%s: %s", path, strerror(errno));
 	buf_free(&b);
 	return rc;
 }

@@ -463,6 +463,24 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def tree_digest(d, skip_dirs=()):
+    """SHA-256 over every file (name and bytes) under d, but the bundle
+    appliers' lock (empty) and the subdirectories named in skip_dirs: what
+    tells whether a configuration directory changed."""
+    h = hashlib.sha256()
+    for dirpath, dirs, files in sorted(os.walk(d)):
+        dirs[:] = sorted(x for x in dirs if dirpath != d or
+                         x not in skip_dirs)
+        for f in sorted(files):
+            if f == ".bundle-lock":
+                continue
+            p = os.path.join(dirpath, f)
+            h.update(os.path.relpath(p, d).encode() + b"\0")
+            with open(p, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()
+
+
 def conf_service_names():
     """The services sekisho-manager knows (common/conf_schema.c)."""
     return ("smtpd", "scanner", "ipprofiler", "euq")

@@ -9,7 +9,6 @@ invalid bundle without changing a file.  A rollback puts back the
 files the last apply replaced, once, and does not reopen replays.
 """
 
-import hashlib
 import os
 import shutil
 import stat
@@ -17,22 +16,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, ETC, ini_set
+from harness import BIN, ETC, ini_set, tree_digest
 
-
-def tree_digest(d):
-    """SHA-256 over every file (name and bytes) under d but the lock."""
-    h = hashlib.sha256()
-    for dirpath, dirs, files in sorted(os.walk(d)):
-        dirs.sort()
-        for f in sorted(files):
-            if f == ".bundle-lock":     # the appliers' lock, empty
-                continue
-            p = os.path.join(dirpath, f)
-            h.update(os.path.relpath(p, d).encode() + b"\0")
-            with open(p, "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()
 
 
 class BundleTest(unittest.TestCase):

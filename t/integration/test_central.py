@@ -19,19 +19,17 @@ answers with an enrolment file, and from then on:
   (seed 31).
 """
 
-import hashlib
 import json
 import os
-import shutil
 import smtplib
 import socket
 import ssl
 import struct
-import tempfile
+import threading
 import time
 import unittest
 
-from harness import Suite, free_port, is_root, wait_for
+from harness import Suite, free_port, tree_digest, wait_for
 
 HOST_IP = "127.0.0.2"
 AGENT_INFO, AGENT_PUSH, AGENT_REPLY = 1, 2, 0x81
@@ -81,18 +79,8 @@ def kv(payload):
 
 
 def digest(d):
-    """SHA-256 over the files a bundle may change (and the version)."""
-    h = hashlib.sha256()
-    for dirpath, dirs, files in sorted(os.walk(d)):
-        dirs[:] = sorted(x for x in dirs if x not in ("agent", "central"))
-        for f in sorted(files):
-            if f == ".bundle-lock":
-                continue
-            p = os.path.join(dirpath, f)
-            h.update(os.path.relpath(p, d).encode() + b"\0")
-            with open(p, "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()
+    """What a bundle may change (the enrolment directories apart)."""
+    return tree_digest(d, ("agent", "central"))
 
 
 @unittest.skipUnless(loopback_alias_ok(), "127.0.0.2 not usable")
@@ -422,7 +410,6 @@ class CentralTest(unittest.TestCase):
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         wait_for(lambda: self._bind(lsock), 10, what="agent port free")
         lsock.listen(1)
-        import threading
 
         def serve():
             conn, _ = lsock.accept()
