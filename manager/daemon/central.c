@@ -25,7 +25,6 @@
  * (certificates, keys, address, port, user), and after it dies, with a
  * backoff.  It runs as manager_user in DATA_DIR/empty.
  */
-#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,9 +54,8 @@
 #include "hosts.h"
 #include "ipc.h"
 #include "log.h"
+#include "mchild.h"
 #include "mlink.h"
-#include "privsep.h"
-#include "proc.h"
 #include "scanq.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -799,34 +796,13 @@ link_listen(void)
 	return fd;
 }
 
-/* link_child: the forked link process; never returns. */
-static void __attribute__((noreturn))
-link_child(int fd, int lfd, SSL_CTX *actx, SSL_CTX *cctx, const char *root)
-{
-	static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD };
-	int	 keep[2] = { fd, lfd };
-	size_t	 i;
-
-	for (i = 0; i < nitems(sigs); i++)
-		(void)signal(sigs[i], SIG_DFL);
-	(void)signal(SIGHUP, SIG_IGN);
-	closelog();
-	proc_close_others(keep, lfd != -1 ? 2 : 1);
-	log_init("manager.link", c.foreground, log_getlevel());
-	(void)prctl(PR_SET_NAME, "manager.link", 0, 0, 0);
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-	privsep_drop(c.conf->imss.manager_user, geteuid() == 0 ? root : NULL);
-	_exit(mlink_main(fd, lfd, actx, cctx));
-}
-
 /* link_start: fork the link with the roles that are configured. */
 static void
 link_start(void)
 {
 	SSL_CTX	*actx = NULL, *cctx = NULL;
-	char	 err[512], esc[LOG_ESC_MAX], *root;
-	const char *e;
-	int	 sp[2], lfd = -1;
+	char	 err[512], esc[LOG_ESC_MAX];
+	int	 sp[2], keep[2], lfd = -1;
 	pid_t	 pid;
 
 	if (c.pid != 0 || c.stopping)
@@ -860,18 +836,13 @@ link_start(void)
 	c.central = cctx != NULL;
 	if (!c.agent && !c.central)
 		return;
-	root = xasprintf("%s/empty", c.conf->imss.data_dir);
-	if (geteuid() == 0 && (e = privsep_make_empty_dir(root)) != NULL)
-		fatalx("central: %s", e);
 	if (ipc_socketpair(sp) == -1)
 		fatal("central: socketpair");
-	if ((pid = fork()) == -1)
-		fatal("central: fork");
-	if (pid == 0) {
-		close(sp[0]);
-		link_child(sp[1], lfd, actx, cctx, root);
-	}
-	free(root);
+	keep[0] = sp[1];
+	keep[1] = lfd;
+	if ((pid = mchild_fork("manager.link", c.conf, keep, lfd != -1 ? 2 : 1,
+	    c.foreground)) == 0)
+		_exit(mlink_main(sp[1], lfd, actx, cctx));
 	close(sp[1]);
 	if (lfd != -1)
 		close(lfd);
