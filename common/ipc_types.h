@@ -134,6 +134,9 @@
 	X(IMSG_MGR_SYNC)	/* u64 reqid: contact every registered */ \
 				/* host now; IMSG_QUEUE_CTL_ENTRY (JSON) */ \
 				/* per host, then IMSG_CTL_RESULT */	\
+	X(IMSG_MGR_HOSTS)	/* u64 reqid: the registered hosts and */ \
+				/* what each said: an ENTRY (JSON) per */ \
+				/* host, then IMSG_CTL_RESULT */	\
 	/* New areas below this line. */
 
 enum imsg_type {

@@ -290,32 +290,6 @@ cc_engines(char *buf, size_t len, const json_t *info)
 	return buf;
 }
 
-/* cc_host_json: one host: registry, then what it last said. */
-static json_t *
-cc_host_json(const struct host_entry *h, const json_t *st)
-{
-	json_t	*o;
-
-	o = json_pack("{s:s, s:s, s:i, s:s, s:I}", "host", h->name,
-	    "address", h->address, "port", (int)h->port, "fingerprint", h->fpr,
-	    "registered", (json_int_t)h->registered);
-	if (o == NULL)
-		return NULL;
-	if (json_is_object(st)) {
-		static const char *const keys[] = { "last_attempt",
-		    "last_contact", "result", "error", "info" };
-		size_t i;
-
-		for (i = 0; i < nitems(keys); i++)
-			if (json_object_get(st, keys[i]) != NULL)
-				json_object_set(o, keys[i],
-				    json_object_get(st, keys[i]));
-	}
-	if (json_object_get(o, "info") == NULL)
-		json_object_set_new(o, "info", json_object());
-	return o;
-}
-
 /* cc_host_row: one host as a table row. */
 static void
 cc_host_row(const json_t *o, uint64_t published, time_t now)
@@ -373,7 +347,7 @@ cc_hosts(const char *confdir, const struct sekisho_conf *conf, bool json)
 	published = cc_published(conf);
 	arr = json_array();
 	for (i = 0; i < reg.n; i++)
-		if ((o = cc_host_json(&reg.v[i], json_object_get(state,
+		if ((o = hosts_entry_json(&reg.v[i], json_object_get(state,
 		    reg.v[i].name))) != NULL)
 			json_array_append_new(arr, o);
 	if (json) {

@@ -376,3 +376,29 @@ hosts_free(struct host_reg *reg)
 	free(reg->v);
 	memset(reg, 0, sizeof(*reg));
 }
+
+/*
+ * hosts_entry_json: host, address, port, fingerprint, registered, then
+ * last_attempt, last_contact, result, error and info from st (the host's
+ * entry of hosts.json) when it has them; info is {} when unknown.
+ */
+json_t *
+hosts_entry_json(const struct host_entry *h, const json_t *st)
+{
+	static const char *const keys[] = { "last_attempt", "last_contact",
+	    "result", "error", "info" };
+	json_t	*o;
+	size_t	 i;
+
+	o = json_pack("{s:s, s:s, s:i, s:s, s:I}", "host", h->name,
+	    "address", h->address, "port", (int)h->port, "fingerprint", h->fpr,
+	    "registered", (json_int_t)h->registered);
+	if (o == NULL)
+		return NULL;
+	for (i = 0; json_is_object(st) && i < nitems(keys); i++)
+		if (json_object_get(st, keys[i]) != NULL)
+			json_object_set(o, keys[i], json_object_get(st, keys[i]));
+	if (!json_is_object(json_object_get(o, "info")))
+		json_object_set_new(o, "info", json_object());
+	return o;
+}

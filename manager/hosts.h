@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "enrol.h"
 
 #define HOSTS_FILE	"hosts"
@@ -64,5 +66,9 @@ int	 hosts_add(struct host_reg *, const struct host_entry *, char *,
 bool	 hosts_remove(struct host_reg *, const char *);
 const struct host_entry *hosts_find(const struct host_reg *, const char *);
 void	 hosts_free(struct host_reg *);
+
+/* One host for sekishoctl and the console: its registry fields, then
+ * what hosts.json says of it (st, may be NULL). */
+json_t	*hosts_entry_json(const struct host_entry *, const json_t *);
 
 #endif

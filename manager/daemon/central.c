@@ -672,6 +672,48 @@ central_sync(struct ipc_chan *ch, uint64_t reqid)
 		round_start();
 }
 
+/*
+ * central_hosts: IMSG_MGR_HOSTS (the console): every registered host with
+ * what it said last, as sekishoctl central hosts reads them from the
+ * files; the result names the published version.
+ */
+void
+central_hosts(struct ipc_chan *ch, uint64_t reqid)
+{
+	struct host_reg	 reg = { NULL, 0 };
+	struct ipc_msg	*m;
+	uint8_t		*data;
+	uint64_t	 version;
+	size_t		 len, i;
+	char		 err[512], text[600], *js;
+	json_t		*o;
+
+	if (hosts_load(c.conf->confdir, &reg, err, sizeof(err)) == -1) {
+		ctl_result(ch, reqid, 1, err);
+		return;
+	}
+	if (!round_bundle(&data, &len, &version, err, sizeof(err)))
+		version = 0;
+	free(data);
+	for (i = 0; i < reg.n; i++) {
+		if ((o = hosts_entry_json(&reg.v[i], json_object_get(c.state,
+		    reg.v[i].name))) == NULL ||
+		    (js = json_dumps(o, JSON_COMPACT)) == NULL)
+			fatalx("central_hosts: json");
+		json_decref(o);
+		m = ipc_msg_new(IMSG_QUEUE_CTL_ENTRY, 0);
+		ipc_add_u64(m, reqid);
+		ipc_add_str(m, js);
+		(void)ipc_chan_send(ch, m);
+		free(js);
+	}
+	(void)str_printf(text, sizeof(text), "%zu host%s registered; "
+	    "published configuration version %llu", reg.n, reg.n == 1 ? "" :
+	    "s", (unsigned long long)version);
+	ctl_result(ch, reqid, 0, text);
+	hosts_free(&reg);
+}
+
 /* central_client_gone: a sekishoctl left: forget its waits. */
 void
 central_client_gone(struct ipc_chan *ch)

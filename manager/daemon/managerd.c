@@ -61,6 +61,7 @@
 #include "bundle.h"
 #include "cfgdiff.h"
 #include "conf.h"
+#include "console.h"
 #include "daemon.h"
 #include "diag.h"
 #include "ipc.h"
@@ -1020,6 +1021,11 @@ client_request(struct mclient *c, struct ipc_msg_in *msg)
 		    "command=central-sync", c->id, (unsigned)c->uid);
 		central_sync(c->chan, reqid);
 		return true;
+	case IMSG_MGR_HOSTS:
+		if (!ipc_end(msg))
+			return false;
+		central_hosts(c->chan, reqid);
+		return true;
 	}
 	return false;
 }
@@ -1040,6 +1046,37 @@ client_dispatch(struct ipc_chan *ch, struct ipc_msg_in *msg, void *arg)
 	mgr_after();
 }
 
+/*
+ * mgr_client_add: a control client on fd (taken): a sekishoctl that
+ * passed the peer check, or the console process's end of its socket
+ * pair (mgr_console_client), whose requests it made for a logged-in
+ * administrator.
+ */
+static struct mclient *
+mgr_client_add(int fd, uid_t uid, const char *name)
+{
+	struct mclient	*c = xcalloc(1, sizeof(*c));
+
+	c->id = ++m.next_client;
+	c->uid = uid;
+	c->chan = ipc_chan_new(m.base, fd, MGR_MAX_REQUEST, client_dispatch,
+	    client_closed, c);
+	ipc_chan_set_name(c->chan, name);
+	TAILQ_INSERT_TAIL(&m.clients, c, entry);
+	m.nclients++;
+	return c;
+}
+
+/* mgr_console_client: the console's channel, as a client (console.c). */
+void
+mgr_console_client(int fd)
+{
+	struct mclient	*c = mgr_client_add(fd, geteuid(), "console");
+
+	log_kv(LOG_LVL_DEBUG, "event=client-connected client=%u "
+	    "name=console", c->id);
+}
+
 /* listen_cb: a sekishoctl connects (root or our own user only). */
 static void
 listen_cb(evutil_socket_t lfd, short ev, void *arg)
@@ -1057,14 +1094,7 @@ listen_cb(evutil_socket_t lfd, short ev, void *arg)
 		close(fd);
 		return;
 	}
-	c = xcalloc(1, sizeof(*c));
-	c->id = ++m.next_client;
-	c->uid = uid;
-	c->chan = ipc_chan_new(m.base, fd, MGR_MAX_REQUEST, client_dispatch,
-	    client_closed, c);
-	ipc_chan_set_name(c->chan, "client");
-	TAILQ_INSERT_TAIL(&m.clients, c, entry);
-	m.nclients++;
+	c = mgr_client_add(fd, uid, "client");
 	log_kv(LOG_LVL_DEBUG, "event=client-connected client=%u uid=%ld "
 	    "pid=%ld", c->id, (long)uid, (long)pid);
 }

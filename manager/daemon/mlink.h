@@ -35,6 +35,7 @@ void	 central_init(struct event_base *, central_reload_fn, bool);
 void	 central_configure(const struct sekisho_conf *);
 bool	 central_reaped(pid_t, int);
 void	 central_sync(struct ipc_chan *, uint64_t);
+void	 central_hosts(struct ipc_chan *, uint64_t);
 void	 central_client_gone(struct ipc_chan *);
 void	 central_stop(void);
 bool	 central_stopped(void);
