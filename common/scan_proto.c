@@ -33,6 +33,31 @@ add_strs(struct ipc_msg *m, char *const *v, size_t n)
 		ipc_add_str(m, v[i]);
 }
 
+/*
+ * add_text: one string, cut to SCAN_PROTO_MAX_TEXT bytes at a UTF-8
+ * character boundary: text that comes from the message (a subject of
+ * 100 KB) must not make the whole answer one the queue refuses.
+ */
+static void
+add_text(struct ipc_msg *m, const char *s)
+{
+	size_t	 n;
+	char	*cut;
+
+	if (s == NULL)
+		s = "";
+	if ((n = strlen(s)) <= SCAN_PROTO_MAX_TEXT) {
+		ipc_add_str(m, s);
+		return;
+	}
+	n = SCAN_PROTO_MAX_TEXT;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	cut = xstrndup(s, n);
+	ipc_add_str(m, cut);
+	free(cut);
+}
+
 /* scan_reply_encode: r into m, after the request id the caller added. */
 void
 scan_reply_encode(struct ipc_msg *m, const struct scan_reply *r)
@@ -42,8 +67,8 @@ scan_reply_encode(struct ipc_msg *m, const struct scan_reply *r)
 	size_t			 i, j;
 
 	ipc_add_u8(m, r->status);
-	ipc_add_str(m, r->reason ? r->reason : "");
-	ipc_add_str(m, r->subject ? r->subject : "");
+	add_text(m, r->reason);
+	add_text(m, r->subject);
 	ipc_add_u64(m, r->usec);
 	ipc_add_u8(m, r->verdict);
 	ipc_add_u32(m, (uint32_t)r->ngroups);
@@ -53,9 +78,9 @@ scan_reply_encode(struct ipc_msg *m, const struct scan_reply *r)
 		for (j = 0; j < g->nrcpts; j++)
 			ipc_add_u32(m, g->rcpts[j]);
 		ipc_add_u8(m, g->intercept);
-		ipc_add_str(m, g->intercept_arg ? g->intercept_arg : "");
-		ipc_add_str(m, g->intercept_rule ? g->intercept_rule : "");
-		ipc_add_str(m, g->final_text ? g->final_text : "");
+		add_text(m, g->intercept_arg);
+		add_text(m, g->intercept_rule);
+		add_text(m, g->final_text);
 		ipc_add_u8(m, g->modified);
 		ipc_add_u64(m, g->content.off);
 		ipc_add_u64(m, g->content.len);
@@ -63,18 +88,17 @@ scan_reply_encode(struct ipc_msg *m, const struct scan_reply *r)
 		add_strs(m, g->bcc, g->nbcc);
 		ipc_add_u32(m, (uint32_t)g->nhits);
 		for (j = 0; j < g->nhits; j++) {
-			ipc_add_str(m, g->hits[j].rule);
-			ipc_add_str(m, g->hits[j].action);
-			ipc_add_str(m, g->hits[j].conds ? g->hits[j].conds :
-			    "");
+			add_text(m, g->hits[j].rule);
+			add_text(m, g->hits[j].action);
+			add_text(m, g->hits[j].conds);
 		}
-		ipc_add_str(m, g->limits ? g->limits : "");
+		add_text(m, g->limits);
 	}
 	ipc_add_u32(m, (uint32_t)r->nnotifs);
 	for (i = 0; i < r->nnotifs; i++) {
 		n = &r->notifs[i];
 		ipc_add_u8(m, n->kind);
-		ipc_add_str(m, n->rule ? n->rule : "");
+		add_text(m, n->rule);
 		add_strs(m, n->to, n->nto);
 		ipc_add_u64(m, n->body.off);
 		ipc_add_u64(m, n->body.len);

@@ -943,6 +943,137 @@ mime_type_of(GMimeObject *obj)
 	    g_mime_content_type_get_mime_type(ct)));
 }
 
+#define MIME_ALT_NAMES_MAX	8	/* other names kept per part */
+#define MIME_ALT_NAME_MAX	1024	/* bytes of one */
+
+/* mime_alt_add: name as another name of p, unless known or too many. */
+static void
+mime_alt_add(struct scan_part *p, const char *name)
+{
+	size_t	 i;
+
+	if (name == NULL || name[0] == '\0' ||
+	    p->nalt_names >= MIME_ALT_NAMES_MAX ||
+	    (p->filename != NULL && strcmp(p->filename, name) == 0))
+		return;
+	for (i = 0; i < p->nalt_names; i++)
+		if (strcmp(p->alt_names[i], name) == 0)
+			return;
+	p->alt_names = xreallocarray(p->alt_names, p->nalt_names + 1,
+	    sizeof(*p->alt_names));
+	p->alt_names[p->nalt_names++] = mime_utf8(name);
+}
+
+/* mime_alt_params: every filename and name parameter of a list. */
+static void
+mime_alt_params(struct scan_part *p, GMimeParamList *l)
+{
+	GMimeParam	*pa;
+	const char	*n;
+	int		 i, len;
+
+	if (l == NULL)
+		return;
+	len = g_mime_param_list_length(l);
+	for (i = 0; i < len; i++) {
+		if ((pa = g_mime_param_list_get_parameter_at(l, i)) == NULL ||
+		    (n = g_mime_param_get_name(pa)) == NULL)
+			continue;
+		if (g_ascii_strcasecmp(n, "filename") == 0 ||
+		    g_ascii_strcasecmp(n, "name") == 0)
+			mime_alt_add(p, g_mime_param_get_value(pa));
+	}
+}
+
+/*
+ * mime_alt_raw: RFC 2231 values of a raw header (filename*= and name*=,
+ * their continuations joined in the order written), percent-decoded with
+ * %00 made "_": the decoded value GMime gives ends at a NUL byte, so
+ * "evil%00.txt%00.exe" would otherwise be known as "evil" only.  Only
+ * when the header has a %00 at all.
+ */
+static void
+mime_alt_raw(struct scan_part *p, const char *raw)
+{
+	char	 out[MIME_ALT_NAME_MAX + 1];
+	const char *c, *v, *end;
+	size_t	 n = 0;
+	int	 hi, lo;
+
+	if (raw == NULL || strstr(raw, "%00") == NULL)
+		return;
+	for (c = raw; *c != '\0'; c = *end == ';' ? end + 1 : end) {
+		while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
+			c++;
+		if ((end = strchr(c, ';')) == NULL)
+			end = c + strlen(c);
+		if ((g_ascii_strncasecmp(c, "filename*", 9) != 0 &&
+		    g_ascii_strncasecmp(c, "name*", 5) != 0) ||
+		    (v = memchr(c, '=', (size_t)(end - c))) == NULL)
+			continue;
+		v++;
+		if (*v == '"')
+			v++;
+		/* charset'language' on the first section only */
+		if (n == 0 && memchr(v, '\'', (size_t)(end - v)) != NULL) {
+			const char *q = memchr(v, '\'', (size_t)(end - v));
+			const char *q2 = memchr(q + 1, '\'', (size_t)(end - q -
+			    1));
+
+			if (q2 != NULL)
+				v = q2 + 1;
+		}
+		for (; v < end && *v != '"' && *v != ' ' && *v != '\t' &&
+		    *v != '\r' && *v != '\n' && n < MIME_ALT_NAME_MAX; v++) {
+			if (*v == '%' && end - v >= 3 &&
+			    (hi = str_hexval(v[1])) != -1 &&
+			    (lo = str_hexval(v[2])) != -1) {
+				out[n++] = (char)(hi * 16 + lo) != '\0' ?
+				    (char)(hi * 16 + lo) : '_';
+				v += 2;
+			} else
+				out[n++] = *v;
+		}
+	}
+	out[n] = '\0';
+	mime_alt_add(p, out);
+}
+
+/*
+ * mime_alt_names: the names of a part besides the one GMime picks: a
+ * sender may give a plain and an RFC 2231 name that differ (a mail client
+ * shows the RFC 2231 one), a Content-Type name beside a Content-
+ * Disposition filename, or hide a name's end behind %00.  The attachment
+ * name rules check every one.
+ */
+static void
+mime_alt_names(struct scan_part *p, GMimeObject *obj)
+{
+	GMimeContentDisposition *cd;
+	GMimeContentType *ct;
+	GMimeHeaderList	*hl;
+	GMimeHeader	*h;
+	const char	*name;
+	int		 i, len;
+
+	if ((cd = g_mime_object_get_content_disposition(obj)) != NULL)
+		mime_alt_params(p, g_mime_content_disposition_get_parameters(
+		    cd));
+	if ((ct = g_mime_object_get_content_type(obj)) != NULL)
+		mime_alt_params(p, g_mime_content_type_get_parameters(ct));
+	if ((hl = g_mime_object_get_header_list(obj)) == NULL)
+		return;
+	len = g_mime_header_list_get_count(hl);
+	for (i = 0; i < len; i++) {
+		if ((h = g_mime_header_list_get_header_at(hl, i)) == NULL ||
+		    (name = g_mime_header_get_name(h)) == NULL)
+			continue;
+		if (g_ascii_strcasecmp(name, "Content-Disposition") == 0 ||
+		    g_ascii_strcasecmp(name, "Content-Type") == 0)
+			mime_alt_raw(p, g_mime_header_get_raw_value(h));
+	}
+}
+
 /* mime_leaf: one GMimePart as a part of the message. */
 static void
 mime_leaf(struct mime_state *st, GMimePart *part, int parent, int depth)
@@ -961,6 +1092,7 @@ mime_leaf(struct mime_state *st, GMimePart *part, int parent, int depth)
 	if ((cs = g_mime_object_get_content_type_parameter(obj, "charset")))
 		p->charset = mime_utf8(cs);
 	p->filename = mime_utf8(g_mime_part_get_filename(part));
+	mime_alt_names(p, obj);
 	text = p->content_type != NULL &&
 	    strncmp(p->content_type, "text/", 5) == 0;
 	p->attachment = p->filename != NULL || !text ||
@@ -999,6 +1131,7 @@ mime_msgpart(struct mime_state *st, GMimeMessagePart *mp, int parent,
 	    "filename")) == NULL)
 		name = g_mime_object_get_content_type_parameter(obj, "name");
 	p->filename = mime_utf8(name);
+	mime_alt_names(p, obj);
 	if ((inner = g_mime_message_part_get_message(mp)) == NULL) {
 		mime_flag(st, idx, SCAN_LIMIT_MALFORMED);
 		return;
@@ -1014,6 +1147,29 @@ mime_msgpart(struct mime_state *st, GMimeMessagePart *mp, int parent,
 	if (g_mime_message_get_mime_part(inner) != NULL)
 		mime_walk(st, g_mime_message_get_mime_part(inner), idx,
 		    depth + 1, nest + 1);
+}
+
+/*
+ * mime_unplaced: a multipart in which no part was found (its boundary
+ * never occurs, or is longer than GMime looks for): everything it holds
+ * is its prologue.  That text is scanned as a body part, so content
+ * behind a broken structure does not escape the content rules.
+ */
+static void
+mime_unplaced(struct mime_state *st, GMimeMultipart *mp, int parent,
+    int depth)
+{
+	const char	*pro = g_mime_multipart_get_prologue(mp);
+	int		 idx;
+
+	if ((idx = mime_part_new(st, parent, depth)) == -1)
+		return;
+	mime_flag(st, idx, SCAN_LIMIT_MALFORMED);
+	st->msg->parts[idx].content_type = xstrdup("text/plain");
+	st->msg->parts[idx].body_text = true;
+	if (pro == NULL)
+		pro = "";
+	mime_examine(st, idx, (const uint8_t *)pro, strlen(pro), true);
 }
 
 /* mime_walk: every leaf under obj, in document order. */
@@ -1036,6 +1192,8 @@ mime_walk(struct mime_state *st, GMimeObject *obj, int parent, int depth,
 		for (i = 0; i < n && !st->full; i++)
 			mime_walk(st, g_mime_multipart_get_part(mp, i), parent,
 			    depth, nest + 1);
+		if (n == 0)
+			mime_unplaced(st, mp, parent, depth);
 	} else if (GMIME_IS_MESSAGE_PART(obj))
 		mime_msgpart(st, GMIME_MESSAGE_PART(obj), parent, depth, nest);
 	else if (GMIME_IS_PART(obj))

@@ -1968,7 +1968,7 @@ policy_part_cond(struct policy_ctx *cx, const struct policy_rule *r,
 {
 	const struct scan_part *sp;
 	const struct policy_pat *w = NULL;
-	size_t	 i;
+	size_t	 i, j;
 	bool	 any = false, hit;
 
 	for (i = 0; i < cx->msg->nparts; i++) {
@@ -1976,8 +1976,13 @@ policy_part_cond(struct policy_ctx *cx, const struct policy_rule *r,
 		hit = false;
 		if (!policy_is_att(r, sp))
 			;
-		else if (c->kind == PC_ATT_NAME)
+		else if (c->kind == PC_ATT_NAME) {
+			/* Any name the part is given: the one a mail
+			 * client shows may be another (mime.c). */
 			hit = policy_globs(c, sp->filename);
+			for (j = 0; !hit && j < sp->nalt_names; j++)
+				hit = policy_globs(c, sp->alt_names[j]);
+		}
 		else if (c->kind == PC_ATT_TYPE)
 			hit = policy_globs(c, sp->true_type);
 		else if (c->kind == PC_ATT_SIZE)

@@ -11,7 +11,7 @@
 void
 scan_msg_free(struct scan_msg *m)
 {
-	size_t	 i;
+	size_t	 i, j;
 
 	if (m == NULL)
 		return;
@@ -22,6 +22,9 @@ scan_msg_free(struct scan_msg *m)
 	free(m->headers);
 	for (i = 0; i < m->nparts; i++) {
 		free(m->parts[i].filename);
+		for (j = 0; j < m->parts[i].nalt_names; j++)
+			free(m->parts[i].alt_names[j]);
+		free(m->parts[i].alt_names);
 		free(m->parts[i].content_type);
 		free(m->parts[i].charset);
 		free(m->parts[i].true_type);

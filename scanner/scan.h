@@ -51,6 +51,8 @@ struct scan_part {
 					   or text found in the attachment) */
 	size_t		 textlen;
 	unsigned	 limits;	/* SCAN_LIMIT_* hit for this part */
+	char		**alt_names;	/* the other names it is given */
+	size_t		 nalt_names;	/* (mime.c mime_alt_names) */
 };
 
 /* The spam verdict, decided before the rules (scanjob.c, spam.c). */

@@ -342,6 +342,81 @@ t_rfc2231_filename(void)
 	scan_msg_free(&m);
 }
 
+/*
+ * Every name a part is given counts: a plain filename beside an RFC 2231
+ * one that differs (clients show the RFC 2231 one), a Content-Type name,
+ * and an RFC 2231 name whose end hides behind %00.
+ */
+static void
+t_alt_names(void)
+{
+	static const char msg[] =
+	    "From: a@example.com\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+	    "--B\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; filename=\"harmless.txt\"; "
+	    "filename*=utf-8''evil.exe\r\n\r\nx\r\n"
+	    "--B\r\nContent-Type: application/octet-stream; name=\"b.scr\""
+	    "\r\nContent-Disposition: attachment; filename=\"b.txt\"\r\n"
+	    "\r\nx\r\n"
+	    "--B\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; "
+	    "filename*=utf-8''evil%00.txt%00.exe\r\n\r\nx\r\n"
+	    "--B--\r\n";
+	struct scan_msg	 m;
+	size_t		 i, j;
+	bool		 evil = false, scr = false, nul = false;
+
+	analyse(msg, sizeof(msg) - 1, NULL, &m);
+	CHECK_INTEQ(m.nparts, 3);
+	for (i = 0; i < m.nparts; i++)
+		for (j = 0; j < m.parts[i].nalt_names; j++) {
+			evil |= strcmp(m.parts[i].alt_names[j], "evil.exe") == 0 ||
+			    (m.parts[i].filename != NULL &&
+			    strcmp(m.parts[i].filename, "evil.exe") == 0);
+			scr |= strcmp(m.parts[i].alt_names[j], "b.scr") == 0;
+			nul |= strcmp(m.parts[i].alt_names[j],
+			    "evil_.txt_.exe") == 0;
+		}
+	CHECK(evil);
+	CHECK(scr);
+	CHECK(nul);
+	scan_msg_free(&m);
+}
+
+/* A multipart whose boundary never comes: its text is still scanned. */
+static void
+t_unplaced_multipart(void)
+{
+	struct buf	 b;
+	struct scan_msg	 m;
+	size_t		 i;
+	bool		 seen = false;
+
+	buf_init(&b, 64 * 1024);
+	buf_addstr(&b, "From: a@example.com\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"");
+	for (i = 0; i < 5000; i++)
+		buf_addstr(&b, "b");
+	buf_addstr(&b, "\"\r\n\r\n--");
+	for (i = 0; i < 5000; i++)
+		buf_addstr(&b, "b");
+	buf_addstr(&b, "\r\nContent-Type: text/plain\r\n\r\n"
+	    "the SECRET-WORD is here\r\n--");
+	for (i = 0; i < 5000; i++)
+		buf_addstr(&b, "b");
+	buf_addstr(&b, "--\r\n");
+	analyse(b.data, b.len, NULL, &m);
+	CHECK(m.nparts >= 1);
+	for (i = 0; i < m.nparts; i++)
+		seen |= m.parts[i].body_text && m.parts[i].text != NULL &&
+		    strstr(m.parts[i].text, "SECRET-WORD") != NULL;
+	CHECK(seen);
+	CHECK((m.limits & SCAN_LIMIT_MALFORMED) != 0);
+	scan_msg_free(&m);
+	buf_free(&b);
+}
+
 /* An executable named .txt and declared text/plain: libmagic tells. */
 static void
 t_exe_as_txt(void)
@@ -913,7 +988,7 @@ t_fini(void)
 }
 
 TEST_MAIN(t_init, t_japanese, t_raw_8bit_header, t_seed14_subjects,
-    t_seed42_header_rcpts, t_rfc2231_filename, t_exe_as_txt,
+    t_seed42_header_rcpts, t_rfc2231_filename, t_alt_names, t_unplaced_multipart, t_exe_as_txt,
     t_html_latin1_uuencode, t_rfc822, t_malformed, t_seed15_archives,
     t_gzip_single, t_nested_and_depth, t_count_limit, t_seed15_bombs,
     t_encrypted_zip, t_max_text, t_html_visible, t_html_budget, t_bad_calls,

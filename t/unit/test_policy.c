@@ -75,19 +75,19 @@ static struct scan_header std_headers[] = {
 };
 static struct scan_part std_parts[] = {
 	{ -1, 0, false, true, false, false, NULL, S("text/plain"), S("utf-8"),
-	  S("text/plain"), 30, S("Hello, please find attached.\r\n"), 30, 0 },
+	  S("text/plain"), 30, S("Hello, please find attached.\r\n"), 30, 0, NULL, 0 },
 	{ -1, 0, true, false, false, false, S("report.pdf"),
 	  S("application/pdf"), NULL, S("application/pdf"), 2048,
-	  S("confidential numbers"), 20, 0 },
+	  S("confidential numbers"), 20, 0, NULL, 0 },
 	{ -1, 0, true, false, false, false, S("setup.exe"),
 	  S("application/octet-stream"), NULL, S("application/x-dosexec"),
-	  100000, NULL, 0, 0 },
+	  100000, NULL, 0, 0, NULL, 0 },
 	{ -1, 0, true, false, false, false, S("bundle.zip"),
-	  S("application/zip"), NULL, S("application/zip"), 4000, NULL, 0, 0 },
+	  S("application/zip"), NULL, S("application/zip"), 4000, NULL, 0, 0, NULL, 0 },
 	{ 3, 1, true, false, false, true, S("inner/tool.EXE"), NULL, NULL,
-	  S("application/x-dosexec"), 5000, NULL, 0, 0 },
+	  S("application/x-dosexec"), 5000, NULL, 0, 0, NULL, 0 },
 	{ -1, 0, true, false, false, false, S("photo.jpg"), S("image/jpeg"),
-	  NULL, S("image/jpeg"), 300000, NULL, 0, 0 },
+	  NULL, S("image/jpeg"), 300000, NULL, 0, 0, NULL, 0 },
 };
 
 static void
@@ -706,16 +706,16 @@ test_seed04_only_matching_attachment(void)
 {
 	struct scan_part parts[] = {
 		{ -1, 0, false, true, false, false, NULL, S("text/plain"),
-		  S("utf-8"), S("text/plain"), 5, S("hello"), 5, 0 },
+		  S("utf-8"), S("text/plain"), 5, S("hello"), 5, 0, NULL, 0 },
 		{ -1, 0, true, false, false, false, S("notes.txt"),
 		  S("text/plain"), NULL, S("text/plain"), 900, S("notes"), 5,
-		  0 },
+		  0, NULL, 0 },
 		{ -1, 0, true, false, false, false, S("invoice.pdf.exe"),
 		  S("application/pdf"), NULL, S("application/x-dosexec"),
-		  70000, NULL, 0, 0 },
+		  70000, NULL, 0, 0, NULL, 0 },
 		{ -1, 0, true, false, false, false, S("big.exe"),
 		  S("application/octet-stream"), NULL, S("text/plain"), 90000,
-		  NULL, 0, 0 },
+		  NULL, 0, 0, NULL, 0 },
 	};
 	struct policy_result res;
 	const struct policy_group *g;

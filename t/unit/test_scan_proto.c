@@ -144,6 +144,39 @@ t_roundtrip(void)
 }
 
 /* Every recipient in exactly one group, slices inside the file (seed 9). */
+/* Text from the message longer than the limit is cut at a character. */
+static void
+t_long_text(void)
+{
+	struct scan_reply r, d;
+	char	*subject, *conds;
+	size_t	 i, n = 3 * SCAN_PROTO_MAX_TEXT;
+
+	sample(&r);
+	/* "s" then 3-byte characters: the limit falls inside one. */
+	subject = xmalloc(n + 1);
+	subject[0] = 's';
+	for (i = 1; i + 3 <= n; i += 3)
+		memcpy(subject + i, "\xe4\xbb\xb6", 3);
+	subject[i] = '\0';
+	conds = xmalloc(n + 1);
+	memset(conds, 'c', n);
+	conds[n] = '\0';
+	r.subject = subject;
+	r.groups[1].hits[0].conds = conds;
+	CHECK(roundtrip(&r, 3, 100, &d) == 0);
+	CHECK(d.subject != NULL && strlen(d.subject) == SCAN_PROTO_MAX_TEXT - 
+	    (SCAN_PROTO_MAX_TEXT - 1) % 3 &&
+	    strncmp(d.subject, subject, strlen(d.subject)) == 0);
+	if (d.ngroups == 2 && d.groups[1].nhits == 1)
+		CHECK(strlen(d.groups[1].hits[0].conds) ==
+		    SCAN_PROTO_MAX_TEXT);
+	scan_reply_clear(&d);
+	r.groups[1].hits[0].conds = "subject (policy.ini:12)";
+	free(subject);
+	free(conds);
+}
+
 static void
 t_rejects(void)
 {
@@ -246,4 +279,4 @@ t_teardown(void)
 	ipc_chan_free(rx);
 }
 
-TEST_MAIN(t_setup, t_roundtrip, t_rejects, t_truncated, t_teardown)
+TEST_MAIN(t_setup, t_roundtrip, t_long_text, t_rejects, t_truncated, t_teardown)

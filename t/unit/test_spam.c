@@ -55,17 +55,18 @@ static struct scan_header std_headers[] = {
 static struct scan_part std_parts[] = {
 	{ -1, 0, false, true, false, false, NULL, S("text/plain"), S("utf-8"),
 	  S("text/plain"), sizeof(STD_TEXT) - 1, S(STD_TEXT),
-	  sizeof(STD_TEXT) - 1, 0 },
+	  sizeof(STD_TEXT) - 1, 0, NULL, 0 },
 	{ -1, 0, false, true, true, false, NULL, S("text/html"), S("utf-8"),
 	  S("text/html"), sizeof(STD_HTML) - 1, S(STD_HTML),
-	  sizeof(STD_HTML) - 1, 0 },
+	  sizeof(STD_HTML) - 1, 0, NULL, 0 },
 	{ -1, 0, true, false, false, false, S("invoice.exe"),
 	  S("application/octet-stream"), NULL, S("application/x-dosexec"),
-	  100000, NULL, 0, 0 },
+	  100000, NULL, 0, 0, NULL, 0 },
 	{ -1, 0, true, false, false, false, S("archive.zip"),
-	  S("application/zip"), NULL, S("application/zip"), 3000, NULL, 0, 0 },
+	  S("application/zip"), NULL, S("application/zip"), 3000, NULL, 0, 0,
+	  NULL, 0 },
 	{ 3, 1, true, false, false, true, S("inner/doc.scr"), NULL, NULL,
-	  NULL, 2048, NULL, 0, 0 },
+	  NULL, 2048, NULL, 0, 0, NULL, 0 },
 };
 
 static void
