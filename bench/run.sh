@@ -7,7 +7,7 @@
 # bench/README.md.
 #
 #   bench/run.sh [quick|default] [accept] [idle] [relay] [scan] [spam]
-#       [ipp] [options]
+#       [ipp] [gateway] [scale] [options]
 #
 # quick: 10 sessions, 1,000 messages, 500 idle connections (100 for
 # Postfix); default: 20 sessions, 10,000 messages of 5 KB, 5,000 idle
@@ -24,6 +24,15 @@
 # DNSBL queries per second next to rbldnsd, and the connect-time check
 # latency of sekisho-smtpd + sekisho-ipprofiler; alone, the options go to
 # it (ipp_bench.py --help), e.g. `bench/run.sh ipp --seconds 30`.
+# `gateway` (not in the default set: it installs rspamd) runs
+# bench/gateway_bench.py: sekisho-smtpd + sekisho-scanner with the shipped
+# policy (antivirus, antispam) next to Postfix + rspamd as a milter (+
+# ClamAV through clamd), same messages, relaying to smtp-sink.  `scale`
+# (not in the default set: it installs gnuplot-nox) runs
+# bench/scale_bench.py: idle memory at 5,000 and 10,000 connections,
+# relay messages/s as sessions grow 1 -> 200, time per message as the
+# size grows 5 KB -> 10 MB, with SVG plots.  Alone, the options go to
+# the step's script (--help).
 #
 # Environment: BENCH_BUILD_DIR (default build-bench/ in the source tree),
 # BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_NO_INSTALL=1 (skip apt-get),
@@ -42,8 +51,10 @@ steps=""
 scan=0
 spam=0
 ipp=0
+gateway=0
+scale=0
 i=0
-while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
+while [ $# -gt 0 ] && [ "$i" -lt 10 ]; do
 	i=$((i + 1))
 	case "$1" in
 	quick|default) mode=$1; shift ;;
@@ -51,16 +62,23 @@ while [ $# -gt 0 ] && [ "$i" -lt 8 ]; do
 	scan) scan=1; shift ;;
 	spam) spam=1; shift ;;
 	ipp) ipp=1; shift ;;
-	-h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+	gateway) gateway=1; shift ;;
+	scale) scale=1; shift ;;
+	-h|--help) sed -n '2,45p' "$0"; exit 0 ;;
 	*) break ;;
 	esac
 done
-# bench.py runs unless `scan`, `spam` or `ipp` were the only step words.
+# bench.py runs unless `scan`, `spam`, `ipp`, `gateway` or `scale` were the
+# only step words.
 smtp=1
-[ "$scan$spam$ipp" != 000 ] && [ -z "$steps" ] && smtp=0
+[ "$scan$spam$ipp$gateway$scale" != 00000 ] && [ -z "$steps" ] && smtp=0
+# Postfix (and smtp-source, smtp-sink) is needed by bench.py, gateway, scale.
+needpf=$smtp
+[ "$gateway$scale" != 00 ] && needpf=1
 
-if [ "$smtp" = 0 ] && [ $((scan + spam + ipp)) -gt 1 ] && [ $# -gt 0 ]; then
-	echo "bench: options go to one step: run scan, spam and ipp separately" >&2
+if [ "$smtp" = 0 ] && [ $((scan + spam + ipp + gateway + scale)) -gt 1 ] &&
+    [ $# -gt 0 ]; then
+	echo "bench: options go to one step: run scan, spam, ipp, gateway and scale separately" >&2
 	exit 2
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -91,7 +109,7 @@ postfix_masters() {
 
 if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
 	./scripts/install-deps.sh
-	if [ "$smtp" = 1 ] && ! pkg_installed postfix; then
+	if [ "$needpf" = 1 ] && ! pkg_installed postfix; then
 		echo "bench: installing postfix (no configuration, not started)"
 		echo "postfix postfix/main_mailer_type select No configuration" |
 		    debconf-set-selections
@@ -108,17 +126,17 @@ if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
 fi
 for f in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix \
     /usr/lib/postfix/sbin/master; do
-	[ "$smtp" = 0 ] && break
+	[ "$needpf" = 0 ] && break
 	[ -x "$f" ] || { echo "bench: $f missing (apt-get install postfix)" >&2; exit 2; }
 done
-if [ "$smtp" = 1 ] && [ -n "$(postfix_masters)" ]; then
+if [ "$needpf" = 1 ] && [ -n "$(postfix_masters)" ]; then
 	echo "bench: warning: a Postfix master is already running (pid $(postfix_masters | tr '\n' ' '));" \
 	    "it is not ours and is left alone, but it may disturb the figures" >&2
 fi
 
 # ---- 2. build (optimised, no sanitizers, only what runs) ----------------
 if [ "${BENCH_NO_BUILD:-0}" != 1 ] &&
-    { [ "$only_postfix" = 0 ] || [ "$scan$spam$ipp" != 000 ]; }; then
+    { [ "$only_postfix" = 0 ] || [ "$scan$spam$ipp$gateway$scale" != 00000 ]; }; then
 	cmake -S "$top" -B "$builddir" -DCMAKE_BUILD_TYPE="$buildtype" \
 	    -DSEKISHO_SANITIZE=OFF -DSEKISHO_FUZZ=OFF >/dev/null
 	if [ "$smtp" = 1 ] && [ "$only_postfix" = 0 ] &&
@@ -135,6 +153,17 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ] &&
 	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-ipprofiler \
 	    sekisho-smtpd; then
 		echo "bench: building sekisho-ipprofiler and sekisho-smtpd failed" >&2
+		exit 2
+	fi
+	if [ "$gateway" = 1 ] &&
+	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-scanner \
+	    sekisho-smtpd; then
+		echo "bench: building sekisho-scanner and sekisho-smtpd failed" >&2
+		exit 2
+	fi
+	if [ "$scale" = 1 ] &&
+	    ! cmake --build "$builddir" -j "$(nproc)" --target sekisho-smtpd; then
+		echo "bench: building sekisho-smtpd failed" >&2
 		exit 2
 	fi
 fi
@@ -162,8 +191,12 @@ cleanup() {
 	python3 "$top/bench/scan_bench.py" --cleanup "$state.scan" || true
 	python3 "$top/bench/spam_bench.py" --cleanup "$state.spam" || true
 	python3 "$top/bench/ipp_bench.py" --cleanup "$state.ipp" || true
+	python3 "$top/bench/gateway_bench.py" --cleanup "$state.gateway" || true
+	python3 "$top/bench/scale_bench.py" --cleanup "$state.scale" || true
 	rm -f "$state" "$state.tmp" "$state.scan" "$state.scan.tmp" \
-	    "$state.spam" "$state.spam.tmp" "$state.ipp" "$state.ipp.tmp"
+	    "$state.spam" "$state.spam.tmp" "$state.ipp" "$state.ipp.tmp" \
+	    "$state.gateway" "$state.gateway.tmp" "$state.scale" \
+	    "$state.scale.tmp"
 }
 trap 'cleanup' EXIT
 trap 'echo "bench: interrupted" >&2; cleanup; trap - EXIT; exit 130' INT TERM HUP
@@ -208,5 +241,13 @@ if [ "$spam" = 1 ]; then
 fi
 if [ "$ipp" = 1 ]; then
 	run_step ipp_bench.py ipp "$@"
+	set --		# the options were ipp_bench.py's
+fi
+if [ "$gateway" = 1 ]; then
+	run_step gateway_bench.py gateway "$@"
+	set --		# the options were gateway_bench.py's
+fi
+if [ "$scale" = 1 ]; then
+	run_step scale_bench.py scale "$@"
 fi
 exit "$rc"
