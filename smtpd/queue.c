@@ -281,6 +281,9 @@ queue_flush(evutil_socket_t fd, short ev, void *arg)
 		queue_reply_committed(p->sid, p->qid, acked ? NULL : why);
 		queue_pending_drop(p, &in.batch, acked);
 	}
+	/* The received records, committed before any 250: the replies are
+	   only queued (ipc_chan_send), written after this callback. */
+	qtrack_sync();
 }
 
 /* queue_smtp_dispatch: one message from the smtp process. */

@@ -90,10 +90,17 @@ void	 qipp_cache_put(struct qipp_cache *, const struct netaddr *,
 void	 qipp_cache_drop(struct qipp_cache *, const struct netaddr *);
 size_t	 qipp_cache_size(const struct qipp_cache *);
 
-/* The tracking log (queue_track.c). */
+/*
+ * The tracking log (queue_track.c).  A record is committed before the
+ * spool change that makes its step final: qtrack_remove defers a done
+ * message's removal past the turn's commit; qtrack_sync commits now,
+ * before a change that cannot wait (docs/tracking.md, durability).
+ */
 struct track_event;
 void	 qtrack_open(const char *);
 void	 qtrack_add(const struct track_event *);
+void	 qtrack_sync(void);
+void	 qtrack_remove(enum spool_state, const char *);
 void	 qtrack_close(void);
 
 /* Administration (queue_ctl.c): 0, or -1 with errno-like reason text. */

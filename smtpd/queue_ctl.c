@@ -40,6 +40,7 @@
 #include "queue.h"
 #include "queue_ctl.h"
 #include "spool.h"
+#include "track.h"
 #include "xmalloc.h"
 
 #define QUEUE_CTL_MAX_CLIENTS	16
@@ -723,6 +724,27 @@ static int
 queue_ctl_delete_incoming(struct queue_ctl_client *cl, const char *qid,
     char *err, size_t errlen)
 {
+	struct track_event ev;
+	struct envelope	 env;
+	bool		 loaded;
+	size_t		 i;
+
+	/* The record first, committed: the removal is final. */
+	envelope_init(&env);
+	loaded = queue_ctl_incoming_load(qid, &env) == 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.qid = qid;
+	ev.kind = TRACK_DELETED;
+	ev.sender = loaded ? env.sender : NULL;
+	ev.action = "admin";
+	ev.detail = "deleted by administrator from incoming";
+	qtrack_add(&ev);
+	for (i = 0; loaded && i < env.nrcpt; i++) {
+		ev.rcpt = env.rcpt[i].addr;
+		qtrack_add(&ev);
+	}
+	envelope_clear(&env);
+	qtrack_sync();
 	if (spool_remove(&q.spool, SPOOL_INCOMING, qid) == -1) {
 		(void)str_printf(err, errlen, "%s: cannot remove: %s", qid,
 		    strerror(errno));

@@ -455,16 +455,18 @@ queue_ctl_qdelete(struct queue_ctl_client *cl, uint64_t reqid,
 		    "err=\"%s\"", id, err);
 		found = 0;
 	}
+	/* The record first, committed: the deletion is final. */
+	(void)str_printf(detail, sizeof(detail), "quarantine %s deleted by "
+	    "administrator", id);
+	if (found) {
+		queue_ctl_qtrack(e.qid, TRACK_DELETED, &e, detail);
+		qtrack_sync();
+	}
 	rv = quar_delete(q.quar, id, err, sizeof(err));
-	if (rv == 1) {
+	if (rv == 1)
 		log_kv(LOG_LVL_INFO, "event=quarantine-deleted id=%s qid=%s "
 		    "by=admin uid=%u", id, found ? e.qid : "-",
 		    (unsigned)cl->uid);
-		(void)str_printf(detail, sizeof(detail), "quarantine %s "
-		    "deleted by administrator", id);
-		if (found)
-			queue_ctl_qtrack(e.qid, TRACK_DELETED, &e, detail);
-	}
 	if (found)
 		quar_entry_clear(&e);
 	if (rv != 1) {
@@ -559,6 +561,7 @@ queue_ctl_qrelease(struct queue_ctl_client *cl, uint64_t reqid,
 	    id, newqid[0] ? " as " : "", newqid);
 	queue_ctl_qtrack(e.qid, TRACK_RELEASED, &e, detail);
 	quar_entry_clear(&e);
+	qtrack_sync();	/* before the entry leaves the quarantine */
 	(void)str_printf(text, sizeof(text), "%s: released%s%s", id,
 	    newqid[0] ? " as queue id " : "", newqid);
 	if (quar_release_done(q.quar, id, err, sizeof(err)) == -1) {

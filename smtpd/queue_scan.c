@@ -674,17 +674,50 @@ qscan_notifs(struct smsg *m, const struct scan_reply *r, struct outset *os,
 }
 
 /*
+ * qscan_publish_track: the records of the copies under new ids (where
+ * from, and the verdict they carry) and of the original's leaving.
+ */
+static void
+qscan_publish_track(struct smsg *m, const struct scan_reply *r,
+    const struct outset *os)
+{
+	const struct scan_group *g;
+	const struct envelope *e;
+	size_t		 i, j;
+
+	for (i = 0; i < os->n; i++) {
+		e = &os->envs[i];
+		g = os->groups[i];
+		if (strcmp(e->id, m->env.id) == 0)
+			continue;
+		qscan_track(e, TRACK_RECEIVED, NULL, r->subject, NULL, NULL,
+		    m->env.id);
+		for (j = 0; g != NULL && j < e->nrcpt; j++)
+			qscan_track(e, TRACK_SCANNED, e->rcpt[j].addr,
+			    r->subject, group_rule(g), g->final_text,
+			    m->env.id);
+	}
+	if (!os->qid_used)
+		qscan_track(&m->env, TRACK_REMOVED, NULL, NULL, NULL, NULL,
+		    "scan finished");
+}
+
+/*
  * qscan_publish: make the staged messages durable, move them into
- * queue/ and the schedule, then let the original go.
+ * queue/ and the schedule, then let the original go.  The scan's records
+ * are committed first (qtrack_sync): once a copy keeping the queue id is
+ * in queue/, or the original has left incoming/, the scan is never
+ * repeated, so its records could not be written again.  A kill before
+ * the publish repeats the scan and its records (a duplicate at worst).
  */
 static int
 qscan_publish(struct smsg *m, const struct scan_reply *r, struct outset *os,
     char *err, size_t errlen)
 {
-	const struct scan_group *g;
-	struct envelope	*e;
-	size_t		 i, j;
+	size_t		 i;
 
+	qscan_publish_track(m, r, os);
+	qtrack_sync();
 	if (os->n > 0) {
 		if (spool_sync(&q.spool, err, errlen) == -1)
 			return -1;
@@ -702,24 +735,8 @@ qscan_publish(struct smsg *m, const struct scan_reply *r, struct outset *os,
 	if (spool_remove(&q.spool, SPOOL_INCOMING, m->env.id) == -1)
 		log_kv(LOG_LVL_ERR, "event=incoming-remove-failed qid=%s "
 		    "err=\"%s\"", m->env.id, strerror(errno));
-	if (!os->qid_used)
-		qscan_track(&m->env, TRACK_REMOVED, NULL, NULL, NULL, NULL,
-		    "scan finished");
-	/* A copy under a new id starts its own record: where from, and
-	   the verdict it carries. */
-	for (i = 0; i < os->n; i++) {
-		e = &os->envs[i];
-		g = os->groups[i];
-		if (strcmp(e->id, m->env.id) != 0) {
-			qscan_track(e, TRACK_RECEIVED, NULL, r->subject, NULL,
-			    NULL, m->env.id);
-			for (j = 0; g != NULL && j < e->nrcpt; j++)
-				qscan_track(e, TRACK_SCANNED, e->rcpt[j].addr,
-				    r->subject, group_rule(g), g->final_text,
-				    m->env.id);
-		}
-		sched_add(e, SPOOL_QUEUE);
-	}
+	for (i = 0; i < os->n; i++)
+		sched_add(&os->envs[i], SPOOL_QUEUE);
 	return 0;
 }
 
@@ -889,6 +906,7 @@ qscan_failed(struct smsg *m, const char *reason)
 	    "reason=%s", m->env.id, m->env.scanfail, c->max_scan_failures,
 	    log_esc(esc, sizeof(esc), reason));
 	if (m->env.scanfail < (uint32_t)c->max_scan_failures) {
+		qtrack_sync();	/* the attempt's record, then its count */
 		if (spool_rewrite(&q.spool, SPOOL_INCOMING, &m->env, err,
 		    sizeof(err)) == -1)
 			log_kv(LOG_LVL_ERR, "event=envelope-rewrite-failed "
@@ -920,11 +938,13 @@ qscan_failed(struct smsg *m, const char *reason)
 	log_kv(LOG_LVL_WARN, "event=scan-failure-held qid=%s area=%s "
 	    "quarantine-id=%s", m->env.id, c->failure_area, qid);
 	qscan_fail_notice(m, reason, c->failure_area, qid);
+	/* The records (quarantined) before the message leaves incoming/. */
+	qscan_track(&m->env, TRACK_REMOVED, NULL, NULL, NULL, NULL,
+	    "held after failed scans");
+	qtrack_sync();
 	if (spool_remove(&q.spool, SPOOL_INCOMING, m->env.id) == -1)
 		log_kv(LOG_LVL_ERR, "event=incoming-remove-failed qid=%s "
 		    "err=\"%s\"", m->env.id, strerror(errno));
-	qscan_track(&m->env, TRACK_REMOVED, NULL, NULL, NULL, NULL,
-	    "held after failed scans");
 	qscan_done(m);
 }
 

@@ -658,17 +658,17 @@ sched_expire(struct qmsg *m, time_t now)
 			sched_expire_rcpt(m, &m->env.rcpt[i]);
 }
 
-/* sched_remove: m is done: out of the spool and the schedule. */
+/*
+ * sched_remove: m is done: out of the schedule now, out of the spool
+ * once its records (delivered, bounced, ndr_sent, removed, ...) are
+ * committed at the end of the turn (qtrack_remove), so a kill in between
+ * repeats the outcome instead of losing its record.
+ */
 static void
 sched_remove(struct qmsg *m)
 {
-	if (spool_remove(&q.spool, m->st, m->env.id) == -1)
-		log_kv(LOG_LVL_ERR, "event=remove-failed qid=%s err=\"%s\"",
-		    m->env.id, strerror(errno));
-	else {
-		log_kv(LOG_LVL_INFO, "event=removed qid=%s", m->env.id);
-		sched_track(m, TRACK_REMOVED, NULL, NULL, NULL);
-	}
+	sched_track(m, TRACK_REMOVED, NULL, NULL, NULL);
+	qtrack_remove(m->st, m->env.id);
 	TAILQ_REMOVE(&s.msgs, m, entry);
 	s.nmsgs--;
 	envelope_clear(&m->env);
@@ -704,6 +704,9 @@ sched_pass_done(struct qmsg *m, time_t now)
 		return;
 	}
 	if (m->dirty) {
+		/* The new state says which outcomes happened: their
+		   records first. */
+		qtrack_sync();
 		if (spool_rewrite(&q.spool, m->st, &m->env, err,
 		    sizeof(err)) == -1)
 			log_kv(LOG_LVL_ERR, "event=rewrite-failed qid=%s "
@@ -781,6 +784,7 @@ sched_hold(const char *qid, char *err, size_t errlen)
 	m->st = SPOOL_HOLD;
 	log_kv(LOG_LVL_INFO, "event=held qid=%s by=admin", qid);
 	sched_track(m, TRACK_HELD, NULL, "admin", NULL);
+	qtrack_sync();
 	return 0;
 }
 
@@ -817,6 +821,7 @@ sched_release(const char *qid, char *err, size_t errlen)
 	sched_due_now(m);
 	log_kv(LOG_LVL_INFO, "event=released qid=%s by=admin", qid);
 	sched_track(m, TRACK_RELEASED, NULL, "admin", NULL);
+	qtrack_sync();
 	sched_arm(0);
 	return 0;
 }

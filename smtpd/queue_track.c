@@ -9,9 +9,27 @@
  * the mail (the spool is): if the database cannot be opened or written,
  * mail keeps flowing and the problem is logged.  Old events are purged
  * by age ([logging] tracking_retention_days), a slice at a time.
+ *
+ * The durability rule (DESIGN.md section 4, "the tracking log says
+ * which"): a record is committed before the spool change that makes the
+ * step it describes final, so a kill at any moment repeats a step (and
+ * its record) rather than losing the record.  Two ways to honour it:
+ *
+ *	qtrack_remove	the common one: a message that is done leaves the
+ *			spool only after the turn's batch is committed, so
+ *			many messages share one commit
+ *	qtrack_sync	commit the batch now, before a change that cannot
+ *			wait (a scan's result published, an envelope
+ *			rewritten, an administrator's action, a 250)
+ *
+ * The batch is also written when it is full or its oldest event has
+ * waited QTRACK_DELAY_MS, so a long burst inside one callback does not
+ * keep records in memory.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -22,6 +40,7 @@
 #include "xmalloc.h"
 
 #define QTRACK_BATCH_MAX	4096	/* events kept before a forced write */
+#define QTRACK_DELAY_MS		100	/* longest an event waits in memory */
 #define QTRACK_PURGE_EVERY	3600	/* seconds between purge passes */
 #define QTRACK_PURGE_SLICE	20000	/* rows per purge pass */
 
@@ -31,16 +50,36 @@ struct qtrack_ev {
 	char			*s[9];
 };
 
+/* A message to remove from the spool once its records are committed. */
+struct qtrack_rm {
+	enum spool_state	 st;
+	char			 qid[SPOOL_ID_LEN + 1];
+};
+
 static struct {
 	struct track		*db;
 	struct qtrack_ev	*batch;
 	size_t			 n;
+	int64_t			 first;		/* ms: oldest event's arrival */
+	struct qtrack_rm	*rm;		/* removals after the commit */
+	size_t			 nrm, rmcap;
 	struct event		*ev_flush;
 	struct event		*ev_purge;
 } qt;
 
 static void	qtrack_flush(evutil_socket_t, short, void *);
 static void	qtrack_purge(evutil_socket_t, short, void *);
+static void	qtrack_write(void);
+
+/* qtrack_ms: a monotonic clock in milliseconds. */
+static int64_t
+qtrack_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* qtrack_open: the database, and the flush and purge events. */
 void
@@ -50,15 +89,16 @@ qtrack_open(const char *path)
 	struct timeval	 tv = { 60, 0 };
 
 	qt.batch = xcalloc(QTRACK_BATCH_MAX, sizeof(*qt.batch));
+	if ((qt.ev_flush = event_new(q.base, -1, 0, qtrack_flush,
+	    NULL)) == NULL)
+		fatalx("qtrack_open: event_new");
 	if ((qt.db = track_open(path, err, sizeof(err))) == NULL) {
 		log_kv(LOG_LVL_ERR, "event=track-open-failed path=%s err=\"%s\" "
 		    "msg=\"mail flows, but is not tracked\"", path, err);
 		return;
 	}
-	if ((qt.ev_flush = event_new(q.base, -1, 0, qtrack_flush,
-	    NULL)) == NULL ||
-	    (qt.ev_purge = evtimer_new(q.base, qtrack_purge, NULL)) == NULL)
-		fatalx("qtrack_open: event_new");
+	if ((qt.ev_purge = evtimer_new(q.base, qtrack_purge, NULL)) == NULL)
+		fatalx("qtrack_open: evtimer_new");
 	evtimer_add(qt.ev_purge, &tv);	/* first pass soon after start */
 }
 
@@ -77,8 +117,13 @@ qtrack_add(const struct track_event *ev)
 
 	if (qt.db == NULL)
 		return;
-	if (qt.n == QTRACK_BATCH_MAX)
-		qtrack_flush(-1, 0, NULL);
+	/* Full, or waited long enough (a burst in one callback): write.
+	   Early is always safe; only late breaks the rule. */
+	if (qt.n == QTRACK_BATCH_MAX ||
+	    (qt.n > 0 && qtrack_ms() - qt.first >= QTRACK_DELAY_MS))
+		qtrack_write();
+	if (qt.n == 0)
+		qt.first = qtrack_ms();
 	e = &qt.batch[qt.n++];
 	e->ev = *ev;
 	if (e->ev.time == 0)
@@ -95,9 +140,9 @@ qtrack_add(const struct track_event *ev)
 	event_active(qt.ev_flush, EV_TIMEOUT, 0);
 }
 
-/* qtrack_flush: write the batch in one transaction. */
+/* qtrack_write: write the batch in one transaction. */
 static void
-qtrack_flush(evutil_socket_t fd, short evf, void *arg)
+qtrack_write(void)
 {
 	struct track_event *evs;
 	size_t		 i, j;
@@ -117,6 +162,73 @@ qtrack_flush(evutil_socket_t fd, short evf, void *arg)
 		}
 	qt.n = 0;
 	free(evs);
+}
+
+/*
+ * qtrack_sync: commit every record added so far, now.  Called right
+ * before a spool change that makes those records' steps final and cannot
+ * wait for the end of the turn.  A no-op when nothing is pending.
+ */
+void
+qtrack_sync(void)
+{
+	qtrack_write();
+}
+
+/*
+ * qtrack_remove: message qid is done in state st: remove it from the
+ * spool once the records added so far are committed (at the end of this
+ * turn).  The caller has added its records (`removed` among them) and
+ * forgotten the message.  A kill before the removal leaves the message
+ * in the spool: its steps, and their records, are repeated.
+ */
+void
+qtrack_remove(enum spool_state st, const char *qid)
+{
+	struct qtrack_rm *r;
+
+	if (strlen(qid) != SPOOL_ID_LEN)
+		fatalx("qtrack_remove: bad queue id \"%s\"", qid);
+	if (qt.nrm == qt.rmcap) {
+		qt.rmcap = qt.rmcap ? qt.rmcap * 2 : 64;
+		qt.rm = xreallocarray(qt.rm, qt.rmcap, sizeof(*qt.rm));
+	}
+	r = &qt.rm[qt.nrm++];
+	r->st = st;
+	memcpy(r->qid, qid, sizeof(r->qid));
+	if (qt.ev_flush != NULL)
+		event_active(qt.ev_flush, EV_TIMEOUT, 0);
+	else
+		qtrack_flush(-1, 0, NULL);	/* not open: nothing to wait for */
+}
+
+/* qtrack_removals: carry out the removals whose records are committed. */
+static void
+qtrack_removals(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < qt.nrm; i++) {
+		if (spool_remove(&q.spool, qt.rm[i].st, qt.rm[i].qid) == -1)
+			log_kv(LOG_LVL_ERR, "event=remove-failed qid=%s "
+			    "state=%s err=\"%s\"", qt.rm[i].qid,
+			    spool_state_name(qt.rm[i].st), strerror(errno));
+		else
+			log_kv(LOG_LVL_INFO, "event=removed qid=%s",
+			    qt.rm[i].qid);
+	}
+	qt.nrm = 0;
+}
+
+/*
+ * qtrack_flush: the end of a turn: commit the batch (the group commit of
+ * the tracking log), then remove the messages it finished.
+ */
+static void
+qtrack_flush(evutil_socket_t fd, short evf, void *arg)
+{
+	qtrack_write();
+	qtrack_removals();
 }
 
 /* qtrack_purge: drop events older than the retention, one slice. */
@@ -152,5 +264,6 @@ qtrack_close(void)
 	if (qt.db != NULL)
 		track_close(qt.db);
 	free(qt.batch);
+	free(qt.rm);
 	memset(&qt, 0, sizeof(qt));
 }
