@@ -102,6 +102,10 @@ struct conf_imss {
 	/* [imss_manager] */
 	struct conf_ip		 scanner_ip_addr;	/* seed 21 */
 	long long		 console_port;
+	struct conf_ip		 console_address;	/* unset: no console */
+	char			*console_users_file;
+	char			*console_cert_file;
+	char			*console_key_file;
 	long long		 agent_port;
 	char			*services;	/* conf_services_parse */
 	long long		 service_stop_timeout;	/* seconds, seed 34 */

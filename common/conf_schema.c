@@ -125,6 +125,19 @@ static const struct conf_key imss_manager[] = {
 	    "uses to connect to this scanner host (seed 21)."),
 	C_INT("console_port", "8445", 1, 65535, imss.console_port,
 	    "TCP port of the administration console and JSON API (HTTPS)."),
+	C_IP("console_address", "127.0.0.1", CONF_F_EMPTY,
+	    imss.console_address,
+	    "Address the administration console and JSON API listen on; "
+	    "empty: no console."),
+	C_TYPED("console_users_file", CONF_T_PATH, "console.users", 0,
+	    imss.console_users_file,
+	    "The console's administrators and their password hashes "
+	    "(sekishoctl console passwd NAME)."),
+	C_TYPED("console_cert_file", CONF_T_PATH, "tls/server.crt", 0,
+	    imss.console_cert_file,
+	    "Certificate chain (PEM) of the console's HTTPS."),
+	C_TYPED("console_key_file", CONF_T_PATH, "tls/server.key", 0,
+	    imss.console_key_file, "Private key (PEM) of console_cert_file."),
 	C_INT("agent_port", "8446", 1, 65535, imss.agent_port,
 	    "TCP port on which the manager accepts the central "
 	    "controller's configuration pushes (mutual TLS)."),

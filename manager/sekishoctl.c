@@ -57,6 +57,13 @@
  *	sekishoctl [-c DIR] [--json] start|stop|restart SERVICE
  *	sekishoctl [-c DIR] [--json] reload
  *
+ * The administrators of the manager's console and JSON API, in
+ * [imss_manager] console_users_file (ctl_console.c):
+ *
+ *	sekishoctl [-c DIR] console passwd NAME [--stdin]
+ *	sekishoctl [-c DIR] console remove NAME
+ *	sekishoctl [-c DIR] [--json] console users
+ *
  * Human-readable output by default, JSON with --json.  Exit codes: 0
  * success, 1 failure (invalid configuration, unknown key, no such
  * message, refused, daemon not running, malformed reply), 2 usage.
@@ -113,6 +120,9 @@ usage(void)
 	    "       sekishoctl [-c confdir] agent request [--name NAME] "
 	    "[-o FILE]\n"
 	    "       sekishoctl [-c confdir] agent enrol FILE\n"
+	    "       sekishoctl [-c confdir] console passwd NAME [--stdin]\n"
+	    "       sekishoctl [-c confdir] console remove NAME\n"
+	    "       sekishoctl [-c confdir] [--json] console users\n"
 	    "       sekishoctl [-c confdir] [--json] queue list [--state "
 	    "queue|hold|incoming]\n"
 	    "           [--from SUBSTR] [--to SUBSTR] [--older SECONDS]\n"
@@ -677,6 +687,8 @@ main(int argc, char **argv)
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_central(confdir, argc, argv, json_out);
 	}
+	if (argc >= 1 && strcmp(argv[0], "console") == 0)
+		return cmd_console(confdir, argc, argv, json_out);
 	if (argc >= 1 && strcmp(argv[0], "scanner") == 0) {
 		log_setlevel(LOG_LVL_ERR);
 		return cmd_scanner(confdir, argc - 1, argv + 1, json_out);

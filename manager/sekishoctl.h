@@ -100,5 +100,6 @@ int	 cmd_ipprofiler(const char *, int, char **, bool);
 int	 cmd_service(const char *, int, char **, bool);
 int	 cmd_config_bundle(const char *, int, char **);
 int	 cmd_central(const char *, int, char **, bool);
+int	 cmd_console(const char *, int, char **, bool);
 
 #endif

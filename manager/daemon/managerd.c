@@ -340,6 +340,8 @@ mgr_reap(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (central_reaped(pid, status))
 			continue;
+		if (console_reaped(pid, status))
+			continue;
 		if ((s = svc_by_pid(&m.set, pid)) == NULL) {
 			log_kv(LOG_LVL_WARN, "event=unknown-child pid=%ld",
 			    (long)pid);
@@ -565,6 +567,7 @@ mgr_reload(char *msg, size_t len)
 	mgr_configure(false);
 	notifier_configure(m.conf);
 	central_configure(m.conf);
+	console_configure(m.conf);
 	cfgdiff_snap_take(m.conf, &ns);
 	buf_init(&n.restart, 4096);
 	buf_init(&n.hup, 4096);
@@ -1137,7 +1140,8 @@ mgr_after(void)
 	bool		 pending = false;
 
 	mgr_waiters_check(now_ms());
-	if (m.stopping && svc_all_stopped(&m.set) && central_stopped()) {
+	if (m.stopping && svc_all_stopped(&m.set) && central_stopped() &&
+	    console_stopped()) {
 		/* The last answers reach their clients before we exit. */
 		TAILQ_FOREACH(c, &m.clients, entry)
 			pending |= ipc_chan_outq_len(c->chan) > 0;
@@ -1176,6 +1180,7 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 		m.stopping = true;
 		svc_shutdown(&m.set, now_ms());
 		central_stop();
+		console_stop();
 		break;
 	}
 	mgr_after();
@@ -1316,6 +1321,7 @@ mgr_stop(void)
 	}
 	notifier_free();
 	central_free();
+	console_free();
 	for (i = 0; i < nitems(m.ev_sig); i++)
 		event_free(m.ev_sig[i]);
 	event_free(m.ev_listen);
@@ -1368,6 +1374,8 @@ main(int argc, char **argv)
 	mgr_configure(true);
 	central_init(m.base, mgr_reload, m.opts.foreground);
 	central_configure(m.conf);
+	console_init(m.base, m.opts.foreground);
+	console_configure(m.conf);
 	log_kv(LOG_LVL_INFO, "event=manager-ready socket=%s bindir=%s "
 	    "services=%s logdir=%s", log_esc(e1, sizeof(e1), m.sockpath),
 	    log_esc(e2, sizeof(e2), m.bindir), log_esc(e3, sizeof(e3),
