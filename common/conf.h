@@ -150,6 +150,7 @@ struct conf_tsmtpd {
 	long long		 max_connections_per_ip;	/* 0 = none */
 	long long		 command_timeout;	/* seconds */
 	long long		 data_timeout;		/* seconds */
+	long long		 queue_min_free_mb;	/* spool reserve, MB */
 	char			*tls_cert_file;
 	char			*tls_key_file;
 	/* [SmtpClient] */

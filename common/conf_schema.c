@@ -276,10 +276,18 @@ static const struct conf_key tsmtpd_server[] = {
 	    "Simultaneous SMTP connections from one client address; 0: no "
 	    "limit."),
 	C_INT("CommandTimeout", "300", 1, 3600, tsmtpd.command_timeout,
-	    "Seconds a client may take to send its next command "
-	    "(RFC 5321 4.5.3.2)."),
+	    "Seconds a client may take to send its next command, from our "
+	    "reply to the end of its command line, however it trickles in "
+	    "(RFC 5321 4.5.3.2); more get 421."),
 	C_INT("DataTimeout", "180", 1, 3600, tsmtpd.data_timeout,
-	    "Seconds allowed between two reads during DATA."),
+	    "Seconds allowed between two reads during DATA; the whole "
+	    "transfer may also take at most DataTimeout plus one second per "
+	    "KB received (an average of 1 KB/s); more get 421."),
+	C_INT("QueueMinFreeMB", "100", 0, 1048576, tsmtpd.queue_min_free_mb,
+	    "Free space (MB) the spool's file system must keep for accepted "
+	    "mail; below it MAIL and DATA get 452 4.3.1 (at most 5% of the "
+	    "file system's size is asked for); 0: only a full disk is "
+	    "refused."),
 	C_TYPED("TlsCertFile", CONF_T_PATH, "tls/server.crt", 0,
 	    tsmtpd.tls_cert_file,
 	    "Server certificate chain (PEM) for STARTTLS and SMTPS."),

@@ -427,7 +427,8 @@ ipc_rx_clear(struct ipc_rx *rx)
 	size_t	 i;
 
 	for (i = 0; i < rx->nfds; i++)
-		close(rx->fds[i].fd);
+		if (rx->fds[i].fd >= 0)
+			close(rx->fds[i].fd);
 	rx->nfds = 0;
 	buf_free(&rx->in);
 	rx->off += rx->pos;
@@ -458,9 +459,14 @@ ipc_rx_feed(struct ipc_rx *rx, const void *p, size_t len, int fd,
 	if (len > ipc_rx_space(rx))
 		fatalx("ipc_rx_feed: %zu bytes, room for %zu", len,
 		    ipc_rx_space(rx));
+	if (fd < -1 && fd != IPC_FD_LOST)
+		fatalx("ipc_rx_feed: bad descriptor %d", fd);
 	if (fd != -1) {
+		if (fd == IPC_FD_LOST)
+			rx->lost++;
 		if (len == 0 || rx->nfds == IPC_RX_FDS) {
-			close(fd);
+			if (fd >= 0)
+				close(fd);
 			*err = len == 0 ? "descriptor without data" :
 			    "too many pending descriptors";
 			return false;
@@ -479,7 +485,8 @@ ipc_rx_feed(struct ipc_rx *rx, const void *p, size_t len, int fd,
 static void
 rx_drop_fd(struct ipc_rx *rx, size_t i)
 {
-	close(rx->fds[i].fd);
+	if (rx->fds[i].fd >= 0)
+		close(rx->fds[i].fd);
 	memmove(&rx->fds[i], &rx->fds[i + 1],
 	    (rx->nfds - i - 1) * sizeof(rx->fds[0]));
 	rx->nfds--;
@@ -560,7 +567,14 @@ ipc_rx_next(struct ipc_rx *rx, struct ipc_msg_in *m, const char **err)
 			return rx_error(rx, err,
 			    "%s announces a descriptor that did not come",
 			    ipc_type_name(type));
+		if (rx->fds[0].fd == IPC_FD_LOST && !rx->fd_loss_ok)
+			return rx_error(rx, err, "%s: descriptor dropped "
+			    "(control data truncated)", ipc_type_name(type));
 		m->fd = rx->fds[0].fd;
+		if (m->fd == IPC_FD_LOST) {
+			m->fd = -1;
+			m->fd_lost = true;
+		}
 		memmove(&rx->fds[0], &rx->fds[1],
 		    (rx->nfds - 1) * sizeof(rx->fds[0]));
 		rx->nfds--;
@@ -752,6 +766,24 @@ const char *
 ipc_chan_name(const struct ipc_chan *c)
 {
 	return c->name;
+}
+
+/*
+ * ipc_chan_set_fd_loss: on (true), a frame whose descriptor the kernel
+ * dropped is handed to the handler with fd -1 and fd_lost set; off (the
+ * default), it closes the channel with IPC_CLOSE_PROTO.
+ */
+void
+ipc_chan_set_fd_loss(struct ipc_chan *c, bool ok)
+{
+	c->rx.fd_loss_ok = ok;
+}
+
+/* ipc_chan_fds_lost: descriptors the kernel dropped on this channel. */
+size_t
+ipc_chan_fds_lost(const struct ipc_chan *c)
+{
+	return c->rx.lost;
 }
 
 /* ipc_chan_set_outq_limit: bytes we queue for a slow peer before failing. */
@@ -991,6 +1023,7 @@ chan_recv(struct ipc_chan *c)
 	int		 fds[IPC_RECV_FDS];
 	size_t		 nfds, i, want;
 	ssize_t		 n;
+	bool		 lost;
 
 	want = ipc_rx_space(&c->rx);
 	if (want == 0)
@@ -1012,7 +1045,16 @@ chan_recv(struct ipc_chan *c)
 	}
 	nfds = recv_fds(&mh, fds, nitems(fds));
 	err = NULL;
-	if (mh.msg_flags & MSG_CTRUNC)
+	lost = false;
+	/*
+	 * MSG_CTRUNC without any descriptor: the one that came could not be
+	 * installed (EMFILE, or the peer sent more than fit); the bytes are
+	 * intact, so the parser gets a lost marker for the frame that owns
+	 * it.  With some descriptors installed, the peer sent more than one.
+	 */
+	if ((mh.msg_flags & MSG_CTRUNC) && nfds == 0 && n > 0)
+		lost = true;
+	else if (mh.msg_flags & MSG_CTRUNC)
 		err = "control data truncated";
 	else if (nfds > 1)
 		err = "more than one descriptor in one read";
@@ -1028,7 +1070,12 @@ chan_recv(struct ipc_chan *c)
 			chan_fail(c, IPC_CLOSE_EOF, "end of stream", false);
 		return -1;
 	}
-	if (!ipc_rx_feed(&c->rx, data, (size_t)n, nfds ? fds[0] : -1, &err)) {
+	if (lost)
+		log_kv(LOG_LVL_WARN, "event=ipc_fd_lost chan=%s bytes=%zd "
+		    "reason=\"control data truncated\"",
+		    log_esc(detail, sizeof(detail), c->name), n);
+	if (!ipc_rx_feed(&c->rx, data, (size_t)n,
+	    lost ? IPC_FD_LOST : nfds ? fds[0] : -1, &err)) {
 		chan_fail(c, IPC_CLOSE_PROTO, err, false);
 		return -1;
 	}

@@ -17,9 +17,15 @@
  * bytes arrived together with a descriptor and gives it to the frame
  * flagged IPC_HDR_FD that starts inside those bytes; any other received
  * descriptor is closed, and a flagged frame without one is a protocol
- * error.  Stream sockets rather than SEQPACKET: payloads up to the
- * configuration push size must not depend on socket buffer sizes, and
- * the same code serves the blocking client.
+ * error.  A descriptor the kernel could not install (recvmsg sets
+ * MSG_CTRUNC and drops it: the receiver is out of descriptors) is
+ * remembered as lost for those bytes: by default the frame that claims it
+ * is a protocol error; a channel set with ipc_chan_set_fd_loss() hands
+ * that frame over with m->fd == -1 and m->fd_lost set, so the owner can
+ * fail just the one request (the smtp process: one message gets a 4xx)
+ * instead of losing the channel.  Stream sockets rather than
+ * SEQPACKET: payloads up to the configuration push size must not depend
+ * on socket buffer sizes, and the same code serves the blocking client.
  *
  * Payload encoding: u8/u16/u32/u64 as raw host-order integers; str and
  * data as u32 length then the bytes (no terminator).  A str must not
@@ -101,6 +107,8 @@ struct ipc_msg_in {
 	size_t		 len;
 	size_t		 pos;		/* read cursor */
 	bool		 err;		/* a ipc_get_* failed */
+	bool		 fd_lost;	/* flagged, but the kernel dropped the
+					   descriptor (ipc_chan_set_fd_loss) */
 };
 
 struct ipc_chan;
@@ -144,6 +152,8 @@ void		 ipc_chan_free(struct ipc_chan *);
 void		 ipc_chan_set_name(struct ipc_chan *, const char *);
 const char	*ipc_chan_name(const struct ipc_chan *);
 void		 ipc_chan_set_outq_limit(struct ipc_chan *, size_t);
+void		 ipc_chan_set_fd_loss(struct ipc_chan *, bool);
+size_t		 ipc_chan_fds_lost(const struct ipc_chan *);
 bool		 ipc_chan_send(struct ipc_chan *, struct ipc_msg *);
 size_t		 ipc_chan_outq_len(const struct ipc_chan *);
 bool		 ipc_chan_closed(const struct ipc_chan *);
@@ -173,12 +183,14 @@ int		 ipc_listen_service(const char *, const char *, const char *,
 
 /*
  * The frame parser, exposed for the channel's tests and the fuzzer.
- * Feed it stream bytes (with the descriptor received alongside them, or
- * -1) no more than ipc_rx_space() at a time, then call ipc_rx_next()
- * until it returns 0; then ipc_rx_compact().  Payload pointers handed
+ * Feed it stream bytes (with the descriptor received alongside them, -1,
+ * or IPC_FD_LOST when one came but the kernel could not install it) no
+ * more than ipc_rx_space() at a time, then call ipc_rx_next() until it
+ * returns 0; then ipc_rx_compact().  Payload pointers handed
  * out by ipc_rx_next stay valid until ipc_rx_compact or ipc_rx_feed.
  */
 #define IPC_RX_FDS	4
+#define IPC_FD_LOST	(-2)	/* ipc_rx_feed: a descriptor came, dropped */
 
 struct ipc_rx {
 	struct buf	 in;
@@ -191,6 +203,8 @@ struct ipc_rx {
 		uint64_t start, end;	/* stream bytes it came with */
 	}		 fds[IPC_RX_FDS];
 	size_t		 orphans;	/* fds closed: no frame claimed them */
+	bool		 fd_loss_ok;	/* lost fd: m->fd_lost, not an error */
+	size_t		 lost;		/* IPC_FD_LOST markers fed */
 	char		 errbuf[96];
 };
 

@@ -35,12 +35,16 @@
 	X(IMSG_SMTP_SHUTDOWN)	/* u8 mode (0 graceful, 1 forced) */	\
 	/* smtp <-> queue; peerid is the smtp session id. */		\
 	X(IMSG_QUEUE_MSG_CREATE)   /* (empty) */			\
-	X(IMSG_QUEUE_MSG_CREATED)  /* u8 ok, str qid or error; fd */	\
-				   /* content file (write) when ok */	\
+	X(IMSG_QUEUE_MSG_CREATED)  /* u8 status (QUEUE_CREATE_*), */	\
+				   /* str qid or error; fd content */	\
+				   /* file (write) when ok */		\
 	X(IMSG_QUEUE_MSG_COMMIT)   /* str qid, data envelope text */	\
 				   /* (envelope_format) */		\
 	X(IMSG_QUEUE_MSG_COMMITTED) /* str qid, u8 ok, str error */	\
 	X(IMSG_QUEUE_MSG_ABORT)	   /* str qid */			\
+	X(IMSG_QUEUE_SPOOL_SPACE)  /* u8 low, u64 free bytes, u64 */	\
+				   /* QueueMinFreeMB in bytes (queue */	\
+				   /* -> smtp, when it changes) */	\
 	/* parent -> queue, and sekishoctl <-> queue (queue.sock). */	\
 	X(IMSG_QUEUE_CTL_LISTENER) /* fd: listening queue.sock */	\
 	X(IMSG_QUEUE_CTL_LIST)	/* u64 reqid, str state ("" all), str */ \

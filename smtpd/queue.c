@@ -18,12 +18,22 @@
  * incoming/ for the scan server; with enabled=0 straight into queue/ and
  * the delivery schedule (queue_sched.c).
  *
+ * Spool space (QueueMinFreeMB): the queue measures the spool's file system
+ * (fstatvfs: one cheap call, never blocking on the event loop) every few
+ * seconds and at every message creation, refuses a creation below the
+ * minimum (QUEUE_CREATE_NOSPACE: the client hears 452 4.3.1 before it
+ * sends the content) and tells the smtp process when the state changes
+ * (IMSG_QUEUE_SPOOL_SPACE), so that it refuses MAIL early.  What is
+ * already accepted is untouched; the reserve is what lets accepted mail
+ * be rewritten, scanned and delivered.
+ *
  * The smtp process's questions to the IP profiler and its reports about
  * clients pass through here too (queue_ipp.c): the smtp process is
  * chrooted and cannot reach the profiler's socket.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +77,19 @@ static struct {
 	size_t			 npending;
 } in;
 
+/* Spool free space, as measured and as last told to the smtp process. */
+#define QUEUE_SPACE_SECS_OK	5	/* between checks while it is fine */
+#define QUEUE_SPACE_SECS_LOW	1	/* while low: see it come back soon */
+
+static struct {
+	struct event	*ev;
+	bool		 told;		/* the smtp process heard something */
+	bool		 low;
+	uint64_t	 free_bytes;	/* last told */
+	uint64_t	 min;
+	bool		 stat_failed;	/* logged once */
+} space;
+
 /* queue_target: where committed messages go (docs/delivery.md). */
 enum spool_state
 queue_target(void)
@@ -106,20 +129,102 @@ queue_pending_drop(struct pending *p, struct pending_list *l, bool committed)
 	free(p);
 }
 
-/* queue_reply_created: answer IMSG_QUEUE_MSG_CREATE. */
+/*
+ * queue_space_tell: send the spool's state to the smtp process when it
+ * changed: low or not, or the free bytes by more than a sixteenth (the
+ * smtp process weighs SIZE= against them).
+ */
 static void
-queue_reply_created(uint32_t sid, const char *text, int fd)
+queue_space_tell(bool low, uint64_t free_bytes, uint64_t min)
+{
+	struct ipc_msg	*m;
+	uint64_t	 d;
+
+	d = free_bytes > space.free_bytes ? free_bytes - space.free_bytes :
+	    space.free_bytes - free_bytes;
+	if (space.told && low == space.low && min == space.min &&
+	    d <= space.free_bytes / 16)
+		return;
+	if (!space.told || low != space.low)
+		log_kv(low ? LOG_LVL_WARN : LOG_LVL_INFO, "event=spool-space "
+		    "state=%s free=%llu min=%llu", low ? "low" : "ok",
+		    (unsigned long long)free_bytes, (unsigned long long)min);
+	/* Low now: look again soon, so the smtp process hears of relief. */
+	if (low && (!space.told || !space.low) && space.ev != NULL) {
+		struct timeval	 tv = { QUEUE_SPACE_SECS_LOW, 0 };
+
+		evtimer_add(space.ev, &tv);
+	}
+	space.told = true;
+	space.low = low;
+	space.free_bytes = free_bytes;
+	space.min = min;
+	if (q.smtp == NULL || ipc_chan_closed(q.smtp))
+		return;
+	m = ipc_msg_new(IMSG_QUEUE_SPOOL_SPACE, 0);
+	ipc_add_u8(m, low);
+	ipc_add_u64(m, free_bytes);
+	ipc_add_u64(m, min);
+	ipc_chan_send(q.smtp, m);
+}
+
+/*
+ * queue_space_check: measure the spool's file system now; true when it
+ * is below QueueMinFreeMB.  A failing fstatvfs counts as enough space
+ * (the writes themselves still fail safely), logged once.
+ */
+static bool
+queue_space_check(void)
+{
+	struct statvfs	 sv;
+	uint64_t	 free_bytes, min;
+	bool		 low;
+
+	if (fstatvfs(q.spool.dirfd, &sv) == -1) {
+		if (!space.stat_failed)
+			log_kv(LOG_LVL_WARN, "event=spool-statvfs-failed "
+			    "err=\"%s\"", strerror(errno));
+		space.stat_failed = true;
+		return false;
+	}
+	space.stat_failed = false;
+	free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	min = smtp_spool_min_free(q.env->conf->tsmtpd.queue_min_free_mb,
+	    (uint64_t)sv.f_blocks * sv.f_frsize);
+	low = smtp_spool_low(free_bytes, min);
+	queue_space_tell(low, free_bytes, min);
+	return low;
+}
+
+/* queue_space_cb: the periodic check; more often while space is low. */
+static void
+queue_space_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { QUEUE_SPACE_SECS_OK, 0 };
+
+	if (queue_space_check())
+		tv.tv_sec = QUEUE_SPACE_SECS_LOW;
+	evtimer_add(space.ev, &tv);
+}
+
+/* queue_reply_created: answer IMSG_QUEUE_MSG_CREATE (QUEUE_CREATE_*). */
+static void
+queue_reply_created(uint32_t sid, uint8_t status, const char *text, int fd)
 {
 	struct ipc_msg	*m = ipc_msg_new(IMSG_QUEUE_MSG_CREATED, sid);
 
-	ipc_add_u8(m, fd != -1);
+	ipc_add_u8(m, status);
 	ipc_add_str(m, text);
 	if (fd != -1)
 		ipc_add_fd(m, fd);
 	ipc_chan_send(q.smtp, m);
 }
 
-/* queue_msg_create: a new content file for session sid. */
+/*
+ * queue_msg_create: a new content file for session sid, unless the spool
+ * is below QueueMinFreeMB or full (the client then hears 452 4.3.1
+ * before it sends anything).
+ */
 static void
 queue_msg_create(uint32_t sid)
 {
@@ -127,12 +232,22 @@ queue_msg_create(uint32_t sid)
 	char		 qid[SPOOL_ID_LEN + 1], err[128];
 	int		 fd, dupfd;
 
+	if (queue_space_check()) {
+		log_kv(LOG_LVL_WARN, "event=queue-create-refused sid=%08x "
+		    "reason=spool-low free=%llu min=%llu", sid,
+		    (unsigned long long)space.free_bytes,
+		    (unsigned long long)space.min);
+		queue_reply_created(sid, QUEUE_CREATE_NOSPACE,
+		    "spool file system below QueueMinFreeMB", -1);
+		return;
+	}
 	if ((fd = spool_body_create(&q.spool, qid)) == -1) {
 		str_printf(err, sizeof(err), "cannot create queue file: %s",
 		    strerror(errno));
 		log_kv(LOG_LVL_ERR, "event=queue-create-failed sid=%08x "
 		    "err=\"%s\"", sid, strerror(errno));
-		queue_reply_created(sid, err, -1);
+		queue_reply_created(sid, errno == ENOSPC || errno == EDQUOT ?
+		    QUEUE_CREATE_NOSPACE : QUEUE_CREATE_FAILED, err, -1);
 		return;
 	}
 	if ((dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
@@ -140,7 +255,8 @@ queue_msg_create(uint32_t sid)
 		    "qid=%s err=\"dup: %s\"", sid, qid, strerror(errno));
 		close(fd);
 		spool_abort(&q.spool, qid);
-		queue_reply_created(sid, "cannot create queue file", -1);
+		queue_reply_created(sid, QUEUE_CREATE_FAILED,
+		    "cannot create queue file", -1);
 		return;
 	}
 	p = xcalloc(1, sizeof(*p));
@@ -150,7 +266,7 @@ queue_msg_create(uint32_t sid)
 	TAILQ_INSERT_TAIL(&in.pending, p, entry);
 	in.npending++;
 	log_kv(LOG_LVL_DEBUG, "event=queue-created sid=%08x qid=%s", sid, qid);
-	queue_reply_created(sid, qid, dupfd);
+	queue_reply_created(sid, QUEUE_CREATE_OK, qid, dupfd);
 }
 
 /* queue_reply_committed: answer IMSG_QUEUE_MSG_COMMIT. */
@@ -205,6 +321,8 @@ queue_msg_commit(uint32_t sid, const char *qid, const void *text, size_t len)
 	log_kv(LOG_LVL_ERR, "event=queue-commit-failed qid=%s err=\"%s\"", qid,
 	    err);
 	queue_pending_drop(p, &in.pending, false);
+	/* Perhaps the disk filled: let the smtp process know soon. */
+	(void)queue_space_check();
 	envelope_clear(&env);
 	queue_reply_committed(sid, qid, err);
 }
@@ -515,7 +633,11 @@ queue_main(const struct proc_def *pd, const int *fds, void *arg)
 		    NULL);
 		ipc_chan_set_name(q.mta, "mta");
 	}
+	if ((space.ev = evtimer_new(q.base, queue_space_cb, NULL)) == NULL)
+		fatalx("queue_main: evtimer_new");
+	queue_space_cb(-1, 0, NULL);
 	event_base_dispatch(q.base);
+	event_free(space.ev);
 
 	queue_ctl_free();
 	qipp_free();

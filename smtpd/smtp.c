@@ -10,18 +10,33 @@
  * session that has gone is cleaned up here: the spool descriptor is
  * closed and the message aborted.
  *
+ * Descriptors: the process never runs out of them.  At start
+ * MaxConnections is capped to what RLIMIT_NOFILE allows (a reserve, then
+ * two per session: the connection and the spool file of its DATA); a
+ * connection that still finds the table short (accept says EMFILE, or
+ * the descriptor it got is within the reserve) is answered 421 4.3.2 and
+ * closed, using a spare descriptor kept open for exactly that.  Should
+ * a spool descriptor from the queue still be dropped by the kernel, only
+ * that message fails (4xx), not the channel.
+ *
+ * Spool space: the queue says when the spool's file system falls below
+ * QueueMinFreeMB (IMSG_QUEUE_SPOOL_SPACE); meanwhile MAIL and DATA get
+ * 452 4.3.1.
+ *
  * Signals: SIGTERM/SIGINT are ignored; the parent drives shutdown over
  * IMSG_SMTP_SHUTDOWN, and its death (EOF on the channel) ends the process.
  * A failing queue channel is fatal (the parent restarts the daemon).
  */
 #include <sys/queue.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +62,8 @@
 #define SMTP_ACCEPT_PAUSE	1	/* seconds, when out of descriptors */
 #define SMTP_GRACE_SECONDS	60	/* graceful shutdown, then forced */
 #define SMTP_EXIT_FLUSH_MS	2000	/* last queue messages at exit */
+#define SMTP_FD_LOW		8	/* refuse when a new fd is this close
+					   to RLIMIT_NOFILE */
 
 struct smtp_listener {
 	TAILQ_ENTRY(smtp_listener) entry;
@@ -94,6 +111,12 @@ static struct {
 	struct event		*ev_exit;
 	int			 exit_wait_ms;
 	struct dns		*nrs_dns;	/* NULL: no NrsZones */
+	unsigned long long	 max_conns;	/* MaxConnections, capped */
+	unsigned long long	 nofile;	/* RLIMIT_NOFILE (soft) */
+	int			 spare_fd;	/* to accept-and-refuse with */
+	bool			 spool_low;	/* IMSG_QUEUE_SPOOL_SPACE */
+	uint64_t		 spool_free;	/* bytes, as last reported */
+	uint64_t		 spool_min;
 } smtp;
 
 static void	smtp_exit(void);
@@ -206,6 +229,94 @@ size_t
 smtp_iptab_size(const struct smtp_iptab *t)
 {
 	return t->n;
+}
+
+/*
+ * ------------------------------------------------------------------------
+ * Resource limits: descriptors and spool space (pure helpers).
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * smtp_fd_max_sessions: the sessions RLIMIT_NOFILE nofile can carry:
+ * SMTP_FD_PER_SESSION each after SMTP_FD_RESERVE (at least 1).
+ */
+unsigned long long
+smtp_fd_max_sessions(unsigned long long nofile)
+{
+	if (nofile <= SMTP_FD_RESERVE + SMTP_FD_PER_SESSION)
+		return 1;
+	return (nofile - SMTP_FD_RESERVE) / SMTP_FD_PER_SESSION;
+}
+
+/*
+ * smtp_spool_min_free: the free bytes QueueMinFreeMB asks for on a file
+ * system of fs_bytes: min_mb MB, but never more than
+ * SMTP_SPOOL_MIN_FREE_PCT percent of it (so a small spool is not refused
+ * outright).
+ */
+uint64_t
+smtp_spool_min_free(long long min_mb, uint64_t fs_bytes)
+{
+	uint64_t	 want, cap = fs_bytes / 100 * SMTP_SPOOL_MIN_FREE_PCT;
+
+	if (min_mb <= 0)
+		return 0;
+	want = (uint64_t)min_mb * 1024 * 1024;
+	return want < cap ? want : cap;
+}
+
+/* smtp_spool_low: free bytes are below min (or none are left at all). */
+bool
+smtp_spool_low(uint64_t free_bytes, uint64_t min)
+{
+	return free_bytes == 0 || free_bytes < min;
+}
+
+/*
+ * smtp_spool_refuse: a new transaction of size bytes (0: unknown) must be
+ * refused for lack of spool space (smtp_session.h): the spool is low, or
+ * the announced size would take it below the minimum.
+ */
+bool
+smtp_spool_refuse(uint64_t size)
+{
+	if (smtp.spool_low)
+		return true;
+	return size > 0 && smtp.spool_free != 0 &&
+	    (smtp.spool_free < smtp.spool_min ||
+	    size > smtp.spool_free - smtp.spool_min);
+}
+
+/*
+ * smtp_fd_limits: cap MaxConnections to what RLIMIT_NOFILE allows, and
+ * keep the spare descriptor.
+ */
+static void
+smtp_fd_limits(void)
+{
+	const struct conf_tsmtpd *t = &smtp.env->conf->tsmtpd;
+	struct rlimit	 rl;
+	unsigned long long cap;
+
+	smtp.max_conns = (unsigned long long)t->max_connections;
+	smtp.nofile = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("smtp_fd_limits: getrlimit");
+	else if (rl.rlim_cur != RLIM_INFINITY)
+		smtp.nofile = (unsigned long long)rl.rlim_cur;
+	if (smtp.nofile > 0 &&
+	    (cap = smtp_fd_max_sessions(smtp.nofile)) < smtp.max_conns) {
+		log_kv(LOG_LVL_WARN, "event=max-connections-capped "
+		    "configured=%lld effective=%llu nofile=%llu reserve=%d "
+		    "per_session=%d", t->max_connections, cap, smtp.nofile,
+		    SMTP_FD_RESERVE, SMTP_FD_PER_SESSION);
+		smtp.max_conns = cap;
+	}
+	/* "/" is the empty chroot: any descriptor does, this one is cheap. */
+	if ((smtp.spare_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		log_warn("smtp_fd_limits: spare descriptor");
 }
 
 /*
@@ -349,23 +460,53 @@ smtp_resume_cb(evutil_socket_t fd, short ev, void *arg)
  * smtp_refuse: answer a connection over a limit with 421 and close it,
  * without a session.  Best effort: the socket is new and its send buffer
  * empty, so the one line fits; on SMTPS a plaintext line is useless.
+ * Out of descriptors (busy) the code is 4.3.2 (system not accepting
+ * messages), over a configured limit 4.7.0.
  */
 static void
 smtp_refuse(const struct smtp_listener *l, int fd, const char *ip,
-    const char *why)
+    const char *why, bool busy)
 {
 	char	 line[512];
 	ssize_t	 n;
 
 	log_kv(LOG_LVL_INFO, "event=reject ip=%s code=421 reason=%s", ip, why);
 	if (!l->smtps && str_printf(line, sizeof(line),
-	    "421 4.7.0 %s Too many connections, try again later\r\n",
-	    smtp.env->hostname)) {
+	    "421 %s %s Too many connections, try again later\r\n",
+	    busy ? "4.3.2" : "4.7.0", smtp.env->hostname)) {
 		do
 			n = send(fd, line, strlen(line), MSG_NOSIGNAL);
 		while (n == -1 && errno == EINTR);
 	}
 	(void)close(fd);
+}
+
+/*
+ * smtp_accept_spare: accept returned EMFILE/ENFILE: give up the spare
+ * descriptor for one accept, refuse that connection, take the spare back.
+ * False when there is no spare (the listeners pause instead).
+ */
+static bool
+smtp_accept_spare(const struct smtp_listener *l)
+{
+	struct sockaddr_storage	 ss;
+	struct netaddr		 peer;
+	socklen_t		 len = sizeof(ss);
+	char			 ip[NETADDR_STRLEN] = "unknown";
+	int			 fd;
+
+	if (smtp.spare_fd == -1)
+		return false;
+	(void)close(smtp.spare_fd);
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd != -1) {
+		if (netaddr_from_sockaddr(&peer, (struct sockaddr *)&ss, len))
+			(void)netaddr_format(ip, sizeof(ip), &peer);
+		smtp_refuse(l, fd, ip, "out-of-descriptors", true);
+	}
+	smtp.spare_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd != -1 && smtp.spare_fd != -1;
 }
 
 /* smtp_accept: limits, then a session for a new connection. */
@@ -388,15 +529,20 @@ smtp_accept(const struct smtp_listener *l, int fd,
 	else
 		port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 	(void)netaddr_format(ip, sizeof(ip), &peer);
-	if (t->max_connections > 0 &&
-	    smtp.nconns >= (unsigned long long)t->max_connections) {
-		smtp_refuse(l, fd, ip, "too-many-connections");
+	/* Lowest-free allocation: every descriptor below fd is in use. */
+	if (smtp.nofile > 0 &&
+	    (unsigned long long)fd + SMTP_FD_LOW >= smtp.nofile) {
+		smtp_refuse(l, fd, ip, "out-of-descriptors", true);
+		return;
+	}
+	if (smtp.max_conns > 0 && smtp.nconns >= smtp.max_conns) {
+		smtp_refuse(l, fd, ip, "too-many-connections", false);
 		return;
 	}
 	if (t->max_connections_per_ip > 0 &&
 	    smtp_iptab_count(smtp.iptab, &peer) >=
 	    (unsigned long long)t->max_connections_per_ip) {
-		smtp_refuse(l, fd, ip, "too-many-connections-per-ip");
+		smtp_refuse(l, fd, ip, "too-many-connections-per-ip", false);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
@@ -446,6 +592,9 @@ smtp_accept_cb(evutil_socket_t fd, short ev, void *arg)
 			continue;
 		case EMFILE:
 		case ENFILE:
+			if (smtp_accept_spare(l))
+				continue;
+			/* FALLTHROUGH */
 		case ENOBUFS:
 		case ENOMEM:
 			log_warn("smtp_accept_cb: %s port %u: accept, pausing "
@@ -615,33 +764,81 @@ smtp_qid_valid(const char *qid)
 	return i == SPOOL_ID_LEN;
 }
 
-/* smtp_queue_created: IMSG_QUEUE_MSG_CREATED, to its session. */
+/* smtp_queue_abort: tell the queue to drop a message nobody will write. */
+static void
+smtp_queue_abort(uint32_t sid, const char *qid, const char *why)
+{
+	struct ipc_msg	*abort;
+
+	abort = ipc_msg_new(IMSG_QUEUE_MSG_ABORT, sid);
+	ipc_add_str(abort, qid);
+	smtp_queue_send(abort);
+	log_kv(LOG_LVL_INFO, "event=abort sid=%08x qid=%s reason=%s", sid, qid,
+	    why);
+}
+
+/*
+ * smtp_queue_created: IMSG_QUEUE_MSG_CREATED, to its session.  A spool
+ * descriptor the kernel dropped (we were out of descriptors, the channel
+ * lets it through: ipc_chan_set_fd_loss) fails only this message.
+ */
 static void
 smtp_queue_created(struct ipc_msg_in *m)
 {
 	struct smtp_conn	*c;
-	struct ipc_msg		*abort;
-	uint8_t			 ok;
+	enum smtp_created	 how;
+	uint8_t			 st;
 	char			*text;
+	bool			 ok;
 
-	if (!ipc_get_u8(m, &ok) || !ipc_get_strdup(m, 4096, &text) ||
-	    !ipc_end(m) || (ok && (m->fd == -1 || !smtp_qid_valid(text))))
+	if (!ipc_get_u8(m, &st) || st > QUEUE_CREATE_NOSPACE ||
+	    !ipc_get_strdup(m, 4096, &text) || !ipc_end(m))
 		fatalx("smtp_queue_created: sid=%08x: bad message", m->peerid);
-	if ((c = smtp_conn_find(m->peerid)) == NULL) {
+	ok = st == QUEUE_CREATE_OK;
+	if ((ok && !smtp_qid_valid(text)) || (ok && m->fd == -1 &&
+	    !m->fd_lost) || (!ok && (m->fd != -1 || m->fd_lost)))
+		fatalx("smtp_queue_created: sid=%08x: bad message", m->peerid);
+	c = smtp_conn_find(m->peerid);
+	if (ok && m->fd_lost) {
+		log_kv(LOG_LVL_WARN, "event=spool-fd-lost sid=%08x qid=%s "
+		    "sessions=%zu nofile=%llu", m->peerid, text, smtp.nconns,
+		    smtp.nofile);
+		smtp_queue_abort(m->peerid, text, "fd-lost");
+		how = SMTP_CREATED_FD_LOST;
+	} else if (ok)
+		how = SMTP_CREATED_OK;
+	else
+		how = st == QUEUE_CREATE_NOSPACE ? SMTP_CREATED_NOSPACE :
+		    SMTP_CREATED_FAILED;
+	if (c == NULL) {
 		/* The session went away meanwhile: the fd closes on return. */
-		if (ok) {
-			abort = ipc_msg_new(IMSG_QUEUE_MSG_ABORT, m->peerid);
-			ipc_add_str(abort, text);
-			smtp_queue_send(abort);
-			log_kv(LOG_LVL_INFO, "event=abort sid=%08x qid=%s "
-			    "reason=session-gone", m->peerid, text);
-		}
+		if (how == SMTP_CREATED_OK)
+			smtp_queue_abort(m->peerid, text, "session-gone");
 		free(text);
 		return;
 	}
-	smtp_session_created(c->session, ok != 0, text,
-	    ok ? ipc_msg_take_fd(m) : -1);
+	smtp_session_created(c->session, how, text,
+	    how == SMTP_CREATED_OK ? ipc_msg_take_fd(m) : -1);
 	free(text);
+}
+
+/* smtp_queue_space: IMSG_QUEUE_SPOOL_SPACE: the spool's free space. */
+static void
+smtp_queue_space(struct ipc_msg_in *m)
+{
+	uint8_t		 low;
+
+	if (!ipc_get_u8(m, &low) || low > 1 ||
+	    !ipc_get_u64(m, &smtp.spool_free) ||
+	    !ipc_get_u64(m, &smtp.spool_min) || !ipc_end(m))
+		fatalx("smtp_queue_space: bad message");
+	if (smtp.spool_low != (low != 0))
+		log_kv(low ? LOG_LVL_WARN : LOG_LVL_INFO, "event=spool-space "
+		    "state=%s free=%llu min=%llu action=%s",
+		    low ? "low" : "ok", (unsigned long long)smtp.spool_free,
+		    (unsigned long long)smtp.spool_min,
+		    low ? "refuse-mail" : "accept-mail");
+	smtp.spool_low = low != 0;
 }
 
 /* smtp_queue_committed: IMSG_QUEUE_MSG_COMMITTED, to its session. */
@@ -695,6 +892,9 @@ smtp_queue_dispatch(struct ipc_chan *chan, struct ipc_msg_in *m, void *arg)
 	case IMSG_QUEUE_MSG_COMMITTED:
 		smtp_queue_committed(m);
 		break;
+	case IMSG_QUEUE_SPOOL_SPACE:
+		smtp_queue_space(m);
+		break;
 	default:
 		fatalx("smtp_queue_dispatch: unexpected %s",
 		    ipc_type_name(m->type));
@@ -734,6 +934,7 @@ smtp_main(const struct proc_def *def, const int *fds, void *arg)
 
 	memset(&smtp, 0, sizeof(smtp));
 	smtp.env = arg;
+	smtp.spare_fd = -1;
 	TAILQ_INIT(&smtp.listeners);
 	for (i = 0; i < SMTP_CONN_BUCKETS; i++)
 		LIST_INIT(&smtp.conns[i]);
@@ -762,6 +963,9 @@ smtp_main(const struct proc_def *def, const int *fds, void *arg)
 	smtp.queue = ipc_chan_new(smtp.base, fds[SMTPD_PROC_QUEUE], 0,
 	    smtp_queue_dispatch, smtp_queue_closed, NULL);
 	ipc_chan_set_name(smtp.queue, "queue");
+	/* A spool fd we had no room for fails its message, not us. */
+	ipc_chan_set_fd_loss(smtp.queue, true);
+	smtp_fd_limits();
 	smtp_nrs_init();
 	log_kv(LOG_LVL_INFO, "event=smtp-ready tls=%d ipprofiler=%d nrs=%zu",
 	    smtp.env->ssl_ctx != NULL, smtp.env->conf->foxdns.enabled,
@@ -780,6 +984,8 @@ smtp_main(const struct proc_def *def, const int *fds, void *arg)
 	event_free(smtp.ev_resume);
 	event_free(smtp.ev_exit);
 	smtp_iptab_free(smtp.iptab);
+	if (smtp.spare_fd != -1)
+		(void)close(smtp.spare_fd);
 	event_base_free(smtp.base);
 	return 0;
 }

@@ -78,4 +78,29 @@ unsigned smtp_iptab_inc(struct smtp_iptab *, const struct netaddr *);
 void	 smtp_iptab_dec(struct smtp_iptab *, const struct netaddr *);
 size_t	 smtp_iptab_size(const struct smtp_iptab *);
 
+/* IMSG_QUEUE_MSG_CREATED's status byte. */
+#define QUEUE_CREATE_FAILED	0	/* the queue could not create it */
+#define QUEUE_CREATE_OK		1	/* qid and the content file's fd */
+#define QUEUE_CREATE_NOSPACE	2	/* spool below QueueMinFreeMB, or full */
+
+/*
+ * Spool free space (QueueMinFreeMB): the queue measures it, the smtp
+ * process (chrooted, it cannot) refuses MAIL and DATA while it is low.
+ */
+#define SMTP_SPOOL_MIN_FREE_PCT	5	/* never ask more of the fs size */
+
+uint64_t smtp_spool_min_free(long long, uint64_t);
+bool	 smtp_spool_low(uint64_t, uint64_t);
+
+/*
+ * Descriptors of the smtp process: a reserve for the process itself
+ * (channels, listeners, resolver, event loop, a spare to refuse with)
+ * and two per session (its connection and, during DATA, the spool file
+ * the queue passes), so a session never lacks the second one.
+ */
+#define SMTP_FD_RESERVE		32
+#define SMTP_FD_PER_SESSION	2
+
+unsigned long long smtp_fd_max_sessions(unsigned long long);
+
 #endif

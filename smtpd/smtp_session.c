@@ -16,6 +16,14 @@
  * rest away).  While the session waits for the queue, reading stops and
  * what is buffered stays buffered.
  *
+ * Timeouts: the bufferevent's read timeout restarts at every read, so on
+ * its own it cannot stop a client that trickles bytes.  A session timer
+ * therefore sets deadlines: CommandTimeout for a whole command line
+ * (armed when we start waiting for one, cleared when it is complete),
+ * and in DATA DataTimeout plus one second per SMTP_DATA_MIN_RATE bytes
+ * received, from the 354.  The bufferevent still bounds each read
+ * (DataTimeout between reads in DATA) and each write (CommandTimeout).
+ *
  * Connect-time checks (DESIGN.md section 3 step 1): with [foxdns]
  * enabled the IP profiler is asked about the client (through the queue),
  * with NrsZones the reputation lists are (c-ares); the greeting waits for
@@ -95,6 +103,13 @@ static const char *const smtp_session_state_names[] = {
 	"closing", "dead",
 };
 
+/* What the session timer (smtp_session.ev_deadline) bounds. */
+enum smtp_deadline {
+	SMTP_DEADLINE_NONE = 0,
+	SMTP_DEADLINE_COMMAND,		/* CommandTimeout for one line */
+	SMTP_DEADLINE_DATA,		/* the whole DATA transfer */
+};
+
 /* Connect-time checks still running (smtp_session.gate). */
 #define SMTP_GATE_IPP	0x1		/* the IP profiler's verdict */
 #define SMTP_GATE_NRS	0x2		/* the reputation lists */
@@ -127,6 +142,8 @@ struct smtp_session {
 	bool			 discarding;	/* over-long line */
 	bool			 shutdown;	/* graceful stop requested */
 	bool			 out_blocked;	/* waiting for output to drain */
+	struct event		*ev_deadline;	/* command line / DATA */
+	enum smtp_deadline	 deadline;	/* what ev_deadline runs for */
 	unsigned		 nerrors;
 	unsigned		 nmessages;
 	struct timespec		 start;
@@ -154,6 +171,8 @@ struct smtp_session {
 	int			 spool_fd;
 	struct evbuffer		*spool_buf;
 	uint64_t		 written;
+	uint64_t		 received;	/* DATA bytes read, raw */
+	struct timespec		 data_start;	/* the 354 */
 	int			 write_errno;
 	struct smtp_data	 data;
 };
@@ -175,6 +194,7 @@ static void	smtp_session_close_after(struct smtp_session *, const char *);
 static void	smtp_session_count(struct smtp_session *, enum ipp_counter);
 static void	smtp_session_greet(struct smtp_session *);
 static void	smtp_session_checks_stop(struct smtp_session *);
+static void	smtp_session_timeout(struct smtp_session *);
 
 /* Check steps reply on failure and return false; proceed steps reply. */
 typedef bool	smtp_session_check_fn(struct smtp_session *,
@@ -437,17 +457,110 @@ smtp_session_reading(const struct smtp_session *s)
 	}
 }
 
+/*
+ * smtp_data_deadline_ms: milliseconds from the 354 that a DATA transfer
+ * may take once received bytes came: data_timeout seconds, plus one
+ * second per SMTP_DATA_MIN_RATE bytes, counted up to max_size (0: no
+ * limit) so that the whole is bounded.
+ */
+long long
+smtp_data_deadline_ms(long long data_timeout, uint64_t received,
+    uint64_t max_size)
+{
+	if (max_size > 0 && received > max_size)
+		received = max_size;
+	if (received > (uint64_t)INT64_MAX / 2000)
+		received = (uint64_t)INT64_MAX / 2000;
+	return data_timeout * 1000 +
+	    (long long)(received * 1000 / SMTP_DATA_MIN_RATE);
+}
+
+/* smtp_session_deadline_cb: a command line or DATA took too long. */
+static void
+smtp_session_deadline_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	if (s->deadline == SMTP_DEADLINE_NONE || !smtp_session_reading(s))
+		return;
+	log_kv(LOG_LVL_INFO, "event=timeout sid=%08x ip=%s kind=%s "
+	    "state=%s", s->id, s->ip, s->deadline == SMTP_DEADLINE_DATA ?
+	    "data-total" : "command", smtp_session_state_names[s->state]);
+	s->deadline = SMTP_DEADLINE_NONE;
+	smtp_session_timeout(s);
+}
+
+/* smtp_session_deadline_arm: (re)start the session timer. */
+static void
+smtp_session_deadline_arm(struct smtp_session *s, enum smtp_deadline what,
+    long long ms)
+{
+	struct timeval	 tv;
+
+	if (s->ev_deadline == NULL && (s->ev_deadline = evtimer_new(s->base,
+	    smtp_session_deadline_cb, s)) == NULL)
+		fatalx("smtp_session_deadline_arm: sid=%08x: evtimer_new",
+		    s->id);
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (evtimer_add(s->ev_deadline, &tv) == -1)
+		fatalx("smtp_session_deadline_arm: sid=%08x: evtimer_add",
+		    s->id);
+	s->deadline = what;
+}
+
+/* smtp_session_deadline_clear: nothing is awaited from the client. */
+static void
+smtp_session_deadline_clear(struct smtp_session *s)
+{
+	if (s->ev_deadline != NULL)
+		evtimer_del(s->ev_deadline);
+	s->deadline = SMTP_DEADLINE_NONE;
+}
+
+/*
+ * smtp_session_deadline_update: reading goes on.  A command line gets
+ * CommandTimeout from when we start waiting for it (a partial line does
+ * not restart it); DATA's deadline moves with the bytes received.
+ */
+static void
+smtp_session_deadline_update(struct smtp_session *s)
+{
+	const struct conf_tsmtpd *c = &s->smtpd->conf->tsmtpd;
+	struct timespec	 now;
+	long long	 ms;
+
+	if (s->state != SMTP_SESSION_DATA) {
+		if (s->deadline != SMTP_DEADLINE_COMMAND)
+			smtp_session_deadline_arm(s, SMTP_DEADLINE_COMMAND,
+			    c->command_timeout * 1000);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = smtp_data_deadline_ms(c->data_timeout, s->received,
+	    c->max_msg_size > 0 ? (uint64_t)c->max_msg_size : 0) -
+	    ((now.tv_sec - s->data_start.tv_sec) * 1000LL +
+	    (now.tv_nsec - s->data_start.tv_nsec) / 1000000);
+	smtp_session_deadline_arm(s, SMTP_DEADLINE_DATA, ms);
+}
+
 /* smtp_session_update_read: read when input is wanted, else pause. */
 static void
 smtp_session_update_read(struct smtp_session *s)
 {
 	if (s->state == SMTP_SESSION_DEAD)
 		return;
-	if (smtp_session_reading(s) && !s->out_blocked)
+	if (smtp_session_reading(s) && !s->out_blocked) {
 		bufferevent_enable(s->bev, EV_READ);
-	else if (s->state != SMTP_SESSION_TLS_ACCEPT &&
-	    s->state != SMTP_SESSION_TLS_HANDSHAKE)
-		bufferevent_disable(s->bev, EV_READ);
+		smtp_session_deadline_update(s);
+	} else {
+		smtp_session_deadline_clear(s);
+		if (s->state != SMTP_SESSION_TLS_ACCEPT &&
+		    s->state != SMTP_SESSION_TLS_HANDSHAKE)
+			bufferevent_disable(s->bev, EV_READ);
+	}
 }
 
 /* smtp_session_spool_close: close the spool fd and tell the queue. */
@@ -521,6 +634,8 @@ smtp_session_reap_cb(evutil_socket_t fd, short ev, void *arg)
 			event_free(s->ev_ipp);
 		if (s->ev_nrs != NULL)
 			event_free(s->ev_nrs);
+		if (s->ev_deadline != NULL)
+			event_free(s->ev_deadline);
 		free(s->helo);
 		free(s);
 	}
@@ -568,6 +683,7 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 	    s->ip, reason, ms / 1000, ms % 1000, s->nmessages, s->nerrors,
 	    smtp_session_state_names[s->state]);
 	s->state = SMTP_SESSION_DEAD;
+	smtp_session_deadline_clear(s);
 	if (s->bev != NULL) {
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
@@ -591,6 +707,7 @@ smtp_session_close_after(struct smtp_session *s, const char *reason)
 		smtp_session_abort(s);
 	s->state = SMTP_SESSION_CLOSING;
 	s->close_reason = reason;
+	smtp_session_deadline_clear(s);
 	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		smtp_session_close(s, reason);
@@ -675,6 +792,18 @@ smtp_session_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_session_helo_proceed(s, cmd, true);
 }
 
+/*
+ * smtp_session_no_storage: the spool is below QueueMinFreeMB: 452 (RFC
+ * 5321 4.2.3, RFC 3463 4.3.1).  Not the client's error: not counted.
+ */
+static void
+smtp_session_no_storage(struct smtp_session *s, const char *cmd)
+{
+	log_kv(LOG_LVL_INFO, "event=reject sid=%08x ip=%s cmd=%s code=452 "
+	    "reason=spool-low", s->id, s->ip, cmd);
+	smtp_session_reply(s, "452 4.3.1 Insufficient system storage");
+}
+
 /* smtp_session_mail_check: sequence, and parameters we do not offer. */
 static bool
 smtp_session_mail_check(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -699,6 +828,10 @@ smtp_session_mail_check(struct smtp_session *s, const struct smtp_cmd *cmd)
 	if (cmd->has_size && max > 0 && cmd->size > (uint64_t)max) {
 		smtp_session_error(s,
 		    "552 5.3.4 Message size exceeds fixed limit");
+		return false;
+	}
+	if (smtp_spool_refuse(cmd->has_size ? cmd->size : 0)) {
+		smtp_session_no_storage(s, "mail");
 		return false;
 	}
 	return true;
@@ -873,6 +1006,10 @@ smtp_session_data_check(struct smtp_session *s, const struct smtp_cmd *cmd)
 	if (s->state != SMTP_SESSION_RCPT) {
 		smtp_session_error(s, "503 5.5.1 Bad sequence of commands: "
 		    "need RCPT command");
+		return false;
+	}
+	if (smtp_spool_refuse(0)) {
+		smtp_session_no_storage(s, "data");
 		return false;
 	}
 	return true;
@@ -1059,6 +1196,7 @@ smtp_session_next_line(struct smtp_session *s)
 		return consumed > 0 && consumed < len;
 	case SMTP_LINE_TOO_LONG:
 		evbuffer_drain(in, consumed);
+		smtp_session_deadline_clear(s);
 		smtp_session_error(s, "%s", smtp_reply_line_too_long.line);
 		return true;
 	case SMTP_LINE_OK:
@@ -1067,6 +1205,8 @@ smtp_session_next_line(struct smtp_session *s)
 	/* The line must outlive the input buffer: commands may drain it. */
 	memcpy(smtp_session_linebuf, line, linelen);
 	evbuffer_drain(in, consumed);
+	/* The line is complete: the next one gets its own deadline. */
+	smtp_session_deadline_clear(s);
 	smtp_session_command(s, smtp_session_linebuf, linelen);
 	return true;
 }
@@ -1135,6 +1275,7 @@ smtp_session_data_done(struct smtp_session *s)
 
 	bufferevent_set_max_single_read(s->bev, 16384);
 	smtp_session_timeouts(s, false);
+	smtp_session_deadline_clear(s);
 	if (s->data.over_size) {
 		smtp_session_abort(s);
 		smtp_session_tx_reset(s);
@@ -1189,6 +1330,7 @@ smtp_session_data_input(struct smtp_session *s)
 		total += used;
 	}
 	evbuffer_drain(in, total);
+	s->received += total;
 	smtp_session_spool_flush(s);
 	if (st == SMTP_DATA_DONE)
 		smtp_session_data_done(s);
@@ -1616,6 +1758,15 @@ smtp_session_tls_error(struct smtp_session *s)
 	    log_esc(esc, sizeof(esc), all));
 }
 
+/* smtp_session_timeout: the client was too slow: 421, then close. */
+static void
+smtp_session_timeout(struct smtp_session *s)
+{
+	smtp_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+	    s->smtpd->hostname);
+	smtp_session_close_after(s, "timeout");
+}
+
 static void
 smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -1635,9 +1786,7 @@ smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
 			smtp_session_close(s, "timeout");
 			return;
 		}
-		smtp_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-		    s->smtpd->hostname);
-		smtp_session_close_after(s, "timeout");
+		smtp_session_timeout(s);
 		return;
 	}
 	if ((what & BEV_EVENT_ERROR) && (s->state == SMTP_SESSION_TLS_ACCEPT ||
@@ -1655,21 +1804,36 @@ smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
  * the content is read; on failure the transaction ends with 451.
  */
 void
-smtp_session_created(struct smtp_session *s, bool ok, const char *text,
-    int fd)
+smtp_session_created(struct smtp_session *s, enum smtp_created how,
+    const char *text, int fd)
 {
 	const struct conf_tsmtpd *c = &s->smtpd->conf->tsmtpd;
 	struct smtp_received	 r;
 	struct buf		 b;
+	char			 esc[LOG_ESC_MAX];
 
 	if (s->state != SMTP_SESSION_DATA_WAIT)
 		fatalx("smtp_session_created: sid=%08x: unexpected in state %s",
 		    s->id, smtp_session_state_names[s->state]);
-	if (!ok) {
+	if (how != SMTP_CREATED_OK) {
 		log_kv(LOG_LVL_WARN, "event=queue-error sid=%08x op=create "
-		    "err=\"%s\"", s->id, text);
+		    "err=%s", s->id, log_esc(esc, sizeof(esc), how ==
+		    SMTP_CREATED_FD_LOST ? "spool descriptor dropped: out of "
+		    "descriptors" : text));
 		smtp_session_tx_reset(s);
-		smtp_session_reply(s, "451 4.3.0 Error: queue file write error");
+		if (how == SMTP_CREATED_NOSPACE)
+			smtp_session_reply(s, "452 4.3.1 Insufficient system "
+			    "storage");
+		else if (how == SMTP_CREATED_FD_LOST)
+			smtp_session_reply(s, "451 4.3.0 Error: temporary "
+			    "local problem, try again later");
+		else
+			smtp_session_reply(s, "451 4.3.0 Error: queue file "
+			    "write error");
+		if (s->shutdown) {
+			smtp_session_shutdown_reply(s);
+			return;
+		}
 		smtp_session_process(s);
 		return;
 	}
@@ -1699,6 +1863,8 @@ smtp_session_created(struct smtp_session *s, bool ok, const char *text,
 	smtp_data_init(&s->data, c->max_msg_size > 0 ?
 	    (uint64_t)c->max_msg_size : 0);
 	s->state = SMTP_SESSION_DATA;
+	s->received = 0;
+	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
 	bufferevent_set_max_single_read(s->bev, (size_t)c->recv_buffer_size);
 	smtp_session_timeouts(s, true);
 	smtp_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");

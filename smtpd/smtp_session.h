@@ -35,7 +35,16 @@ struct smtp_session;
 /* smtp.c -> session */
 struct smtp_session *smtp_session_new(struct smtpd *, struct event_base *,
 	    uint32_t, int, const struct netaddr *, uint16_t, bool);
-void	 smtp_session_created(struct smtp_session *, bool, const char *, int);
+/* How the queue answered MSG_CREATE (smtp_session_created). */
+enum smtp_created {
+	SMTP_CREATED_OK = 0,		/* qid, and the spool descriptor */
+	SMTP_CREATED_FAILED,		/* the queue failed: 451 4.3.0 */
+	SMTP_CREATED_NOSPACE,		/* spool low or full: 452 4.3.1 */
+	SMTP_CREATED_FD_LOST,		/* out of descriptors: 451 4.3.0 */
+};
+
+void	 smtp_session_created(struct smtp_session *, enum smtp_created,
+	    const char *, int);
 void	 smtp_session_committed(struct smtp_session *, const char *, bool,
 	    const char *);
 void	 smtp_session_shutdown(struct smtp_session *, bool);
@@ -48,6 +57,17 @@ void	 smtp_queue_send(struct ipc_msg *);
 void	 smtp_session_released(uint32_t);
 bool	 smtp_shutting_down(void);
 struct dns *smtp_nrs_dns(void);
+bool	 smtp_spool_refuse(uint64_t);
+
+/*
+ * Timeouts (docs/smtpd.md): CommandTimeout is a deadline for a whole
+ * command line; DATA has DataTimeout between reads and, for the whole
+ * transfer, DataTimeout plus one second per SMTP_DATA_MIN_RATE bytes
+ * received (counted up to the size limit).
+ */
+#define SMTP_DATA_MIN_RATE	1024	/* bytes per second, on average */
+
+long long smtp_data_deadline_ms(long long, uint64_t, uint64_t);
 
 /* The decision after the connect-time checks, a pure function. */
 enum smtp_connect_outcome {

@@ -2,6 +2,7 @@
  * test_ipc.c: framing, fd passing, typed packing, channel life cycle,
  * blocking client calls and socket helpers of common/ipc.c.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -71,6 +72,7 @@ struct got {
 	size_t		 len;
 	uint8_t		 data[512];
 	bool		 hadfd;
+	bool		 fdlost;	/* m->fd_lost */
 	char		 fdtext[64];	/* read through the fd */
 };
 
@@ -118,6 +120,7 @@ r_handler(struct ipc_chan *c, struct ipc_msg_in *m, void *arg)
 		memcpy(g->data, m->data, m->len < sizeof(g->data) ?
 		    m->len : sizeof(g->data));
 		g->hadfd = m->fd != -1;
+		g->fdlost = m->fd_lost;
 		if (m->fd != -1 && !st->keep_fd) {
 			fd = ipc_msg_take_fd(m);
 			CHECK(m->fd == -1);
@@ -604,6 +607,120 @@ t_fd_partial(void)
 	CHECK_INTEQ(fd_count(), before);
 }
 
+/* exhaust_fds: use up every descriptor under a lowered soft limit. */
+static int
+exhaust_fds(int *fds, size_t max, struct rlimit *saved)
+{
+	struct rlimit	 rl;
+	int		 n = 0, fd;
+
+	CHECK(getrlimit(RLIMIT_NOFILE, saved) == 0);
+	rl = *saved;
+	rl.rlim_cur = (rlim_t)fd_count() + 32;
+	if (rl.rlim_cur > saved->rlim_max)
+		rl.rlim_cur = saved->rlim_max;
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	while ((size_t)n < max && (fd = fcntl(0, F_DUPFD_CLOEXEC, 0)) != -1)
+		fds[n++] = fd;
+	CHECK(errno == EMFILE);
+	return n;
+}
+
+static void
+release_fds(int *fds, int n, const struct rlimit *saved)
+{
+	while (n > 0)
+		close(fds[--n]);
+	CHECK(setrlimit(RLIMIT_NOFILE, saved) == 0);
+}
+
+/*
+ * A descriptor the kernel cannot install (the receiver is out of
+ * descriptors: recvmsg sets MSG_CTRUNC and drops it).  With
+ * ipc_chan_set_fd_loss the frame comes with fd -1 and fd_lost, the
+ * channel lives on and the next descriptor arrives normally; without it
+ * the channel closes with IPC_CLOSE_PROTO.  Also the parser alone.
+ */
+static void
+t_fd_lost(void)
+{
+	struct pair	 p;
+	struct ipc_msg	*m;
+	struct ipc_rx	 rx;
+	struct ipc_msg_in in;
+	struct rlimit	 saved;
+	const char	*err;
+	uint8_t		 b[64];
+	size_t		 n;
+	int		 before, fds[512], nfd, loss;
+
+	before = fd_count();
+	for (loss = 1; loss >= 0; loss--) {
+		pair_init(&p, 0, true);
+		ipc_chan_set_fd_loss(p.rs.chan, loss);
+		m = ipc_msg_new(IMSG_QUEUE_MSG_CREATED, 7);
+		ipc_add_u32(m, 1);
+		ipc_add_fd(m, pipe_with("dropped"));
+		CHECK(ipc_send_sync(p.tx, m, 1000));
+		m = ipc_msg_new(IMSG_CTL_PING, 8);
+		CHECK(ipc_send_sync(p.tx, m, 1000));
+		nfd = exhaust_fds(fds, nitems(fds), &saved);
+		RUN_UNTIL(p.base, p.rs.nmsgs == 2 || p.rs.closed, 2000);
+		release_fds(fds, nfd, &saved);
+		CHECK_INTEQ(ipc_chan_fds_lost(p.rs.chan), 1);
+		if (loss) {
+			CHECK(!p.rs.closed);
+			CHECK_INTEQ(p.rs.nmsgs, 2);
+			CHECK(!p.rs.got[0].hadfd && p.rs.got[0].fdlost);
+			CHECK_INTEQ(p.rs.got[0].peerid, 7);
+			CHECK(!p.rs.got[1].hadfd && !p.rs.got[1].fdlost);
+			/* With descriptors back, the next one arrives. */
+			m = ipc_msg_new(IMSG_QUEUE_MSG_CREATED, 9);
+			ipc_add_fd(m, pipe_with("arrived"));
+			CHECK(ipc_chan_send(p.tx, m));
+			RUN_UNTIL(p.base, p.rs.nmsgs == 3, 2000);
+			CHECK(p.rs.got[2].hadfd && !p.rs.got[2].fdlost);
+			CHECK_STREQ(p.rs.got[2].fdtext, "arrived");
+		} else {
+			CHECK(p.rs.closed);
+			CHECK_INTEQ(p.rs.why, IPC_CLOSE_PROTO);
+			CHECK_INTEQ(p.rs.nmsgs, 0);
+		}
+		pair_free(&p);
+	}
+
+	/* The parser: a lost marker is claimed by the flagged frame only. */
+	ipc_rx_init(&rx, 1024);
+	rx.fd_loss_ok = true;
+	n = frame(b, IMSG_CTL_PING, 1, NULL, 0);
+	n += frame(b + n, IMSG_CTL_PING | IPC_HDR_FD, 2, "x", 1);
+	CHECK(ipc_rx_feed(&rx, b, 16, -1, &err));
+	CHECK(ipc_rx_feed(&rx, b + 16, n - 16, IPC_FD_LOST, &err));
+	CHECK_INTEQ(ipc_rx_next(&rx, &in, &err), 1);
+	CHECK(in.fd == -1 && !in.fd_lost);
+	CHECK_INTEQ(ipc_rx_next(&rx, &in, &err), 1);
+	CHECK(in.fd == -1 && in.fd_lost && in.peerid == 2);
+	CHECK_INTEQ(ipc_rx_next(&rx, &in, &err), 0);
+	ipc_rx_compact(&rx);
+	/* A marker that no frame claims is swept like an orphan. */
+	n = frame(b, IMSG_CTL_PING, 3, NULL, 0);
+	CHECK(ipc_rx_feed(&rx, b, n, IPC_FD_LOST, &err));
+	CHECK_INTEQ(ipc_rx_next(&rx, &in, &err), 1);
+	CHECK(!in.fd_lost);
+	CHECK_INTEQ(ipc_rx_next(&rx, &in, &err), 0);
+	CHECK_INTEQ(rx.nfds, 0);
+	CHECK_INTEQ(rx.lost, 2);
+	ipc_rx_clear(&rx);
+	/* Not allowed: the flagged frame is a protocol error. */
+	ipc_rx_init(&rx, 1024);
+	n = frame(b, IMSG_CTL_PING | IPC_HDR_FD, 4, NULL, 0);
+	CHECK(ipc_rx_feed(&rx, b, n, IPC_FD_LOST, &err));
+	CHECK_INTEQ(ipc_rx_next(&rx, &in, &err), -1);
+	CHECK(strstr(err, "dropped") != NULL);
+	ipc_rx_clear(&rx);
+	CHECK_INTEQ(fd_count(), before);
+}
+
 /* Bad streams: each ends in closed_cb with the right reason. */
 static void
 t_bad_streams(void)
@@ -1061,5 +1178,6 @@ t_peer_cred(void)
 }
 
 TEST_MAIN(t_roundtrip, t_wire_format, t_many_in_one_write, t_split_bytes,
-    t_fd_passing, t_fd_partial, t_bad_streams, t_readers, t_free_in_handler,
-    t_outq_limit, t_send_errors, t_sync, t_listen, t_peer_cred)
+    t_fd_passing, t_fd_partial, t_fd_lost, t_bad_streams, t_readers,
+    t_free_in_handler, t_outq_limit, t_send_errors, t_sync, t_listen,
+    t_peer_cred)

@@ -2,7 +2,9 @@
  * test_smtp_session.c: the pure parts of the smtp process: the Received:
  * header field (golden texts, hostile HELO arguments, time zones), the
  * per-address connection table, and what a client gets after the
- * connect-time checks (IP profiler verdict, NRS listing; seed 22).
+ * connect-time checks (IP profiler verdict, NRS listing; seed 22), and
+ * the resource limits: the DATA deadline, the sessions RLIMIT_NOFILE
+ * allows, the spool's free-space minimum (QueueMinFreeMB).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -303,5 +305,74 @@ t_connect_decide(void)
 	CHECK_INTEQ(strlen(reply), 19);
 }
 
+/* The whole-DATA deadline: DataTimeout plus 1 s per KB, up to the limit. */
+static void
+t_data_deadline(void)
+{
+	static const struct {
+		long long	 timeout;
+		uint64_t	 received, max;
+		long long	 ms;
+	} rows[] = {
+		{ 180, 0, 20971520, 180000 },
+		{ 2, 0, 0, 2000 },
+		{ 2, 1, 1024, 2000 },			/* under 1 ms */
+		{ 2, 1024, 0, 3000 },
+		{ 2, 10240, 20971520, 12000 },
+		{ 180, 20971520, 20971520, 180000 + 20480000 },
+		/* Past the size limit the deadline stops growing. */
+		{ 180, 1ULL << 40, 20971520, 180000 + 20480000 },
+		{ 1, UINT64_MAX, 0, -1 },		/* no overflow */
+	};
+	size_t	 i;
+	long long ms;
+
+	for (i = 0; i < nitems(rows); i++) {
+		ms = smtp_data_deadline_ms(rows[i].timeout, rows[i].received,
+		    rows[i].max);
+		if (rows[i].ms == -1)
+			CHECKF(ms > 0, "row %zu: %lld", i, ms);
+		else
+			CHECKF(ms == rows[i].ms, "row %zu: %lld != %lld", i,
+			    ms, rows[i].ms);
+	}
+	/* The dribbler: one byte a second never catches up. */
+	CHECK(smtp_data_deadline_ms(180, 600, 20971520) < 600 * 1000);
+}
+
+/* Sessions per RLIMIT_NOFILE: a reserve, then two descriptors each. */
+static void
+t_fd_max_sessions(void)
+{
+	CHECK_INTEQ(smtp_fd_max_sessions(64), (64 - SMTP_FD_RESERVE) / 2);
+	CHECK_INTEQ(smtp_fd_max_sessions(1024), (1024 - SMTP_FD_RESERVE) / 2);
+	CHECK_INTEQ(smtp_fd_max_sessions(SMTP_FD_RESERVE + 3), 1);
+	CHECK_INTEQ(smtp_fd_max_sessions(SMTP_FD_RESERVE), 1);
+	CHECK_INTEQ(smtp_fd_max_sessions(0), 1);
+	/* A session with its spool fd never needs more than nofile has. */
+	CHECK(smtp_fd_max_sessions(64) * SMTP_FD_PER_SESSION +
+	    SMTP_FD_RESERVE <= 64);
+}
+
+/* QueueMinFreeMB: MB, capped at a share of the file system; low below. */
+static void
+t_spool_min_free(void)
+{
+	const uint64_t	 MB = 1024 * 1024, GB = 1024 * MB;
+
+	CHECK_INTEQ(smtp_spool_min_free(100, 100 * GB), 100 * MB);
+	CHECK_INTEQ(smtp_spool_min_free(100, 1 * GB),
+	    GB / 100 * SMTP_SPOOL_MIN_FREE_PCT);
+	CHECK_INTEQ(smtp_spool_min_free(100, 8 * MB),
+	    8 * MB / 100 * SMTP_SPOOL_MIN_FREE_PCT);
+	CHECK_INTEQ(smtp_spool_min_free(0, 100 * GB), 0);
+	CHECK_INTEQ(smtp_spool_min_free(1048576, 0), 0);
+	CHECK(smtp_spool_low(0, 0));		/* full is always low */
+	CHECK(!smtp_spool_low(1, 0));
+	CHECK(smtp_spool_low(99 * MB, 100 * MB));
+	CHECK(!smtp_spool_low(100 * MB, 100 * MB));
+}
+
 TEST_MAIN(t_helo_sanitize, t_date, t_received_with, t_received,
-    t_received_no_bare_eol, t_iptab, t_connect_decide)
+    t_received_no_bare_eol, t_iptab, t_connect_decide, t_data_deadline,
+    t_fd_max_sessions, t_spool_min_free)
