@@ -29,7 +29,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,7 +60,6 @@
 #include "xmalloc.h"
 
 #define CENTRAL_INFO_TIMEOUT_MS	3000	/* the scanner's status */
-#define CENTRAL_BACKOFF_MAX	60	/* seconds between link restarts */
 #define CENTRAL_STATE_MAX	(4 * 1024 * 1024)
 
 /* A controller's AGENT_INFO (or a push's answer) being put together. */
@@ -917,7 +915,6 @@ restart_cb(evutil_socket_t fd, short ev, void *arg)
 bool
 central_reaped(pid_t pid, int status)
 {
-	struct timeval	 tv = { 0, 0 };
 	uint8_t		 now[32];
 
 	if (pid == 0 || pid != c.pid)
@@ -937,12 +934,7 @@ central_reaped(pid_t pid, int status)
 		link_start();
 		return true;
 	}
-	c.deaths++;
-	tv.tv_sec = c.deaths >= 6 ? CENTRAL_BACKOFF_MAX : 1 << (c.deaths - 1);
-	log_kv(LOG_LVL_WARN, "event=link-died status=%d restart_in=%lds",
-	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-	    (long)tv.tv_sec);
-	evtimer_add(c.ev_restart, &tv);
+	mchild_died("link", c.ev_restart, &c.deaths, status);
 	return true;
 }
 

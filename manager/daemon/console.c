@@ -32,7 +32,6 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -70,7 +69,6 @@
 #define SEKISHO_VERSION		"unknown"
 #endif
 
-#define CONSOLE_BACKOFF_MAX	60	/* seconds between restarts */
 #define CONSOLE_KILL_DELAY_MS	500	/* a restart: the last answers go */
 #define CONSOLE_FILE_MAX	(1024 * 1024)	/* fingerprinted files */
 #define CONSOLE_TIMEOUT_SECS	30
@@ -308,7 +306,6 @@ kill_cb(evutil_socket_t fd, short ev, void *arg)
 bool
 console_reaped(pid_t pid, int status)
 {
-	struct timeval	 tv = { 0, 0 };
 	uint8_t		 now[32];
 
 	if (pid == 0 || pid != c.pid)
@@ -323,12 +320,7 @@ console_reaped(pid_t pid, int status)
 		console_start();
 		return true;
 	}
-	c.deaths++;
-	tv.tv_sec = c.deaths >= 6 ? CONSOLE_BACKOFF_MAX : 1 << (c.deaths - 1);
-	log_kv(LOG_LVL_WARN, "event=console-died status=%d restart_in=%lds",
-	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-	    (long)tv.tv_sec);
-	evtimer_add(c.ev_restart, &tv);
+	mchild_died("console", c.ev_restart, &c.deaths, status);
 	return true;
 }
 

@@ -11,11 +11,14 @@
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <signal.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "log.h"
 #include "mchild.h"
@@ -58,4 +61,22 @@ mchild_fork(const char *name, const struct sekisho_conf *conf,
 	privsep_drop(conf->imss.manager_user, geteuid() == 0 ? root : NULL);
 	free(root);
 	return 0;
+}
+
+/*
+ * mchild_died: a helper ended on its own with wait status status: one
+ * more death in a row, logged as "event=NAME-died", and its restart armed
+ * on ev after 1 s doubling to MCHILD_BACKOFF_MAX.
+ */
+void
+mchild_died(const char *name, struct event *ev, unsigned *deaths, int status)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	(*deaths)++;
+	tv.tv_sec = *deaths >= 6 ? MCHILD_BACKOFF_MAX : 1 << (*deaths - 1);
+	log_kv(LOG_LVL_WARN, "event=%s-died status=%d restart_in=%lds", name,
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+	    (long)tv.tv_sec);
+	evtimer_add(ev, &tv);
 }

@@ -13,7 +13,12 @@
 
 #include "conf.h"
 
+#define MCHILD_BACKOFF_MAX	60	/* seconds between restarts */
+
+struct event;
+
 pid_t	 mchild_fork(const char *, const struct sekisho_conf *, const int *,
 	    size_t, bool);
+void	 mchild_died(const char *, struct event *, unsigned *, int);
 
 #endif
