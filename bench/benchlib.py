@@ -42,10 +42,28 @@ def log(msg):
     print("bench: %s" % msg, file=sys.stderr, flush=True)
 
 
+NOFILE_WANT = 65536     # 10,000 idle sessions at 2 descriptors each, and more
+
+
 def raise_nofile():
-    """Raise RLIMIT_NOFILE to its hard limit (inherited by children)."""
+    """Raise RLIMIT_NOFILE (inherited by children): as root to at least
+    NOFILE_WANT (within /proc/sys/fs/nr_open; sekisho-smtpd caps
+    MaxConnections to what the limit allows, two descriptors per session),
+    otherwise to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY and \
+            hard < NOFILE_WANT:
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                cap = int(f.read())
+        except (OSError, ValueError):
+            cap = NOFILE_WANT
+        hard = min(NOFILE_WANT, cap)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 

@@ -210,6 +210,11 @@ def report(a, mach, disk, fs, res, started, elapsed):
                     srv, r["n"], "%s/%d" % (r.get("opened", "-"), r["n"]),
                     f3(pc), f3(pa) if pa else "-"))
                 fails("idle %s %d" % (srv, r["n"]), r)
+                if r.get("capped"):
+                    w("  %-10s %12s %10s  (the rest refused 421 4.7.0: "
+                      "RLIMIT_NOFILE %d caps sekisho-smtpd at %d sessions, "
+                      "2 descriptors each; raise LimitNOFILE)" % (
+                          "", "", "", benchlib.raise_nofile(), r["capped"]))
         w("")
     if res["sessions"]:
         w("sessions: relay, smtp-source -s S -m M -l %d (one session per "
