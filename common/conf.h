@@ -151,6 +151,7 @@ struct conf_tsmtpd {
 	long long		 command_timeout;	/* seconds */
 	long long		 data_timeout;		/* seconds */
 	long long		 queue_min_free_mb;	/* spool reserve, MB */
+	bool			 group_commit;	/* docs/spool.md */
 	char			*tls_cert_file;
 	char			*tls_key_file;
 	/* [SmtpClient] */

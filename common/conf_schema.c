@@ -288,6 +288,12 @@ static const struct conf_key tsmtpd_server[] = {
 	    "mail; below it MAIL and DATA get 452 4.3.1 (at most 5% of the "
 	    "file system's size is asked for); 0: only a full disk is "
 	    "refused."),
+	C_BOOL("GroupCommit", "1", tsmtpd.group_commit,
+	    "1: messages that end their DATA in the same turn of the queue's "
+	    "loop share one syncfs and one directory fsync, each still "
+	    "answered 250 only once its own data is durable; 0: each message "
+	    "is committed on its own (for comparison: one commit per "
+	    "message, like Postfix)."),
 	C_TYPED("TlsCertFile", CONF_T_PATH, "tls/server.crt", 0,
 	    tsmtpd.tls_cert_file,
 	    "Server certificate chain (PEM) for STARTTLS and SMTPS."),

@@ -90,6 +90,8 @@ static struct {
 	bool		 stat_failed;	/* logged once */
 } space;
 
+static void	 queue_flush(evutil_socket_t, short, void *);
+
 /* queue_target: where committed messages go (docs/delivery.md). */
 enum spool_state
 queue_target(void)
@@ -313,8 +315,13 @@ queue_msg_commit(uint32_t sid, const char *qid, const void *text, size_t len)
 			envelope_init(&env);
 			TAILQ_REMOVE(&in.pending, p, entry);
 			TAILQ_INSERT_TAIL(&in.batch, p, entry);
-			event_active(in.ev_flush, EV_TIMEOUT, 0);
 			envelope_clear(&env);
+			/* Group commit: at the end of this turn, with the
+			 * others; without: now, this message alone. */
+			if (q.env->conf->tsmtpd.group_commit)
+				event_active(in.ev_flush, EV_TIMEOUT, 0);
+			else
+				queue_flush(-1, 0, NULL);
 			return;
 		}
 	}

@@ -5,9 +5,11 @@ acknowledged message is in spool/incoming, intact, with a valid
 envelope.  A message whose client died mid-body leaves nothing behind."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -51,6 +53,40 @@ class DurabilityTest(SuiteTestCase):
     def wait_gone(self, pids, timeout=10):
         wait_for(lambda: not any(pid_alive(p) for p in pids), timeout,
                  what="processes %s gone" % pids)
+
+    def commit_sizes(self, group_commit):
+        """Send 2*N messages from N parallel sessions; the sizes of the
+        queue's commits (its debug log)."""
+        d = self.suite.start_smtpd(args=("-v",), GroupCommit=group_commit)
+        errors = []
+
+        def client(i):
+            try:
+                for j in (i, i + N):
+                    self.send_and_ack(j)
+            except Exception as e:      # reported below
+                errors.append(e)
+        threads = [threading.Thread(target=client, args=(i,))
+                   for i in range(N)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(self.suite.incoming()), 2 * N)
+        return [int(n) for n in re.findall(r"event=group-commit n=(\d+) "
+                                           r"ok=1", d.log())]
+
+    def test_group_commit_off_commits_each_message_alone(self):
+        """GroupCommit=0 (docs/spool.md): every message its own commit."""
+        sizes = self.commit_sizes("0")
+        self.assertEqual(sizes, [1] * (2 * N))
+
+    def test_group_commit_shares_commits(self):
+        """GroupCommit=1: each message in exactly one commit; parallel
+        sessions may share one (how many is up to the timing)."""
+        sizes = self.commit_sizes("1")
+        self.assertEqual(sum(sizes), 2 * N)
 
     def test_sigkill_queue_process_after_each_250(self):
         acked = {}
